@@ -1,0 +1,57 @@
+"""The `spikeport` command line: train | convert | simulate | lava | energy | report | export | demo.
+
+Each subcommand lives in `spikeport/commands/<name>.py` and provides `add_parser(subparsers)`
+and `run(args) -> int`. User mistakes raise `SpikeportError`; they are printed as one line
+(`spikeport: error: ...`) with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from spikeport import __version__
+from spikeport.errors import SpikeportError
+
+# Order shown in --help; a module listed here but not present yet is skipped.
+SUBCOMMANDS = ("train", "convert", "simulate", "lava", "energy", "report", "export", "demo")
+
+
+def _command_modules() -> list:
+    import spikeport.commands as pkg
+
+    present = {m.name for m in pkgutil.iter_modules(pkg.__path__)}
+    return [importlib.import_module(f"spikeport.commands.{n}") for n in SUBCOMMANDS if n in present]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikeport",
+        description="Deploy spiking Transformers to Loihi-style hardware: train, convert, "
+        "simulate bit-accurately, run in Lava, estimate energy, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"spikeport {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for mod in _command_modules():
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpikeportError as exc:
+        print(f"spikeport: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikeport: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

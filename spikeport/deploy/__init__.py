@@ -1,0 +1,1 @@
+"""Emitters and runners: Lava process graphs, netx HDF5, NIR, ONNX."""

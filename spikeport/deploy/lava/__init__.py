@@ -1,0 +1,1 @@
+"""Lava backend. Only this package imports Lava, and only lazily."""

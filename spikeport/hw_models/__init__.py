@@ -1,0 +1,1 @@
+"""Hardware models: integer formats, limits, energy tables, the bit-accurate simulator."""

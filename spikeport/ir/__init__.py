@@ -1,0 +1,1 @@
+"""Graph IR: typed frozen nodes on a networkx DiGraph, shapes, integer formats, save/load."""

@@ -1,0 +1,1 @@
+"""PyTorch side: LIF neuron, attention variants, Spikformer / SDT builders, training."""
