@@ -1,1 +1,42 @@
-"""Graph IR: typed frozen nodes on a networkx DiGraph, shapes, integer formats, save/load."""
+"""Graph IR: typed frozen nodes on a networkx DiGraph, shapes, integer formats, save/load.
+
+Float (pre-lowering) nodes live in `float_nodes`, lowered Loihi fixed-point nodes in
+`int_nodes` and `attention_nodes`; all are registered in `NODE_TYPES` by class name.
+"""
+
+from spikeport.ir.attention_nodes import AndPopcount, XnorPopcount
+from spikeport.ir.errors import ArtifactError, GraphError
+from spikeport.ir.graph import Graph
+from spikeport.ir.input_node import Input
+from spikeport.ir.int_nodes import Conv, CubaLIF, Delay, Delta, Dense, Sigma, SigmaDelta
+from spikeport.ir.intformat import IntFormat
+from spikeport.ir.layout_nodes import Flatten, Reshape, Transpose
+from spikeport.ir.node import NODE_TYPES, Node, Shape, node
+from spikeport.ir.shapes import infer_shapes
+from spikeport.ir.validate import validate
+
+__all__ = [
+    "NODE_TYPES",
+    "AndPopcount",
+    "ArtifactError",
+    "Conv",
+    "CubaLIF",
+    "Delay",
+    "Delta",
+    "Dense",
+    "Flatten",
+    "Graph",
+    "GraphError",
+    "Input",
+    "IntFormat",
+    "Node",
+    "Reshape",
+    "Shape",
+    "Sigma",
+    "SigmaDelta",
+    "Transpose",
+    "XnorPopcount",
+    "infer_shapes",
+    "node",
+    "validate",
+]
