@@ -6,6 +6,17 @@ Float (pre-lowering) nodes live in `float_nodes`, lowered Loihi fixed-point node
 
 from spikeport.ir.attention_nodes import AndPopcount, XnorPopcount
 from spikeport.ir.errors import ArtifactError, GraphError
+from spikeport.ir.float_attention import Attention
+from spikeport.ir.float_nodes import (
+    LIF,
+    Add,
+    BatchNorm,
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    TimeMean,
+    TokenMean,
+)
 from spikeport.ir.graph import Graph
 from spikeport.ir.input_node import Input
 from spikeport.ir.int_nodes import Conv, CubaLIF, Delay, Delta, Dense, Sigma, SigmaDelta
@@ -13,9 +24,22 @@ from spikeport.ir.intformat import IntFormat
 from spikeport.ir.layout_nodes import Flatten, Reshape, Transpose
 from spikeport.ir.node import NODE_TYPES, Node, Shape, node
 from spikeport.ir.shapes import infer_shapes
+from spikeport.ir.storage import SCHEMA_VERSION, load, save
 from spikeport.ir.validate import validate
 
 __all__ = [
+    "SCHEMA_VERSION",
+    "load",
+    "save",
+    "LIF",
+    "Add",
+    "Attention",
+    "BatchNorm",
+    "Conv2d",
+    "Linear",
+    "MaxPool2d",
+    "TimeMean",
+    "TokenMean",
     "NODE_TYPES",
     "AndPopcount",
     "ArtifactError",

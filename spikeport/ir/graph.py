@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -23,6 +24,8 @@ class Graph:
 
     def __init__(self, name: str = "graph") -> None:
         self.name = name
+        self.meta: dict[str, Any] = {}
+        """Free-form JSON-serialisable facts about the graph (source file, level...)."""
         self.nx = nx.DiGraph()
         self._outputs: tuple[str, ...] | None = None
 
@@ -140,12 +143,14 @@ class Graph:
         g = Graph(self.name)
         g.nx = self.nx.copy()
         g._outputs = self._outputs
+        g.meta = dict(self.meta)
         return g
 
     def same_as(self, other: Graph) -> bool:
-        """Same name, node records (tensors by value), edges, outputs and node order."""
+        """Same name, meta, node records (tensors by value), edges, outputs and node order."""
         return (
             self.name == other.name
+            and self.meta == other.meta
             and list(self.nx.nodes) == list(other.nx.nodes)
             and all(self.node(n) == other.node(n) for n in self.nx.nodes)
             and self.edges() == other.edges()

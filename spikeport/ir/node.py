@@ -58,6 +58,8 @@ class Node:
                 value = self._float_array(f.name, value)
             elif isinstance(value, list):
                 value = _to_tuple(value)
+            elif isinstance(value, np.bool_):
+                value = bool(value)
             elif isinstance(value, np.integer):
                 value = int(value)
             elif isinstance(value, np.floating):

@@ -1,0 +1,213 @@
+"""Save / load a graph as a directory: `graph.json` (structure, fields) + `tensors.h5` (arrays).
+
+Nothing is ever unpickled: JSON holds scalars, strings and lists, HDF5 holds numeric
+datasets at `nodes/<node name>/<field>`. Loading refuses, with one line naming the file
+and the node/field: an unknown schema version, an unknown node type or field, a missing
+tensor, a tensor whose shape or dtype differs from graph.json, and a graph whose
+inferred shapes differ from the recorded ones or that does not validate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+import spikeport
+from spikeport.ir.errors import ArtifactError, GraphError
+from spikeport.ir.graph import Graph
+from spikeport.ir.node import NODE_TYPES, Node
+from spikeport.ir.validate import validate
+
+SCHEMA_VERSION = 1
+GRAPH_FILE = "graph.json"
+TENSOR_FILE = "tensors.h5"
+FORMAT = "spikeport-ir"
+
+
+def save(graph: Graph, directory: str | Path) -> Path:
+    """Validate `graph` and write it under `directory` (created if needed); returns the path."""
+    shapes = validate(graph)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    nodes = []
+    tmp_h5 = out / (TENSOR_FILE + ".tmp")
+    with h5py.File(tmp_h5, "w") as h5:
+        h5.attrs["schema_version"] = SCHEMA_VERSION
+        for name in graph.nx.nodes:
+            rec = graph.node(name)
+            tensors = {}
+            for field, arr in rec.tensors().items():
+                key = f"nodes/{name}/{field}"
+                h5.create_dataset(key, data=arr)
+                tensors[field] = {"key": key, "shape": list(arr.shape), "dtype": arr.dtype.str}
+            nodes.append(
+                {
+                    "name": name,
+                    "type": type(rec).__name__,
+                    "params": {k: _jsonable(v, rec, k) for k, v in rec.params().items()},
+                    "tensors": tensors,
+                    "null_tensors": sorted(
+                        f for f in rec.int_tensors + rec.float_tensors if getattr(rec, f) is None
+                    ),
+                    "shape": list(shapes[name]),
+                }
+            )
+    doc = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "spikeport_version": spikeport.__version__,
+        "name": graph.name,
+        "meta": graph.meta,
+        "nodes": nodes,
+        "edges": [list(e) for e in graph.edges()],
+        "outputs": list(graph.explicit_outputs) if graph.explicit_outputs is not None else None,
+    }
+    tmp_json = out / (GRAPH_FILE + ".tmp")
+    tmp_json.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    tmp_h5.replace(out / TENSOR_FILE)
+    tmp_json.replace(out / GRAPH_FILE)
+    return out
+
+
+def load(directory: str | Path) -> Graph:
+    """Read a graph written by `save`; raises ArtifactError naming the file and node/field."""
+    d = Path(directory)
+    jpath, hpath = d / GRAPH_FILE, d / TENSOR_FILE
+    if not jpath.is_file():
+        raise ArtifactError(f"{jpath}: not found (an IR artifact directory needs {GRAPH_FILE})")
+    if not hpath.is_file():
+        raise ArtifactError(f"{hpath}: not found (an IR artifact directory needs {TENSOR_FILE})")
+    try:
+        doc = json.loads(jpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{jpath}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ArtifactError(f"{jpath}: not a spikeport IR graph (format != {FORMAT!r})")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{jpath}: schema_version {version!r} is not supported (this spikeport "
+            f"{spikeport.__version__} reads version {SCHEMA_VERSION})"
+        )
+    graph = Graph(str(doc.get("name", "graph")))
+    graph.meta = dict(doc.get("meta") or {})
+    recorded: dict[str, tuple[int, ...]] = {}
+    try:
+        h5 = h5py.File(hpath, "r")
+    except OSError as exc:
+        raise ArtifactError(f"{hpath}: not a readable HDF5 file ({exc})") from None
+    with h5:
+        for entry in _list(doc, "nodes", jpath):
+            rec = _node(entry, h5, jpath, hpath)
+            if rec.name in graph:
+                raise ArtifactError(f"{jpath}: node {rec.name}: defined twice")
+            graph.nx.add_node(rec.name, node=rec)
+            if entry.get("shape") is not None:
+                recorded[rec.name] = tuple(entry["shape"])
+    for edge in _list(doc, "edges", jpath):
+        if not (
+            isinstance(edge, list) and len(edge) == 3 and all(isinstance(e, str) for e in edge)
+        ):
+            raise ArtifactError(f"{jpath}: edge {edge!r} is not [src, dst, port]")
+        src, dst, port = edge
+        for n in (src, dst):
+            if n not in graph:
+                raise ArtifactError(f"{jpath}: edge {src} -> {dst}: node {n!r} is not defined")
+        try:
+            graph.connect(src, dst, port)
+        except GraphError as exc:
+            raise ArtifactError(f"{jpath}: {exc}") from None
+    outputs = doc.get("outputs")
+    try:
+        if outputs is not None:
+            graph.set_outputs(outputs)
+        shapes = validate(graph)
+    except GraphError as exc:
+        raise ArtifactError(f"{jpath}: {exc}") from None
+    for name, shape in recorded.items():
+        if shapes[name] != shape:
+            raise ArtifactError(
+                f"{jpath}: node {name}: recorded shape {shape} but the graph gives {shapes[name]}"
+            )
+    return graph
+
+
+def _list(doc: dict[str, Any], key: str, jpath: Path) -> list[Any]:
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise ArtifactError(f"{jpath}: {key!r} must be a list")
+    return value
+
+
+def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ArtifactError(f"{jpath}: node entry {entry!r} has no name")
+    name, kind = entry["name"], entry.get("type")
+    cls = NODE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        known = ", ".join(sorted(NODE_TYPES))
+        raise ArtifactError(f"{jpath}: node {name}: unknown node type {kind!r} (known: {known})")
+    params = dict(entry.get("params") or {})
+    tensors = dict(entry.get("tensors") or {})
+    nulls = list(entry.get("null_tensors") or [])
+    tensor_fields = set(cls.int_tensors + cls.float_tensors)
+    fields = {f.name for f in dataclasses.fields(cls) if f.name != "name"}
+    for f in list(params) + list(tensors) + nulls:
+        if f not in fields:
+            raise ArtifactError(f"{jpath}: node {name} ({kind}): unknown field {f!r}")
+        if (f in tensor_fields) == (f in params):
+            raise ArtifactError(f"{jpath}: node {name} ({kind}): field {f!r} in the wrong section")
+    missing = fields - set(params) - set(tensors) - set(nulls)
+    if missing:
+        raise ArtifactError(f"{jpath}: node {name} ({kind}): missing field {sorted(missing)[0]!r}")
+    values: dict[str, Any] = {k: _from_json(v) for k, v in params.items()}
+    values.update({f: None for f in nulls})
+    for field, spec in tensors.items():
+        values[field] = _tensor(h5, spec, f"{name}/{field}", jpath, hpath)
+    try:
+        return cls(name=name, **values)
+    except GraphError as exc:
+        raise ArtifactError(f"{jpath}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{jpath}: node {name} ({kind}): {exc}") from None
+
+
+def _tensor(h5: h5py.File, spec: Any, where: str, jpath: Path, hpath: Path) -> np.ndarray:
+    if not isinstance(spec, dict) or not isinstance(spec.get("key"), str):
+        raise ArtifactError(f"{jpath}: tensor {where}: entry must name its HDF5 key")
+    key = spec["key"]
+    ds = h5.get(key)
+    if not isinstance(ds, h5py.Dataset):
+        raise ArtifactError(f"{hpath}: tensor {where}: dataset {key!r} is missing")
+    if ds.dtype.kind not in "biuf":
+        raise ArtifactError(f"{hpath}: tensor {where}: dtype {ds.dtype} is not numeric")
+    shape = tuple(spec.get("shape", ()))
+    if ds.shape != shape:
+        raise ArtifactError(
+            f"{hpath}: tensor {where}: shape {ds.shape} differs from {shape} in {jpath.name}"
+        )
+    if "dtype" in spec and np.dtype(spec["dtype"]) != ds.dtype:
+        want = spec["dtype"]
+        raise ArtifactError(
+            f"{hpath}: tensor {where}: dtype {ds.dtype} differs from {want} in {jpath.name}"
+        )
+    return np.asarray(ds[()])
+
+
+def _jsonable(value: Any, rec: Node, field: str) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value  # json writes non-finite floats as NaN / Infinity and reads them back
+    if isinstance(value, tuple | list):
+        return [_jsonable(v, rec, field) for v in value]
+    raise GraphError(f"{rec.name}: field {field!r} value {value!r} cannot be saved as JSON")
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
