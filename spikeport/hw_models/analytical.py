@@ -1,0 +1,517 @@
+"""The spiking-Transformer papers' analytical operation count, every ambiguity an option.
+
+Paper convention (Spikformer/SDT/QKFormer; Spikingformer's energy script):
+``SOP^l = fr^l x T x FLOPs^l`` with ``fr^l`` the firing rate of layer l's *input* and
+``FLOPs^l`` its MAC count per timestep; the first (encoding) layer, fed the analog image, is
+counted as ``FLOPs^1`` MACs (x T: the image is presented every step); spike x spike attention
+products are added analytically; ``E = E_MAC x MACs + E_AC x SOPs`` (4.6 / 0.9 pJ).
+
+:func:`count_model` runs a torch model on a batch with forward hooks on ``nn.Conv1d``,
+``nn.Conv2d``, ``nn.Conv3d``, ``nn.Linear`` (connection layers), BatchNorm, LIF neurons (any
+module with ``v_threshold``, or snnTorch-style ``threshold`` + ``beta``) and attention cores
+(modules with ``num_heads``, ``head_dim`` and a ``name`` in :data:`ATTENTION_KINDS`, called as
+``core(q, k, v)`` on ``[T, B, h, N, d]`` spikes) and returns per-layer :class:`LayerOps` per
+inference. Input classes: *binary* (all 0/1), *graded* (non-negative integers <=
+``max_graded_value``, e.g. SEW residual sums), *analog* (anything else).
+
+Each connection layer also gets its NeuroBench-style *effective* count: the number of
+(non-zero input, non-zero weight) pairs, computed as ``sum_i [x_i != 0] * fanout_nz(i)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spikeport.errors import SpikeportError
+from spikeport.hw_models.energy import LayerOps
+
+ATTENTION_KINDS: tuple[str, ...] = ("ssa", "lrf_ssa", "axnor", "sdsa", "lrf_dyn")
+CONNECTION_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Counting options; the defaults are the papers' (anchors §1.5).
+
+    * ``first_layer_times_t``: encoding layer MACs x T (official script) or once.
+    * ``graded_spikes``: integer-valued inputs counted as AC with their rate (Spikformer's
+      published numbers) or as dense MAC (Spikingformer ``Nspks_max = 1``, NeuroBench).
+    * ``max_graded_value``: largest integer still treated as a graded spike (script: 30).
+    * ``rate``: ``mean`` of the input tensor (an input of 2 counts twice; syops) or the
+      ``nonzero`` fraction (SDT's "spike firing rate"). Equal for binary inputs.
+    * ``batchnorm``: ``fused`` into the preceding layer (not counted) or ``counted`` as one
+      MAC per element.
+    * ``attention_order``: ``dxd`` (K^T V first, the energy script's ``T h N d^2`` terms),
+      ``nxn`` (Q K^T first) or ``auto`` (the cheaper, as spikeport's cores execute).
+    * ``attention_pair_rate``: rate of a spike x spike product: ``min`` of the two rates
+      (energy script) or ``exact`` (counted coincidences).
+    * ``head_as_mac``: classifier head (module named ``head``, fed the time-mean rate) as
+      dense MAC once (script) or as ``fr x T x FLOPs`` ACs.
+    * ``word_bits``: width of the words XNOR/AND/popcount operate on (a-XNOR, masks).
+    * ``lrf_dyn_compartments``: dendrites k when the core does not say (paper: 8).
+    """
+
+    timesteps: int
+    first_layer_times_t: bool = True
+    graded_spikes: Literal["ac", "mac"] = "ac"
+    max_graded_value: int = 30
+    rate: Literal["mean", "nonzero"] = "mean"
+    batchnorm: Literal["fused", "counted"] = "fused"
+    attention_order: Literal["dxd", "nxn", "auto"] = "dxd"
+    attention_pair_rate: Literal["min", "exact"] = "min"
+    head_as_mac: bool = True
+    word_bits: int = 32
+    lrf_dyn_compartments: int = 8
+
+    def __post_init__(self) -> None:
+        checks = {
+            "timesteps": self.timesteps >= 1,
+            "graded_spikes": self.graded_spikes in ("ac", "mac"),
+            "max_graded_value": self.max_graded_value >= 1,
+            "rate": self.rate in ("mean", "nonzero"),
+            "batchnorm": self.batchnorm in ("fused", "counted"),
+            "attention_order": self.attention_order in ("dxd", "nxn", "auto"),
+            "attention_pair_rate": self.attention_pair_rate in ("min", "exact"),
+            "word_bits": self.word_bits >= 1,
+            "lrf_dyn_compartments": self.lrf_dyn_compartments >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise SpikeportError(f"counting convention: invalid {name}={getattr(self, name)!r}")
+
+    def describe(self) -> str:
+        return (
+            f"analytical (SOP = fr x T x FLOPs, T={self.timesteps}; first layer MAC "
+            f"{'x T' if self.first_layer_times_t else 'once'}; graded spikes as "
+            f"{self.graded_spikes.upper()}; rate={self.rate}; BN {self.batchnorm}; attention "
+            f"{self.attention_order}, pair rate {self.attention_pair_rate}; head "
+            f"{'MAC' if self.head_as_mac else 'AC'})"
+        )
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """What the hooks measured for one connection layer, per inference.
+
+    ``dense_ops``: MACs as executed (all calls); ``flops``: MACs per timestep per sample;
+    ``steps``: timesteps the layer processed (T, or 1 for a head fed a time average);
+    ``rate``: input firing rate per the convention; ``input_class``: binary/graded/analog;
+    ``effective``: (non-zero input, non-zero weight) pairs; ``neurobench_spiking``: every
+    input element in {-1, 0, 1} (NeuroBench's AC/MAC test).
+    """
+
+    name: str
+    kind: str
+    dense_ops: float
+    flops: float
+    steps: int
+    rate: float
+    input_class: str
+    effective: float
+    neurobench_spiking: bool
+    order: int
+
+
+@dataclass(frozen=True)
+class AnalyticalCount:
+    """Per-layer counts per inference and the convention that produced them."""
+
+    layers: tuple[LayerOps, ...]
+    stats: tuple[LayerStats, ...]
+    convention: Convention
+    samples: int
+    rates: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def basis(self) -> str:
+        return self.convention.describe()
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for lo in self.layers:
+            for k, v in lo.counts().items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
+    def effective_synops(self) -> dict[str, float]:
+        """NeuroBench-comparable effective MACs/ACs per sample over connection layers."""
+        macs = sum(s.effective for s in self.stats if not s.neurobench_spiking)
+        acs = sum(s.effective for s in self.stats if s.neurobench_spiking)
+        return {"Effective_MACs": macs, "Effective_ACs": acs}
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+@dataclass
+class _Acc:
+    kind: str
+    order: int
+    calls: int = 0
+    leading: list = field(default_factory=list)
+    dense: float = 0.0
+    numel: float = 0.0
+    total: float = 0.0
+    nonzero: float = 0.0
+    effective: float = 0.0
+    binary: bool = True
+    graded: bool = True
+    nb_spiking: bool = True
+    out_sum: float = 0.0
+    qkv: list = field(default_factory=list)
+
+
+def _classify(acc: _Acc, x: torch.Tensor, max_graded: int) -> None:
+    x = x.detach()
+    acc.numel += x.numel()
+    acc.total += float(x.double().sum())
+    acc.nonzero += float((x != 0).sum())
+    is_int = bool(torch.all(x == torch.round(x))) if x.is_floating_point() else True
+    acc.binary &= bool(torch.all((x == 0) | (x == 1)))
+    acc.graded &= is_int and bool(torch.all((x >= 0) & (x <= max_graded)))
+    acc.nb_spiking &= bool(torch.all((x == 0) | (x == 1) | (x == -1)))
+
+
+def _per_call_macs(mod: nn.Module, out: torch.Tensor) -> float:
+    if isinstance(mod, nn.Linear):
+        return float(out.numel()) * mod.in_features
+    k = math.prod(mod.kernel_size)
+    return float(out.numel()) * (mod.in_channels // mod.groups) * k
+
+
+def _effective_pairs(mod: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
+    """sum_i [x_i != 0] * fanout_nz(i): fan-out of each input over non-zero weights."""
+    nz = (x.detach() != 0).to(torch.float64)
+    w = (mod.weight.detach() != 0).to(torch.float64)
+    if isinstance(mod, nn.Linear):
+        return float((nz * w.sum(0)).sum())
+    if mod.padding_mode != "zeros":
+        raise SpikeportError(f"{type(mod).__name__}: padding_mode {mod.padding_mode!r} unsupported")
+    batched = x.dim() == mod.weight.dim()
+    ones = torch.ones_like(out.detach()[:1], dtype=torch.float64)
+    if not batched:
+        ones, nz = torch.ones_like(out.detach(), dtype=torch.float64).unsqueeze(0), nz.unsqueeze(0)
+    transpose = {
+        nn.Conv1d: torch.nn.functional.conv_transpose1d,
+        nn.Conv2d: torch.nn.functional.conv_transpose2d,
+        nn.Conv3d: torch.nn.functional.conv_transpose3d,
+    }[type(mod)]
+    padding = mod.padding
+    if isinstance(padding, str):  # 'same' / 'valid'
+        if padding == "valid":
+            padding = (0,) * len(mod.kernel_size)
+        else:
+            raise SpikeportError(f"{type(mod).__name__}: padding='same' unsupported")
+    fan = transpose(
+        ones, w, stride=mod.stride, padding=padding, dilation=mod.dilation, groups=mod.groups
+    )
+    # Inputs beyond the last output window get no fan-out: pad the fan-out map to x's size.
+    pad = []
+    for dim in range(nz.dim() - 1, 1, -1):
+        pad += [0, nz.shape[dim] - fan.shape[dim]]
+    fan = torch.nn.functional.pad(fan, pad)
+    # The fan-out map is the same for every batch item: broadcast it.
+    return float((nz * fan).sum())
+
+
+def _steps(leading: list[tuple[int, ...]], samples: int, t: int) -> int:
+    """Timesteps a layer processed, from the leading dims of its calls' inputs."""
+    steps = 0
+    for shape in leading:
+        if t > 1 and shape[0] == t * samples:
+            steps += t
+        elif t > 1 and len(shape) > 1 and shape[0] == t and shape[1] == samples:
+            steps += t
+        elif shape[0] == samples:
+            steps += 1
+        else:
+            steps += t
+    return max(steps, 1)
+
+
+def _is_lif(mod: nn.Module) -> bool:
+    if hasattr(mod, "v_threshold"):
+        return True
+    return hasattr(mod, "threshold") and hasattr(mod, "beta")
+
+
+def _is_attention(mod: nn.Module) -> bool:
+    return (
+        getattr(mod, "name", None) in ATTENTION_KINDS
+        and hasattr(mod, "num_heads")
+        and hasattr(mod, "head_dim")
+    )
+
+
+def count_model(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    convention: Convention,
+    *,
+    samples: int | None = None,
+    rate_overrides: Mapping[str, float] | None = None,
+    head_names: tuple[str, ...] = ("head",),
+) -> AnalyticalCount:
+    """Run ``model(inputs)`` once and count its operations per inference (per sample).
+
+    ``samples``: batch size (default ``inputs.shape[0]``). ``rate_overrides``: firing rate
+    per connection-layer name (module path) replacing the measured one, e.g. published
+    per-layer rates; an override for a name that is not a hooked layer is an error.
+    """
+    samples = int(samples if samples is not None else inputs.shape[0])
+    if samples < 1:
+        raise SpikeportError("count_model: empty batch")
+    accs: dict[str, _Acc] = {}
+    order = [0]
+    handles = []
+
+    def acc_for(name: str, kind: str) -> _Acc:
+        if name not in accs:
+            accs[name] = _Acc(kind=kind, order=order[0])
+            order[0] += 1
+        return accs[name]
+
+    def conn_hook(name):
+        def hook(mod, args, out):
+            x = args[0]
+            a = acc_for(name or type(mod).__name__, type(mod).__name__.lower())
+            a.calls += 1
+            a.leading.append(tuple(x.shape[:2]))
+            _classify(a, x, convention.max_graded_value)
+            a.dense += _per_call_macs(mod, out)
+            a.effective += _effective_pairs(mod, x, out)
+
+        return hook
+
+    def bn_hook(name):
+        def hook(mod, args, out):
+            a = acc_for(name, "batchnorm")
+            a.calls += 1
+            a.numel += args[0].numel()
+
+        return hook
+
+    def lif_hook(name):
+        def hook(mod, args, out):
+            a = acc_for(name, "lif")
+            x = args[0].detach()
+            a.calls += 1
+            a.numel += x.numel()
+            a.nonzero += float((x != 0).sum())
+            spikes = out[0] if isinstance(out, tuple) else out
+            a.out_sum += float((spikes.detach() != 0).sum())
+
+        return hook
+
+    def attn_hook(name):
+        def hook(mod, args):
+            a = acc_for(name, f"attention:{mod.name}")
+            a.calls += 1
+            q, k, v = (t.detach() for t in args[:3])
+            a.qkv.append((q, k, v, mod))
+
+        return hook
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, CONNECTION_TYPES):
+            handles.append(mod.register_forward_hook(conn_hook(name)))
+        elif isinstance(mod, BN_TYPES):
+            handles.append(mod.register_forward_hook(bn_hook(name)))
+        elif _is_attention(mod):
+            handles.append(mod.register_forward_pre_hook(attn_hook(name)))
+        elif _is_lif(mod) and name:
+            handles.append(mod.register_forward_hook(lif_hook(name)))
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return _assemble(accs, convention, samples, dict(rate_overrides or {}), head_names)
+
+
+def _assemble(
+    accs: dict[str, _Acc],
+    conv: Convention,
+    samples: int,
+    overrides: dict[str, float],
+    head_names: tuple[str, ...],
+) -> AnalyticalCount:
+    unknown = sorted(set(overrides) - {n for n, a in accs.items() if a.dense})
+    if unknown:
+        raise SpikeportError(
+            f"rate_overrides: '{unknown[0]}' is not a conv/linear layer of the model"
+        )
+    t = conv.timesteps
+    layers: list[LayerOps] = []
+    stats: list[LayerStats] = []
+    rates: dict[str, float] = {}
+    first_done = False
+    for name, a in sorted(accs.items(), key=lambda kv: kv[1].order):
+        if a.kind == "batchnorm":
+            if conv.batchnorm == "counted":
+                layers.append(
+                    LayerOps(
+                        name,
+                        "batchnorm",
+                        macs=a.numel / samples,
+                        note="BN counted: one MAC per element",
+                    )
+                )
+            continue
+        if a.kind == "lif":
+            layers.append(
+                LayerOps(
+                    name,
+                    "lif",
+                    neuron_updates=a.numel / samples,
+                    neuron_updates_active=a.nonzero / samples,
+                    spikes=a.out_sum / samples,
+                    note="neuron updates (papers ignore them)",
+                )
+            )
+            continue
+        if a.kind.startswith("attention:"):
+            layers.append(_attention_ops(name, a, conv, samples))
+            continue
+        dense = a.dense / samples
+        steps = _steps(a.leading, samples, t)
+        flops = dense / steps
+        cls = "binary" if a.binary else ("graded" if a.graded else "analog")
+        rate = a.total / a.numel if conv.rate == "mean" else a.nonzero / a.numel
+        if name in overrides:
+            rate = float(overrides[name])
+        rates[name] = rate
+        is_head = name.split(".")[-1] in head_names
+        if cls == "analog" and not first_done and not is_head:
+            first_done = True
+            mult = t if conv.first_layer_times_t else 1
+            ops = LayerOps(
+                name, a.kind, macs=flops * mult, note=f"first (encoding) layer: FLOPs x {mult}, MAC"
+            )
+        elif is_head and conv.head_as_mac:
+            ops = LayerOps(name, a.kind, macs=dense, note="head: dense MAC as executed")
+        elif is_head:
+            ops = LayerOps(name, a.kind, acs=rate * t * flops, note=f"head as AC: fr={rate:.4g}")
+        elif cls == "analog" or (cls == "graded" and conv.graded_spikes == "mac"):
+            ops = LayerOps(name, a.kind, macs=dense, note=f"{cls} input: dense MAC")
+        else:
+            ops = LayerOps(
+                name,
+                a.kind,
+                acs=rate * t * flops,
+                note=f"{cls} input: SOP = fr {rate:.4g} x T {t} x FLOPs {flops:.6g}",
+            )
+        layers.append(ops)
+        stats.append(
+            LayerStats(
+                name,
+                a.kind,
+                dense,
+                flops,
+                steps,
+                rate,
+                cls,
+                a.effective / samples,
+                a.nb_spiking,
+                a.order,
+            )
+        )
+    return AnalyticalCount(tuple(layers), tuple(stats), conv, samples, rates)
+
+
+# ------------------------------------------------------------------------- attention
+
+
+def _pair(conv: Convention, ra: float, rb: float, exact: float) -> float:
+    return exact if conv.attention_pair_rate == "exact" else min(ra, rb)
+
+
+def _attention_ops(name: str, a: _Acc, conv: Convention, samples: int) -> LayerOps:
+    """Analytical counts of the spike x spike products of an attention core.
+
+    Per call, with q, k, v of shape [T, B, h, N, d] and rates fr_q, fr_k, fr_v:
+    ssa/lrf_ssa  dxd: K^T V  T h N d^2 x pair(k, v) AC;  Q (K^T V)  T h N d^2 x fr_q AC
+                 nxn: Q K^T  T h N^2 d x pair(q, k) AC;  (Q K^T) V  T h N^2 d x fr_v AC
+    axnor        nxn: per (query, key) pair ceil(d/w) AND + ceil(d/w) XNOR words, 2 ceil(d/w)
+                 popcounts, 2 int mults + 1 int add (combine with a_int); scores x V as SSA;
+                 dxd: the matrix form (1+a) Q(K^T V) - a|q|(1^T V) - a(K1)^T V + a d 1^T V:
+                 SSA dxd ACs + 2 T h N d fr_v + T h N d fr_q ACs, 3 mults + 3 adds per output
+    sdsa         K (.) V and Q (.) mask: 2 T N ceil(h d / w) AND words; column sum over N:
+                 T h N d x pair(k, v) AC (talking-heads LIF counted as a neuron layer)
+    lrf_dyn      per token, channel, step: (3k - 2) MACs (tridiagonal A X) + k MACs (readout
+                 c . X) + k x fr_u ACs (Gamma u, u = k (.) v spikes); u: T N ceil(h d / w) AND
+                 words (k = compartments; LRF local convs are hooked as conv layers)
+    "pair" is min(fr_a, fr_b) (energy script) or the exact coincidence rate.
+    """
+    ops = dict(
+        acs=0.0,
+        macs=0.0,
+        and_words=0.0,
+        xnor_words=0.0,
+        popcount_words=0.0,
+        int_adds=0.0,
+        int_mults=0.0,
+    )
+    kind = a.kind.split(":", 1)[1]
+    w = conv.word_bits
+    notes = set()
+    for q, k, v, mod in a.qkv:
+        t, b, h, n, d = q.shape
+        fq, fk, fv = (float(x.double().mean()) for x in (q, k, v))
+        words = math.ceil(d / w)
+        order = conv.attention_order
+        if order == "auto":
+            order = "dxd" if d <= n else "nxn"
+        exact_kv = float(((k != 0).double().sum(-1) * (v != 0).double().sum(-1)).sum()) / (
+            t * b * h * n * d * d
+        )
+        exact_qk = float(((q != 0).double().sum(-2) * (k != 0).double().sum(-2)).sum()) / (
+            t * b * h * n * n * d
+        )
+        exact_kv_elem = float(((k != 0) & (v != 0)).double().mean())
+        if kind in ("ssa", "lrf_ssa") or (kind == "axnor" and order == "dxd"):
+            if order == "dxd":
+                base = t * b * h * n * d * d
+                ops["acs"] += base * (_pair(conv, fk, fv, exact_kv) + fq)
+            else:
+                base = t * b * h * n * n * d
+                ops["acs"] += base * (_pair(conv, fq, fk, exact_qk) + fv)
+            if kind == "axnor":
+                elems = t * b * h * n * d
+                ops["acs"] += elems * (2 * fv + fq)
+                ops["int_mults"] += 3 * elems
+                ops["int_adds"] += 3 * elems
+            notes.add(f"{kind} {order}")
+        elif kind == "axnor":  # nxn, bit-packed pairwise
+            pairs = t * b * h * n * n
+            ops["and_words"] += pairs * words
+            ops["xnor_words"] += pairs * words
+            ops["popcount_words"] += 2 * pairs * words
+            ops["int_mults"] += 2 * pairs
+            ops["int_adds"] += pairs
+            ops["acs"] += pairs * d * fv
+            notes.add("axnor nxn bit-packed")
+        elif kind == "sdsa":
+            ops["and_words"] += 2 * t * b * n * math.ceil(h * d / w)
+            ops["acs"] += t * b * h * n * d * _pair(conv, fk, fv, exact_kv_elem)
+            notes.add("sdsa masks")
+        elif kind == "lrf_dyn":
+            kc = int(getattr(mod, "compartments", conv.lrf_dyn_compartments))
+            token_input = getattr(mod, "token_input", "kv")
+            fu = fv if token_input == "v" else _pair(conv, fk, fv, exact_kv_elem)
+            elems = t * b * h * n * d
+            ops["macs"] += elems * ((3 * kc - 2) + kc)
+            ops["acs"] += elems * kc * fu
+            if token_input != "v":
+                ops["and_words"] += t * b * n * math.ceil(h * d / w)
+            notes.add(f"lrf_dyn k={kc} serial recurrence")
+    per = {key: val / samples for key, val in ops.items()}
+    return replace(LayerOps(name, a.kind), **per, note="; ".join(sorted(notes)))
