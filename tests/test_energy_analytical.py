@@ -206,3 +206,45 @@ def test_lif_neuron_updates_and_spikes_are_counted():
 def test_invalid_convention_is_a_user_error():
     with pytest.raises(SpikeportError, match="invalid attention_order='qk'"):
         Convention(timesteps=4, attention_order="qk")
+
+
+def _brute_effective(conv: nn.Conv2d, x: torch.Tensor) -> int:
+    """Loop over output positions: count (non-zero input, non-zero weight) pairs."""
+    w = conv.weight != 0
+    xp = torch.nn.functional.pad(x != 0, [conv.padding[1]] * 2 + [conv.padding[0]] * 2)
+    out = conv(x.float())
+    cin_g = conv.in_channels // conv.groups
+    cout_g = conv.out_channels // conv.groups
+    (sh, sw), (dh, dw) = conv.stride, conv.dilation
+    total = 0
+    for b in range(x.shape[0]):
+        for o in range(conv.out_channels):
+            g = o // cout_g
+            for i in range(out.shape[2]):
+                for j in range(out.shape[3]):
+                    for c in range(cin_g):
+                        for ki in range(conv.kernel_size[0]):
+                            for kj in range(conv.kernel_size[1]):
+                                xi = xp[b, g * cin_g + c, i * sh + ki * dh, j * sw + kj * dw]
+                                total += int(bool(xi) and bool(w[o, c, ki, kj]))
+    return total
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(stride=2, padding=1),
+        dict(stride=(2, 1), padding=(1, 0)),
+        dict(stride=1, padding=2, dilation=2),
+        dict(stride=3, padding=0, groups=2),
+        dict(stride=2, padding=(0, 2), dilation=(1, 2)),
+    ],
+)
+def test_effective_pairs_match_brute_force(kw):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, bias=False, **kw)
+    with torch.no_grad():
+        conv.weight[conv.weight.abs() < 0.1] = 0
+    x = (torch.rand(2, 4, 7, 9) < 0.3).float()
+    c = count_model(conv, x, Convention(timesteps=1))
+    assert c.stats[0].effective * 2 == _brute_effective(conv, x)

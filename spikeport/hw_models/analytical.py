@@ -209,14 +209,16 @@ def _effective_pairs(mod: nn.Module, x: torch.Tensor, out: torch.Tensor) -> floa
             padding = (0,) * len(mod.kernel_size)
         else:
             raise SpikeportError(f"{type(mod).__name__}: padding='same' unsupported")
-    fan = transpose(
-        ones, w, stride=mod.stride, padding=padding, dilation=mod.dilation, groups=mod.groups
-    )
-    # Inputs beyond the last output window get no fan-out: pad the fan-out map to x's size.
-    pad = []
-    for dim in range(nz.dim() - 1, 1, -1):
-        pad += [0, nz.shape[dim] - fan.shape[dim]]
-    fan = torch.nn.functional.pad(fan, pad)
+    # Fan-out in padded coordinates (no cropping), then the window [p, p + size) per dim;
+    # inputs beyond the last output window get no fan-out (zero-padded at the end).
+    fan = transpose(ones, w, stride=mod.stride, dilation=mod.dilation, groups=mod.groups)
+    for i, p in enumerate(padding):
+        dim = 2 + i
+        size = nz.shape[dim]
+        fan = fan.narrow(dim, p, min(size, fan.shape[dim] - p))
+        if fan.shape[dim] < size:
+            pad = [0, 0] * (fan.dim() - 1 - dim) + [0, size - fan.shape[dim]]
+            fan = torch.nn.functional.pad(fan, pad)
     # The fan-out map is the same for every batch item: broadcast it.
     return float((nz * fan).sum())
 
