@@ -82,7 +82,7 @@ def test_sign_mode_follows_lava_rule() -> None:
         (ir.Dense("w", weight=[[256, 0]]), "w \\(Dense\\): weight range 0..256 outside int9"),
         (ir.Dense("w", weight=[[-257, 0]]), "weight range -257..0"),
         (ir.Dense("w", weight=[[1]], weight_exp=8), "weight_exp 8 outside -8..7"),
-        (ir.Dense("w", weight=[[1]], num_weight_bits=9), "num_weight_bits 9"),
+        (ir.Dense("w", weight=[[1]], num_weight_bits=10), "num_weight_bits 10"),
         (ir.Dense("w", weight=[[1]], delay=[[63]]), "delay range 63..63 outside 0..62"),
         (ir.CubaLIF("w", shape=(1,), du=4096), "du 4096 outside -1..4095"),
         (ir.CubaLIF("w", shape=(1,), dv=4097), "dv 4097"),

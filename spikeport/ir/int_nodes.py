@@ -67,7 +67,8 @@ class Dense(Node):
 
     weight: int [out, in], Lava `weights` (mantissa; 8 bits + sign, -256..255).
     weight_exp: output scale 2**weight_exp (Loihi -8..7).
-    num_weight_bits: 1..8 weight bits kept by LSB truncation (plus sign when mixed).
+    num_weight_bits: weight bits kept; Lava drops 8 - num_weight_bits (+1 when mixed sign)
+        LSBs. 1..9 (netx passes 9 for odd mixed-sign weights: nothing dropped).
     num_message_bits: input message width, 0 = binary spikes, else graded signed integers.
     delay: optional int [out, in] synaptic delays in timesteps (0..62, Lava DelayDense),
         applied on top of the one-step Dense delay.
@@ -105,8 +106,8 @@ class Dense(Node):
     def check(self) -> None:
         if not -8 <= self.weight_exp <= 7:
             raise self.fail(f"weight_exp {self.weight_exp} outside -8..7")
-        if not 1 <= self.num_weight_bits <= 8:
-            raise self.fail(f"num_weight_bits {self.num_weight_bits} outside 1..8")
+        if not 1 <= self.num_weight_bits <= 9:
+            raise self.fail(f"num_weight_bits {self.num_weight_bits} outside 1..9")
         if self.delay is not None and self.delay.size:
             lo, hi = int(self.delay.min()), int(self.delay.max())
             if lo < 0 or hi > MAX_DELAY:
