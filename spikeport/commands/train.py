@@ -1,0 +1,65 @@
+"""``spikeport train``: train a small Spikformer on real data and write model.pt + metrics.json."""
+
+from __future__ import annotations
+
+import argparse
+
+DATASETS = ("digits",)
+ATTENTIONS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a small Spikformer on scikit-learn digits",
+        description="Train the digits Spikformer (CIFAR layout, 8x8 -> 4x4 tokens) with one "
+        "attention variant; writes DIR/model.pt and DIR/metrics.json.",
+    )
+    p.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument("--attention", default="ssa", help=f"one of: {', '.join(ATTENTIONS)}")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="init / batch-order seed (default 0)")
+    p.add_argument("--embed-dim", type=int, default=64, help="model width (default 64)")
+    p.add_argument("--depth", type=int, default=2, help="Transformer blocks (default 2)")
+    p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
+    p.add_argument("--T", type=int, default=4, help="time steps (default 4)")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 64)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikeport.errors import SpikeportError
+
+    if args.dataset not in DATASETS:
+        raise SpikeportError(
+            f"--dataset {args.dataset!r} is not supported; supported: {', '.join(DATASETS)}"
+        )
+    if args.attention not in ATTENTIONS:
+        raise SpikeportError(
+            f"--attention {args.attention!r} is not supported; supported: {', '.join(ATTENTIONS)}"
+        )
+    for flag in ("epochs", "embed_dim", "depth", "heads", "T", "batch_size", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SpikeportError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+
+    from spikeport.models.train import TrainSettings, digits_config, save_run, train_digits
+
+    config = digits_config(
+        args.attention, embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads, T=args.T
+    )
+    overrides = {
+        k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None
+    }
+    settings = TrainSettings(seed=args.seed, threads=args.threads, **overrides)
+    model, metrics = train_digits(config, settings, progress=not args.no_progress)
+    out = save_run(args.out, model, metrics)
+    print(
+        f"{args.attention}: test accuracy {100 * metrics['test_accuracy']:.2f} % "
+        f"({metrics['n_test']} images), trained in {metrics['train_seconds']:.1f} s -> {out}"
+    )
+    return 0

@@ -1,0 +1,222 @@
+"""Reading checkpoints safely and rebuilding models from them.
+
+Two kinds of file:
+
+* spikeport's own ``model.pt`` (written by :func:`save_model`): a plain dict
+  ``{"format": "spikeport-model", "version": 1, "config": {...JSON...}, "state_dict": {...}}``.
+  It rebuilds without user flags.
+* official / timm-style ``.pth.tar`` (``state_dict`` or ``state_dict_ema`` or ``model``, an
+  ``argparse.Namespace`` under ``args``, ``optimizer``, ``epoch``...), or a bare state dict. The
+  architecture comes from the caller.
+
+Files are always read with ``torch.load(weights_only=True)`` plus a narrow allowlist
+(``argparse.Namespace`` and numpy scalars/dtypes, all plain data). A file that needs anything
+else would run arbitrary code when unpickled; it is refused unless the caller passes
+``trust=True`` (CLI ``--trust-checkpoint``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikeport.errors import CheckpointError
+from spikeport.models.registry import ModelConfig, build_model, check_arch, default_config
+
+FORMAT = "spikeport-model"
+FORMAT_VERSION = 1
+STATE_DICT_KEYS = ("state_dict", "model", "module", "net")
+MAX_LISTED = 5
+
+
+def _allowlist() -> list[Any]:
+    """Globals a timm checkpoint may hold that are plain data (no code runs on load)."""
+    import numpy as np
+
+    allowed: list[Any] = [argparse.Namespace, np.dtype]
+    try:  # numpy scalars (e.g. a metric stored as np.float64) pickle through this function
+        from numpy._core.multiarray import scalar
+    except ImportError:  # pragma: no cover - numpy < 2
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    allowed.append(scalar)
+    allowed.extend(type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool"))
+    return allowed
+
+
+def read_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
+    """The unpickled object in ``path``, loaded safely unless ``trust``."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    if trust:
+        return torch.load(p, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_allowlist()):
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"(?:GLOBAL|global) ([\w.]+)", str(exc))
+        what = f" (it contains {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{p}: refusing to unpickle{what}: loading it would allow arbitrary code to run; "
+            "if you trust this file, pass trust=True (CLI: --trust-checkpoint)"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{p}: not a readable torch checkpoint ({first})") from None
+
+
+def extract_state_dict(obj: Any, source: str, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """The model state dict inside a checkpoint object, ``module.`` prefixes stripped."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: expected a dict checkpoint, got {type(obj).__name__}")
+    if use_ema:
+        if "state_dict_ema" not in obj:
+            raise CheckpointError(f"{source}: use_ema=True but there is no 'state_dict_ema'")
+        sd = obj["state_dict_ema"]
+    elif all(isinstance(v, torch.Tensor) for v in obj.values()) and obj:
+        sd = obj
+    else:
+        key = next((k for k in STATE_DICT_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if key is None:
+            raise CheckpointError(
+                f"{source}: no state dict found (looked for {', '.join(STATE_DICT_KEYS)}; "
+                f"top-level keys: {sorted(map(str, obj))[:8]})"
+            )
+        sd = obj[key]
+    out: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{source}: state dict entry {k!r} is not a tensor")
+        out[k.removeprefix("module.")] = v
+    return out
+
+
+def _listed(keys: list[str]) -> str:
+    more = f" (+{len(keys) - MAX_LISTED} more)" if len(keys) > MAX_LISTED else ""
+    return ", ".join(keys[:MAX_LISTED]) + more
+
+
+def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Strict load; missing/unexpected keys or shape mismatches -> CheckpointError."""
+    arch = getattr(getattr(model, "config", None), "arch", type(model).__name__)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s): {_listed(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s): {_listed(unexpected)}")
+        raise CheckpointError(
+            f"{source} does not match arch {arch!r} with the given dimensions: " + "; ".join(parts)
+        )
+    bad = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{source} does not match arch {arch!r}: {len(bad)} shape mismatch(es): {_listed(bad)}"
+        )
+    model.load_state_dict(dict(state), strict=True)
+
+
+def save_model(model: nn.Module, path: str | Path, config: ModelConfig | None = None) -> Path:
+    """Write spikeport's ``model.pt``: JSON-able config + tensors only (loads weights_only)."""
+    config = config or getattr(model, "config", None)
+    if not isinstance(config, ModelConfig):
+        raise CheckpointError(f"{path}: model has no ModelConfig; pass config=")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "state_dict": state,
+    }
+    torch.save(payload, p)
+    return p
+
+
+def is_spikeport_checkpoint(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and obj.get("format") == FORMAT
+
+
+def from_checkpoint(
+    path: str | Path,
+    arch: str | None = None,
+    *,
+    embed_dim: int | None = None,
+    depth: int | None = None,
+    num_heads: int | None = None,
+    num_classes: int | None = None,
+    T: int | None = None,
+    attention: str | None = None,
+    trust: bool = False,
+    use_ema: bool = False,
+    **kw: Any,
+) -> nn.Module:
+    """Rebuild a model from ``path`` and return it in eval mode.
+
+    spikeport ``model.pt`` files carry their config; any argument given must agree with it.
+    Other checkpoints are built as ``arch`` (default ``spikformer-cifar``) with the official
+    dimensions of that arch (CIFAR 4-384/12 heads/10 classes; ImageNet and SDT 8-512/8 heads/
+    1000 classes; T 4; attention ssa, sdsa for SDT) overridden by the arguments given; extra
+    keyword arguments (``img_size``, ``in_channels``, ``mlp_ratio``, ``attention_options``,
+    ``pool_stages``) go to the builder. ``use_ema`` loads ``state_dict_ema`` instead.
+    """
+    given = dict(
+        arch=arch,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        num_classes=num_classes,
+        T=T,
+        attention=attention,
+        **kw,
+    )
+    given = {k: v for k, v in given.items() if v is not None}
+    obj = read_checkpoint(path, trust=trust)
+    source = str(path)
+    if is_spikeport_checkpoint(obj):
+        if obj.get("version") != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{source}: unsupported spikeport format version {obj.get('version')}"
+            )
+        config = ModelConfig.from_dict(dict(obj["config"]), source=source)
+        stored = config.to_dict()
+        conflicts = [
+            f"{k}={v!r} (file has {stored[k]!r})"
+            for k, v in given.items()
+            if k in stored and _normalised(v) != _normalised(stored[k])
+        ]
+        unknown = sorted(k for k in given if k not in stored)
+        if conflicts or unknown:
+            detail = "; ".join(conflicts + [f"unknown option {k!r}" for k in unknown])
+            raise CheckpointError(f"{source}: arguments disagree with the stored config: {detail}")
+        state = extract_state_dict(obj["state_dict"], source)
+    else:
+        arch = given.pop("arch", "spikformer-cifar")
+        check_arch(arch)
+        try:
+            config = default_config(arch, **given)
+        except TypeError as exc:
+            raise CheckpointError(f"from_checkpoint: bad argument ({exc})") from None
+        state = extract_state_dict(obj, source, use_ema=use_ema)
+    model = build_model(config)
+    load_weights(model, state, source)
+    return model.eval()
+
+
+def _normalised(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v

@@ -1,0 +1,43 @@
+"""Per-layer firing rates: the mean spike rate of every LIF module, keyed by module path."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spikeport.models.neuron import MultiStepLIF
+
+
+@torch.no_grad()
+def measure_firing_rates(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 256
+) -> dict[str, float]:
+    """Fraction of (neuron, timestep, sample) slots that spiked, per ``MultiStepLIF`` path.
+
+    Runs ``model`` in eval mode on ``images``; the rate is over every element of the LIF's
+    ``[T, ...]`` output (spikes are 0/1, so the mean is the firing probability per step).
+    """
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    handles = []
+
+    def hook_for(name: str):
+        def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+            sums[name] = sums.get(name, 0.0) + float(out.double().sum())
+            counts[name] = counts.get(name, 0) + out.numel()
+
+        return hook
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, MultiStepLIF):
+            handles.append(mod.register_forward_hook(hook_for(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: sums[name] / counts[name] for name in sums}

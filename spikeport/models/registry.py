@@ -1,0 +1,116 @@
+"""Architecture names -> builders, and the JSON-able :class:`ModelConfig` that rebuilds a model.
+
+Arch names: ``spikformer-cifar``, ``spikformer-imagenet``, ``sdt``. A config is everything a
+builder needs, so a saved ``model.pt`` (config + tensors) rebuilds without user flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from spikeport.errors import SpikeportError, UnsupportedError
+
+ARCHS = ("spikformer-cifar", "spikformer-imagenet", "sdt")
+
+# Official defaults per arch (notes/spikformer_code.md: CIFAR 4-384, ImageNet 8-512, SDT 8-512).
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "spikformer-cifar": dict(
+        embed_dim=384, depth=4, num_heads=12, num_classes=10, img_size=32, attention="ssa"
+    ),
+    "spikformer-imagenet": dict(
+        embed_dim=512, depth=8, num_heads=8, num_classes=1000, img_size=224, attention="ssa"
+    ),
+    "sdt": dict(
+        embed_dim=512, depth=8, num_heads=8, num_classes=1000, img_size=224, attention="sdsa"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How to build a model. ``pool_stages`` None = the arch's official stem pooling."""
+
+    arch: str
+    embed_dim: int
+    depth: int
+    num_heads: int
+    num_classes: int
+    T: int = 4
+    attention: str = "ssa"
+    attention_options: dict[str, Any] = field(default_factory=dict)
+    in_channels: int = 3
+    img_size: int = 32
+    mlp_ratio: float = 4.0
+    pool_stages: tuple[bool, ...] | None = None
+    dataset: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["pool_stages"] = None if self.pool_stages is None else list(self.pool_stages)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SpikeportError(f"{source}: unknown model config field(s) {unknown}")
+        missing = sorted(
+            n for n in ("arch", "embed_dim", "depth", "num_heads", "num_classes") if n not in data
+        )
+        if missing:
+            raise SpikeportError(f"{source}: model config lacks field(s) {missing}")
+        data = dict(data)
+        if data.get("pool_stages") is not None:
+            data["pool_stages"] = tuple(bool(p) for p in data["pool_stages"])
+        data["attention_options"] = dict(data.get("attention_options") or {})
+        return cls(**data)
+
+
+def default_config(arch: str, **overrides: Any) -> ModelConfig:
+    """The official configuration of ``arch``, with ``overrides`` (None values ignored)."""
+    check_arch(arch)
+    values = {**ARCH_DEFAULTS[arch], **{k: v for k, v in overrides.items() if v is not None}}
+    return ModelConfig(arch=arch, **values)
+
+
+def check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise UnsupportedError(f"unknown arch {arch!r}; supported: {', '.join(ARCHS)}")
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """A freshly initialised model (train mode) for ``config``; ``model.config`` holds it."""
+    check_arch(config.arch)
+    from spikeport.models.attention import ATTENTION_TYPES
+
+    if config.attention not in ATTENTION_TYPES:
+        raise UnsupportedError(
+            f"unknown attention {config.attention!r}; supported: {', '.join(ATTENTION_TYPES)}"
+        )
+    kwargs: dict[str, Any] = dict(
+        embed_dim=config.embed_dim,
+        depth=config.depth,
+        num_heads=config.num_heads,
+        num_classes=config.num_classes,
+        T=config.T,
+        in_channels=config.in_channels,
+        img_size=config.img_size,
+        mlp_ratio=config.mlp_ratio,
+        attention=config.attention,
+        attention_options=config.attention_options,
+        pool_stages=config.pool_stages,
+    )
+    if config.arch == "spikformer-cifar":
+        from spikeport.models.spikformer import SpikformerCifar as cls
+    elif config.arch == "spikformer-imagenet":
+        from spikeport.models.spikformer import SpikformerImageNet as cls
+    else:
+        from spikeport.models.sdt import SpikeDrivenTransformer as cls
+    model = cls(**kwargs)
+    model.config = config
+    return model

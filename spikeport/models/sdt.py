@@ -1,0 +1,163 @@
+"""Spike-driven Transformer (Yao et al., NeurIPS 2023) with the official names.
+
+Follows ``BICLab/Spike-Driven-Transformer`` (notes/spikformer_code.md §3.2-3.5): layout
+``[T, B, C, H, W]`` throughout, every weight layer a 1x1 Conv2d + BatchNorm2d, and *membrane
+shortcuts*: the residual stream is real valued and each branch spikes its input first
+(``shortcut_lif``, ``fc1_lif``, ``fc2_lif``), so every conv sees binary spikes.
+
+Attention (``MS_SSA_Conv``) with the default ``sdsa`` core computes ``Q * SN_0.5(sum_N(K * V))``
+(the core owns that 0.5-threshold neuron, the official ``talking_heads_lif``); any other core
+is followed by ``attn_lif`` (0.5). ``talking_heads`` (Conv1d h->h) exists only so official
+checkpoints load strictly; like the official code it is never used. No LIF after ``proj_bn``.
+Readout: token mean ``[T, B, E]`` -> ``head_lif`` -> ``head`` per step -> mean over T.
+The official forward returns ``(logits, hook)``; this one returns the logits only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikeport.errors import SpikeportError
+from spikeport.models.neuron import MultiStepLIF
+from spikeport.models.spikformer import ATTN_THRESHOLD, SSA_SCALE, head_dim_of, make_core
+from spikeport.models.sps import IMAGENET_POOLING, MSSPS, pooled_size
+
+
+def _conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """1x1 Conv2d + BN2d on ``[T, B, C, H, W]``."""
+    t, b = x.shape[:2]
+    y = bn(conv(x.flatten(0, 1)))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+class SDSAConv(nn.Module):
+    """``MS_SSA_Conv``: the attention branch (its output is added to the stream by the block)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        grid: tuple[int, int],
+        attention: str = "sdsa",
+        attention_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.dim, self.num_heads, self.scale = dim, num_heads, SSA_SCALE
+        head_dim = head_dim_of(dim, num_heads)
+        self.shortcut_lif = MultiStepLIF(tau=2.0)
+        for name in ("q", "k", "v"):
+            setattr(self, f"{name}_conv", nn.Conv2d(dim, dim, 1, bias=False))
+            setattr(self, f"{name}_bn", nn.BatchNorm2d(dim))
+            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
+        self.talking_heads = nn.Conv1d(num_heads, num_heads, 1, bias=False)
+        self.core = make_core(attention, num_heads, head_dim, grid, attention_options)
+        if not self.core.emits_spikes:
+            self.attn_lif = MultiStepLIF(tau=2.0, v_threshold=ATTN_THRESHOLD)
+        self.proj_conv = nn.Conv2d(dim, dim, 1)
+        self.proj_bn = nn.BatchNorm2d(dim)
+
+    def _qkv(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        y = getattr(self, f"{name}_lif")(
+            _conv_bn(getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"), x)
+        )
+        t, b, c = y.shape[:3]
+        h = self.num_heads
+        return y.flatten(3).transpose(-1, -2).reshape(t, b, -1, h, c // h).permute(0, 1, 3, 2, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, hh, ww = x.shape
+        s = self.shortcut_lif(x)
+        q, k, v = (self._qkv(name, s) for name in ("q", "k", "v"))
+        y = self.core(q, k, v).transpose(3, 4).reshape(t, b, c, hh * ww)
+        if not self.core.emits_spikes:
+            y = self.attn_lif(y)
+        return _conv_bn(self.proj_conv, self.proj_bn, y.reshape(t, b, c, hh, ww))
+
+
+class MLPConvMS(nn.Module):
+    """``MS_MLP_Conv``: LIF -> 1x1 conv -> BN, twice (the branch; the block adds it)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1_lif = MultiStepLIF(tau=2.0)
+        self.fc1_conv = nn.Conv2d(dim, hidden, 1)
+        self.fc1_bn = nn.BatchNorm2d(hidden)
+        self.fc2_lif = MultiStepLIF(tau=2.0)
+        self.fc2_conv = nn.Conv2d(hidden, dim, 1)
+        self.fc2_bn = nn.BatchNorm2d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = _conv_bn(self.fc1_conv, self.fc1_bn, self.fc1_lif(x))
+        return _conv_bn(self.fc2_conv, self.fc2_bn, self.fc2_lif(y))
+
+
+class MSBlock(nn.Module):
+    """``MS_Block_Conv``: ``x + attn(x)`` then ``x + mlp(x)`` on the membrane stream."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        grid: tuple[int, int],
+        mlp_ratio: float,
+        attention: str,
+        attention_options: Mapping[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        self.attn = SDSAConv(dim, num_heads, grid, attention, attention_options)
+        self.mlp = MLPConvMS(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class SpikeDrivenTransformer(nn.Module):
+    """SDT (``sdt`` in timm's registry of the official repo); images in, logits out."""
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        num_classes: int,
+        T: int = 4,
+        in_channels: int = 3,
+        img_size: int = 224,
+        mlp_ratio: float = 4.0,
+        attention: str = "sdsa",
+        attention_options: Mapping[str, Any] | None = None,
+        pool_stages: Sequence[bool] | None = None,
+    ) -> None:
+        super().__init__()
+        if T < 1:
+            raise SpikeportError(f"T must be >= 1, got {T}")
+        pool_stages = tuple(IMAGENET_POOLING if pool_stages is None else pool_stages)
+        self.T = int(T)
+        self.num_classes = num_classes
+        self.patch_embed = MSSPS(in_channels, embed_dim, pool_stages)
+        side = pooled_size(img_size, pool_stages)
+        self.grid = (side, side)
+        self.block = nn.ModuleList(
+            MSBlock(embed_dim, num_heads, self.grid, mlp_ratio, attention, attention_options)
+            for _ in range(depth)
+        )
+        self.head_lif = MultiStepLIF(tau=2.0)
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Token-mean membrane stream per step, ``[T, B, E]``."""
+        if images.dim() != 4:
+            raise SpikeportError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
+        x = self.patch_embed(images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1))
+        for blk in self.block:
+            x = blk(x)
+        return x.flatten(3).mean(3)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.head_lif(self.forward_features(images))).mean(0)

@@ -1,0 +1,299 @@
+"""Spikformer (Zhou et al., ICLR 2023) with the official module and parameter names.
+
+Two layouts, as in ``ZK-Zhou/spikformer`` (see notes/spikformer_code.md §1.2-1.3):
+
+* CIFAR (:class:`SpikformerCifar`): tokens ``[T, B, N, C]``; q/k/v/proj/MLP are ``nn.Linear``
+  (bias) + BatchNorm1d; stem pools in stages 2 and 3 only (32x32 -> 8x8, N = 64).
+* ImageNet (:class:`SpikformerImageNet`): ``[T, B, C, H, W]``; q/k/v are ``nn.Conv1d`` (no bias),
+  proj ``nn.Conv1d`` (bias), MLP ``nn.Conv2d`` 1x1 (bias) + BatchNorm2d; all four stem stages
+  pool (224 -> 14, N = 196). Official T is hard-coded 4; here it is a constructor argument.
+
+The attention score/mix step is a pluggable *core* (``spikeport.models.attention``) held as
+``attn.core``: for SSA it is ``(Q K^T V) * scale`` on spikes ``[T, B, heads, N, head_dim]``. A core
+with ``emits_spikes`` false is followed by ``attn_lif`` (v_threshold 0.5), as in the official code.
+Residuals are SEW-style spike sums (``x + attn(x)``, ``x + mlp(x)``), so block inputs are
+integers. Readout: mean over tokens, then over T, then ``head`` (a firing rate into a Linear).
+Images ``[B, C, H, W]`` in (repeated over T: direct encoding), logits ``[B, classes]`` out.
+The unused ``norm1``/``norm2`` LayerNorms are kept so official checkpoints load strictly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikeport.errors import SpikeportError
+from spikeport.models.neuron import MultiStepLIF
+from spikeport.models.sps import CIFAR_POOLING, IMAGENET_POOLING, SPS, pooled_size
+
+SSA_SCALE = 0.125
+ATTN_THRESHOLD = 0.5
+
+
+def head_dim_of(embed_dim: int, num_heads: int) -> int:
+    if num_heads <= 0 or embed_dim % num_heads:
+        raise SpikeportError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+    return embed_dim // num_heads
+
+
+def make_core(
+    attention: str,
+    num_heads: int,
+    head_dim: int,
+    grid: tuple[int, int],
+    options: Mapping[str, Any] | None,
+) -> nn.Module:
+    """The attention core named ``attention`` (ssa, axnor, lrf_ssa, lrf_dyn, sdsa)."""
+    from spikeport.models.attention import build_attention_core
+
+    return build_attention_core(
+        attention,
+        num_heads=num_heads,
+        head_dim=head_dim,
+        grid=grid,
+        scale=SSA_SCALE,
+        **dict(options or {}),
+    )
+
+
+def _bn_tokens(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm1d over channels of ``[TB, N, C]`` (applied on the transpose, as official)."""
+    return bn(x.transpose(-1, -2)).transpose(-1, -2)
+
+
+class SSA(nn.Module):
+    """Spiking self-attention, CIFAR layout ``[T, B, N, C]`` -> ``[T, B, N, C]`` spikes."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        grid: tuple[int, int],
+        attention: str = "ssa",
+        attention_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.dim, self.num_heads, self.scale = dim, num_heads, SSA_SCALE
+        head_dim = head_dim_of(dim, num_heads)
+        for name in ("q", "k", "v"):
+            setattr(self, f"{name}_linear", nn.Linear(dim, dim))
+            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
+            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
+        self.core = make_core(attention, num_heads, head_dim, grid, attention_options)
+        if not self.core.emits_spikes:
+            self.attn_lif = MultiStepLIF(tau=2.0, v_threshold=ATTN_THRESHOLD)
+        self.proj_linear = nn.Linear(dim, dim)
+        self.proj_bn = nn.BatchNorm1d(dim)
+        self.proj_lif = MultiStepLIF(tau=2.0)
+
+    def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
+        n, c = x.shape[-2:]
+        y = _bn_tokens(getattr(self, f"{name}_bn"), getattr(self, f"{name}_linear")(x))
+        y = getattr(self, f"{name}_lif")(y.reshape(t, b, n, c))
+        return y.reshape(t, b, n, self.num_heads, c // self.num_heads).permute(0, 1, 3, 2, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, n, c = x.shape
+        xf = x.flatten(0, 1)
+        q, k, v = (self._qkv(name, xf, t, b) for name in ("q", "k", "v"))
+        y = self.core(q, k, v).transpose(2, 3).reshape(t, b, n, c)
+        if not self.core.emits_spikes:
+            y = self.attn_lif(y)
+        y = _bn_tokens(self.proj_bn, self.proj_linear(y.flatten(0, 1)))
+        return self.proj_lif(y.reshape(t, b, n, c))
+
+
+class MLP(nn.Module):
+    """CIFAR-layout MLP: Linear + BN1d + LIF, twice; ``[T, B, N, C]`` -> ``[T, B, N, C]``."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1_linear = nn.Linear(dim, hidden)
+        self.fc1_bn = nn.BatchNorm1d(hidden)
+        self.fc1_lif = MultiStepLIF(tau=2.0)
+        self.fc2_linear = nn.Linear(hidden, dim)
+        self.fc2_bn = nn.BatchNorm1d(dim)
+        self.fc2_lif = MultiStepLIF(tau=2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, n, c = x.shape
+        y = _bn_tokens(self.fc1_bn, self.fc1_linear(x.flatten(0, 1)))
+        y = self.fc1_lif(y.reshape(t, b, n, -1))
+        y = _bn_tokens(self.fc2_bn, self.fc2_linear(y.flatten(0, 1)))
+        return self.fc2_lif(y.reshape(t, b, n, c))
+
+
+class SSAConv(nn.Module):
+    """Spiking self-attention, ImageNet layout ``[T, B, C, H, W]`` -> same, spikes."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        grid: tuple[int, int],
+        attention: str = "ssa",
+        attention_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.dim, self.num_heads, self.scale = dim, num_heads, SSA_SCALE
+        head_dim = head_dim_of(dim, num_heads)
+        for name in ("q", "k", "v"):
+            setattr(self, f"{name}_conv", nn.Conv1d(dim, dim, 1, bias=False))
+            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
+            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
+        self.core = make_core(attention, num_heads, head_dim, grid, attention_options)
+        if not self.core.emits_spikes:
+            self.attn_lif = MultiStepLIF(tau=2.0, v_threshold=ATTN_THRESHOLD)
+        self.proj_conv = nn.Conv1d(dim, dim, 1)
+        self.proj_bn = nn.BatchNorm1d(dim)
+        self.proj_lif = MultiStepLIF(tau=2.0)
+
+    def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
+        c, n = x.shape[-2:]
+        y = getattr(self, f"{name}_bn")(getattr(self, f"{name}_conv")(x))
+        y = getattr(self, f"{name}_lif")(y.reshape(t, b, c, n))
+        h = self.num_heads
+        return y.transpose(-1, -2).reshape(t, b, n, h, c // h).permute(0, 1, 3, 2, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, hh, ww = x.shape
+        n = hh * ww
+        xf = x.flatten(3).flatten(0, 1)
+        q, k, v = (self._qkv(name, xf, t, b) for name in ("q", "k", "v"))
+        y = self.core(q, k, v).transpose(3, 4).reshape(t, b, c, n)
+        if not self.core.emits_spikes:
+            y = self.attn_lif(y)
+        y = self.proj_bn(self.proj_conv(y.flatten(0, 1)))
+        return self.proj_lif(y.reshape(t, b, c, hh, ww))
+
+
+class MLPConv(nn.Module):
+    """ImageNet-layout MLP: 1x1 Conv2d + BN2d + LIF, twice, on ``[T, B, C, H, W]``."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1_conv = nn.Conv2d(dim, hidden, 1)
+        self.fc1_bn = nn.BatchNorm2d(hidden)
+        self.fc1_lif = MultiStepLIF(tau=2.0)
+        self.fc2_conv = nn.Conv2d(hidden, dim, 1)
+        self.fc2_bn = nn.BatchNorm2d(dim)
+        self.fc2_lif = MultiStepLIF(tau=2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b = x.shape[:2]
+        y = self.fc1_bn(self.fc1_conv(x.flatten(0, 1)))
+        y = self.fc1_lif(y.reshape(t, b, *y.shape[1:]))
+        y = self.fc2_bn(self.fc2_conv(y.flatten(0, 1)))
+        return self.fc2_lif(y.reshape(t, b, *y.shape[1:]))
+
+
+class Block(nn.Module):
+    """``x + attn(x)`` then ``+ mlp(x)``; ``norm1``/``norm2`` exist only for checkpoint keys."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        grid: tuple[int, int],
+        mlp_ratio: float,
+        conv_layout: bool,
+        attention: str,
+        attention_options: Mapping[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        attn_cls, mlp_cls = (SSAConv, MLPConv) if conv_layout else (SSA, MLP)
+        eps = 1e-6 if conv_layout else 1e-5
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = attn_cls(dim, num_heads, grid, attention, attention_options)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = mlp_cls(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class _Spikformer(nn.Module):
+    conv_layout = False
+    default_pooling: tuple[bool, ...] = CIFAR_POOLING
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        num_classes: int,
+        T: int = 4,
+        in_channels: int = 3,
+        img_size: int = 32,
+        mlp_ratio: float = 4.0,
+        attention: str = "ssa",
+        attention_options: Mapping[str, Any] | None = None,
+        pool_stages: Sequence[bool] | None = None,
+    ) -> None:
+        super().__init__()
+        if T < 1:
+            raise SpikeportError(f"T must be >= 1, got {T}")
+        pool_stages = tuple(self.default_pooling if pool_stages is None else pool_stages)
+        self.T = int(T)
+        self.num_classes = num_classes
+        self.patch_embed = SPS(in_channels, embed_dim, pool_stages)
+        side = pooled_size(img_size, pool_stages)
+        self.grid = (side, side)
+        self.block = nn.ModuleList(
+            Block(
+                embed_dim,
+                num_heads,
+                self.grid,
+                mlp_ratio,
+                self.conv_layout,
+                attention,
+                attention_options,
+            )
+            for _ in range(depth)
+        )
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def repeat_over_time(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4:
+            raise SpikeportError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
+        return images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
+
+
+class SpikformerCifar(_Spikformer):
+    """Spikformer, CIFAR layout (tokens ``[T, B, N, C]``, Linear + BN1d)."""
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Token-mean spike counts per step, ``[T, B, E]``."""
+        x = self.patch_embed(self.repeat_over_time(images))
+        x = x.flatten(-2).transpose(-1, -2)
+        for blk in self.block:
+            x = blk(x)
+        return x.mean(2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(images).mean(0))
+
+
+class SpikformerImageNet(_Spikformer):
+    """Spikformer, ImageNet layout (``[T, B, C, H, W]``, Conv1d/Conv2d + BN)."""
+
+    conv_layout = True
+    default_pooling = IMAGENET_POOLING
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("img_size", 224)
+        super().__init__(**kwargs)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(self.repeat_over_time(images))
+        for blk in self.block:
+            x = blk(x)
+        return x.flatten(3).mean(3)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(images).mean(0))

@@ -1,0 +1,199 @@
+"""Training the small digits Spikformer (CIFAR layout) on :func:`load_digits_split`.
+
+The model is Spikformer's CIFAR layout adapted to 8x8 grey images: 1 input channel, only the
+last stem stage pools (8x8 -> 4x4, N = 16 tokens), 2 blocks, width 64, 4 heads, T = 4.
+Training is seeded and deterministic on CPU (fixed thread count, seeded init and batch order):
+AdamW with a cosine learning-rate schedule, cross-entropy on the logits. The final-epoch model
+is reported; the test set is used only once, after training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikeport.models.digits import NUM_CLASSES, DigitsSplit, load_digits_split
+from spikeport.models.firing import measure_firing_rates
+from spikeport.models.registry import ModelConfig, build_model
+
+DIGITS_POOLING = (False, False, False, True)
+
+
+def digits_config(
+    attention: str = "ssa",
+    *,
+    embed_dim: int = 64,
+    depth: int = 2,
+    num_heads: int = 4,
+    T: int = 4,
+    attention_options: Mapping[str, Any] | None = None,
+) -> ModelConfig:
+    """The digits model: Spikformer CIFAR layout, 1 channel, 8x8 -> 4x4 tokens."""
+    return ModelConfig(
+        arch="spikformer-cifar",
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        num_classes=NUM_CLASSES,
+        T=T,
+        attention=attention,
+        attention_options=dict(attention_options or {}),
+        in_channels=1,
+        img_size=8,
+        pool_stages=DIGITS_POOLING,
+        dataset="digits",
+    )
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimiser and schedule. ``lr`` is the peak AdamW rate (cosine decay to 0)."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    seed: int = 0
+    threads: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy (fraction) in eval mode."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), 256):
+        logits = model(images[start : start + 256])
+        correct += int((logits.argmax(-1) == labels[start : start + 256]).sum())
+    model.train(was_training)
+    return correct / len(images)
+
+
+def learned_a(model: nn.Module) -> dict[str, float | list[float]] | None:
+    """a-XNOR co-silence weights by core path (None when the model has no a-XNOR core)."""
+    found: dict[str, float | list[float]] = {}
+    for name, mod in model.named_modules():
+        if getattr(mod, "name", None) == "axnor" and hasattr(mod, "a"):
+            found[name] = mod.a.detach().tolist()
+    return found or None
+
+
+def train_digits(
+    config: ModelConfig,
+    settings: TrainSettings = TrainSettings(),
+    *,
+    data: DigitsSplit | None = None,
+    progress: bool = True,
+    train_subset: int | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``config`` on the digits split; return the eval-mode model and its metrics.
+
+    ``train_subset`` (tests) keeps the first n training images. Metrics: ``test_accuracy``,
+    ``train_accuracy`` (fractions), ``train_seconds`` (wall clock of the training loop),
+    ``firing_rates`` (test set, per LIF path), ``learned_a``, the config and settings.
+    """
+    from tqdm.auto import tqdm
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        data = data or load_digits_split(seed=0)
+        x_train, y_train = data.x_train, data.y_train
+        if train_subset is not None:
+            x_train, y_train = x_train[:train_subset], y_train[:train_subset]
+        torch.manual_seed(settings.seed)
+        model = build_model(config)
+        model.train()
+        gen = torch.Generator().manual_seed(settings.seed)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+        steps_per_epoch = math.ceil(len(x_train) / settings.batch_size)
+        total = max(1, settings.epochs * steps_per_epoch)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+        )
+        loss_fn = nn.CrossEntropyLoss()
+        start = time.perf_counter()
+        bar = tqdm(
+            range(settings.epochs),
+            desc=f"train {config.attention}",
+            unit="epoch",
+            disable=not progress,
+            leave=True,
+        )
+        for _epoch in bar:
+            order = torch.randperm(len(x_train), generator=gen)
+            loss_sum, correct = 0.0, 0
+            for i in range(0, len(order), settings.batch_size):
+                idx = order[i : i + settings.batch_size]
+                logits = model(x_train[idx])
+                loss = loss_fn(logits, y_train[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.item() * len(idx)
+                correct += int((logits.argmax(-1) == y_train[idx]).sum())
+            bar.set_postfix(loss=f"{loss_sum / len(order):.3f}", acc=f"{correct / len(order):.3f}")
+        train_seconds = time.perf_counter() - start
+        bar.close()
+        model.eval()
+        metrics: dict[str, Any] = {
+            "dataset": "digits",
+            "attention": config.attention,
+            "test_accuracy": evaluate(model, data.x_test, data.y_test),
+            "train_accuracy": evaluate(model, x_train, y_train),
+            "train_seconds": round(train_seconds, 3),
+            "n_train": len(x_train),
+            "n_test": len(data.x_test),
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "firing_rates": measure_firing_rates(model, data.x_test),
+            "learned_a": learned_a(model),
+            "config": config.to_dict(),
+            "train_settings": settings.to_dict(),
+            "run_key": run_key(config, settings),
+            "torch_version": torch.__version__,
+        }
+        return model, metrics
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+RECIPE_VERSION = 1  # bump when the training code changes in a way that changes results
+
+
+def run_key(config: ModelConfig, settings: TrainSettings) -> str:
+    """Hash of everything that determines a training run (for caching trained models)."""
+    import hashlib
+    import json
+
+    blob = json.dumps(
+        {"config": config.to_dict(), "settings": settings.to_dict(), "recipe": RECIPE_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_run(out_dir: str | Path, model: nn.Module, metrics: Mapping[str, Any]) -> Path:
+    """Write ``out_dir/model.pt`` (spikeport format) and ``out_dir/metrics.json``."""
+    import json
+
+    from spikeport.models.checkpoint import save_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, out / "model.pt")
+    (out / "metrics.json").write_text(json.dumps(dict(metrics), indent=2) + "\n")
+    return out
