@@ -105,7 +105,14 @@ def _listed(keys: list[str]) -> str:
 
 def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Strict load; missing/unexpected keys or shape mismatches -> CheckpointError."""
-    arch = getattr(getattr(model, "config", None), "arch", type(model).__name__)
+    config = getattr(model, "config", None)
+    arch = getattr(config, "arch", type(model).__name__)
+    dims = ""
+    if isinstance(config, ModelConfig):
+        dims = (
+            f" (embed_dim={config.embed_dim}, depth={config.depth}, "
+            f"num_heads={config.num_heads}, num_classes={config.num_classes})"
+        )
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -115,9 +122,7 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
             parts.append(f"{len(missing)} missing key(s): {_listed(missing)}")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_listed(unexpected)}")
-        raise CheckpointError(
-            f"{source} does not match arch {arch!r} with the given dimensions: " + "; ".join(parts)
-        )
+        raise CheckpointError(f"{source} does not match arch {arch!r}{dims}: " + "; ".join(parts))
     bad = [
         f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
         for k, v in own.items()
@@ -125,7 +130,8 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
     ]
     if bad:
         raise CheckpointError(
-            f"{source} does not match arch {arch!r}: {len(bad)} shape mismatch(es): {_listed(bad)}"
+            f"{source} does not match arch {arch!r}{dims}: "
+            f"{len(bad)} shape mismatch(es): {_listed(bad)}"
         )
     model.load_state_dict(dict(state), strict=True)
 
