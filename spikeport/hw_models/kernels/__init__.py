@@ -1,0 +1,23 @@
+"""Bit-accurate numpy kernels of Lava's fixed-point ProcessModels (lava-nc 0.10.0).
+
+Each kernel reproduces one Lava `fixed_pt` model exactly, quirks included, vectorised over a
+leading batch axis, with int64 state. Semantics and their Lava source lines:
+``docs/semantics.md``. Nothing here imports Lava.
+"""
+
+from spikeport.hw_models.kernels.conv import ConvSynapse, conv2d_int, lava_conv_weight
+from spikeport.hw_models.kernels.dense import DenseSynapse, effective_weights
+from spikeport.hw_models.kernels.lif import CubaLifNeuron
+from spikeport.hw_models.kernels.sigma_delta import DeltaEncoder, SigmaDecoder, SigmaDeltaNeuron
+
+__all__ = [
+    "ConvSynapse",
+    "CubaLifNeuron",
+    "DeltaEncoder",
+    "DenseSynapse",
+    "SigmaDecoder",
+    "SigmaDeltaNeuron",
+    "conv2d_int",
+    "effective_weights",
+    "lava_conv_weight",
+]

@@ -1,0 +1,45 @@
+"""Integer arithmetic helpers with Lava's exact rounding, wrapping and saturation.
+
+All arrays are int64. Where Lava computes in int32 and lets numpy wrap, we wrap explicitly
+with :func:`wrap_signed` (``bits=32``) at the same point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_EXACT = 1 << 53
+"""float64 represents every integer of magnitude <= 2**53 exactly."""
+
+
+def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap to `bits` bits: ``(x + 2**(b-1)) mod 2**b - 2**(b-1)``."""
+    half = np.int64(1) << np.int64(bits - 1)
+    return (x + half) % (half << np.int64(1)) - half
+
+
+def shift_floor(x: np.ndarray, exp: int) -> np.ndarray:
+    """``x << exp`` for exp > 0, else arithmetic ``x >> -exp`` (floor toward -inf)."""
+    return np.left_shift(x, exp) if exp > 0 else np.right_shift(x, -exp)
+
+
+def decay_toward_zero(x: np.ndarray, decay: int | np.ndarray) -> np.ndarray:
+    """``sign(p) * (|p| >> 12)`` with ``p = x * (4096 - decay)``: Loihi's 12-bit decay,
+    truncated toward zero (Lava ``subthr_dynamics``)."""
+    p = x * (np.int64(4096) - decay)
+    return np.sign(p) * (np.abs(p) >> np.int64(12))
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray, b_abs_colsum_max: int | None = None) -> np.ndarray:
+    """Integer ``a @ b`` as int64, using float64 BLAS when the result is provably exact.
+
+    Every partial sum is bounded by ``max|a| * max_j sum_i |b[i, j]|``; while that is below
+    2**53 the float64 product equals the integer product bit for bit (and does not depend on
+    the summation order or thread count). Otherwise numpy's int64 matmul is used.
+    """
+    if b_abs_colsum_max is None:
+        b_abs_colsum_max = int(np.abs(b).sum(axis=0).max()) if b.size else 0
+    a_max = int(np.abs(a).max()) if a.size else 0
+    if a_max * b_abs_colsum_max < FLOAT_EXACT:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)

@@ -1,0 +1,104 @@
+"""2-D convolution synapse, bit-exact with Lava's ``PyConvModelFixed``.
+
+Lava (``lava/proc/conv/models.py`` L35-79, ``utils.py`` L67-84, L163-296) computes a *true*
+convolution (scipy ``convolve2d``: the kernel is flipped) of the (X, Y, C) input with its
+(C_out, X_k, Y_k, C_in/groups) weights, ignores ``weight_exp`` and ``num_weight_bits``, wraps
+the result to signed 24 bits (``signed_clamp``: a true modulo) and sends it one step later.
+
+spikeport keeps PyTorch's layout and orientation: input [batch, C, H, W], weight
+[C_out, C_in/groups, kH, kW] applied as a cross-correlation. :func:`lava_conv_weight`
+converts a Lava Conv weight to that form (netx does the inverse,
+``weight[:, :, ::-1, ::-1]`` then a transpose).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from spikeport.hw_models.kernels.arith import exact_matmul, wrap_signed
+
+A_OUT_BITS = 24
+
+
+def lava_conv_weight(weight_xyc: np.ndarray) -> np.ndarray:
+    """Lava Conv weight (C_out, X_k, Y_k, C_in) -> cross-correlation [C_out, C_in, kH, kW]."""
+    w = np.asarray(weight_xyc)[:, ::-1, ::-1, :]  # undo the convolution's flip
+    return np.ascontiguousarray(w.transpose(0, 3, 2, 1))
+
+
+def conv2d_int(
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int] = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
+) -> np.ndarray:
+    """Exact integer cross-correlation, [B, C_in, H, W] x [C_out, C_in/g, kH, kW] -> int64.
+
+    (H, W) pairs for stride/padding/dilation; output size as PyTorch's/Lava's
+    ``(n + 2p - d(k-1) - 1) // s + 1``. Products go through :func:`exact_matmul`.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(weight, dtype=np.int64)
+    b, c_in, _, _ = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    win = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))[
+        :, :, ::sh, ::sw, ::dh, ::dw
+    ]  # [B, C_in, Ho, Wo, kH, kW]
+    ho, wo = win.shape[2], win.shape[3]
+    out = np.empty((b, c_out, ho, wo), dtype=np.int64)
+    co_g = c_out // groups
+    for g in range(groups):
+        cols = win[:, g * c_in_g : (g + 1) * c_in_g]  # [B, Cg, Ho, Wo, kH, kW]
+        cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, c_in_g * kh * kw)
+        wg = w[g * co_g : (g + 1) * co_g].reshape(co_g, -1).T  # [Cg*kH*kW, co_g]
+        res = exact_matmul(cols, wg)
+        out[:, g * co_g : (g + 1) * co_g] = res.reshape(b, ho, wo, co_g).transpose(0, 3, 1, 2)
+    return out
+
+
+class ConvSynapse:
+    """Batched Lava Conv (fixed_pt): one-step delay, 24-bit wrapped output, no weight scaling.
+
+    weight: int [C_out, C_in/groups, kH, kW] (cross-correlation); stride/padding/dilation:
+    (H, W); num_message_bits: 0 = binary spikes (input != 0), else graded.
+    """
+
+    def __init__(
+        self,
+        weight: np.ndarray,
+        *,
+        stride: tuple[int, int] = (1, 1),
+        padding: tuple[int, int] = (0, 0),
+        dilation: tuple[int, int] = (1, 1),
+        groups: int = 1,
+        num_message_bits: int = 0,
+    ) -> None:
+        self.weight = np.asarray(weight).astype(np.int64)
+        self.stride, self.padding, self.dilation = tuple(stride), tuple(padding), tuple(dilation)
+        self.groups = int(groups)
+        self.graded = int(num_message_bits) > 0
+        self.buffer: np.ndarray | None = None
+
+    def reset(self, batch: int | None = None) -> None:
+        """Empty the one-step pipeline (it is sized on the next step)."""
+        self.buffer = None
+
+    def compute(self, s: np.ndarray) -> np.ndarray:
+        """The wrapped 24-bit activation for input `s` [B, C, H, W] (no pipeline)."""
+        x = np.asarray(s)
+        x = x.astype(np.int64) if self.graded else (x != 0).astype(np.int64)
+        y = conv2d_int(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+        return wrap_signed(y, A_OUT_BITS)
+
+    def step(self, s: np.ndarray) -> np.ndarray:
+        """Send last step's activation (zeros at the first step), then convolve `s`."""
+        a = self.compute(s)
+        out = np.zeros_like(a) if self.buffer is None else self.buffer
+        self.buffer = a
+        return out

@@ -1,0 +1,113 @@
+"""Dense synapse, bit-exact with Lava's ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc``.
+
+Weights (``lava/utils/weightutils.py`` L204-295, applied on the first step,
+``lava/proc/dense/models.py`` L79-89): the sign mode is excitatory (all >= 0), inhibitory
+(all <= 0) or mixed; weights are clipped to [-256, 255] (mixed), [0, 255] or [-255, 0], then
+``k = 8 - num_weight_bits + mixed`` LSBs are dropped with an arithmetic shift
+(``(w >> k) << k``: floor for mixed, toward zero for inhibitory, which is negated around it).
+
+Per step (L91-106): send the buffer computed at the previous step (one-step delay), then
+``acc = W @ s`` (binary mode: ``s != 0``; graded when num_message_bits > 0) and
+``buffer = acc << weight_exp`` (``>> -weight_exp``: floor). With delays (L290-352) the
+contribution of a synapse of delay d leaves d steps later (the per-delay sums are shifted
+separately, then added into a ring buffer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeport.hw_models.kernels.arith import exact_matmul, shift_floor
+
+
+def sign_mode(weight: np.ndarray) -> str:
+    """Lava's ``determine_sign_mode``: excitatory, inhibitory or mixed."""
+    if np.all(weight >= 0):
+        return "excitatory"
+    if np.all(weight <= 0):
+        return "inhibitory"
+    return "mixed"
+
+
+def effective_weights(
+    weight: np.ndarray, num_weight_bits: int = 8, mode: str | None = None
+) -> np.ndarray:
+    """The integer weights Lava's bit-accurate Dense actually uses (clip, then LSB truncation)."""
+    w = np.asarray(weight).astype(np.int64)
+    mode = mode or sign_mode(w)
+    mixed = int(mode == "mixed")
+    if mode == "inhibitory":
+        w = -w
+    w = np.clip(w, -256 * mixed, 255)
+    k = 8 - int(num_weight_bits) + mixed
+    # Lava shifts by k even when it is negative (non-mixed weights with num_weight_bits 9);
+    # numpy defines a shift by a negative count as a shift out of range: the weights become 0.
+    w = (w >> k) << k if k >= 0 else np.zeros_like(w)
+    return -w if mode == "inhibitory" else w
+
+
+class DenseSynapse:
+    """Batched Lava Dense on the last axis: input [batch, ..., n_in] -> output [batch, ..., n_out].
+
+    weight: int [n_out, n_in] as given to Lava (before clipping/truncation); weight_exp: -8..7;
+    num_weight_bits: 1..9; num_message_bits: 0 = binary spikes; delay: optional int
+    [n_out, n_in] in 0..63 (Lava ``DelayDense``).
+    """
+
+    def __init__(
+        self,
+        weight: np.ndarray,
+        *,
+        weight_exp: int = 0,
+        num_weight_bits: int = 8,
+        num_message_bits: int = 0,
+        delay: np.ndarray | None = None,
+        mode: str | None = None,
+    ) -> None:
+        self.weight = effective_weights(weight, num_weight_bits, mode)
+        self.n_out, self.n_in = self.weight.shape
+        self.weight_exp = int(weight_exp)
+        self.graded = int(num_message_bits) > 0
+        if delay is None:
+            delay = np.zeros_like(self.weight)
+        self.delay = np.asarray(delay).astype(np.int64)
+        if self.delay.size and (self.delay.min() < 0 or self.delay.max() > 63):
+            raise ValueError("Dense delays must lie in 0..63 (Lava DelayDense)")
+        self.max_delay = int(self.delay.max()) if self.delay.size else 0
+        # one [n_in, n_out] matrix per delay value present (transposed for x @ W^T)
+        self._by_delay = []
+        for d in range(self.max_delay + 1):
+            wd = np.where(self.delay == d, self.weight, 0)
+            if d == 0 or np.any(wd):
+                wt = np.ascontiguousarray(wd.T)
+                bound = int(np.abs(wt).sum(axis=0).max()) if wt.size else 0
+                self._by_delay.append((d, wt, bound))
+        self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
+        """Non-zero outgoing synapses of each input, [n_in] (for synaptic-event counts)."""
+        self.buffer = np.zeros((0, self.max_delay + 1, self.n_out), dtype=np.int64)
+
+    def reset(self, batch_shape: tuple[int, ...]) -> None:
+        """Empty the pipeline for inputs of leading shape `batch_shape` (batch, ...)."""
+        self.buffer = np.zeros((*batch_shape, self.max_delay + 1, self.n_out), dtype=np.int64)
+
+    def compute(self, s: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Shifted accumulations per delay for input `s` [..., n_in] (no pipeline)."""
+        x = np.asarray(s)
+        x = (x != 0).astype(np.int64) if not self.graded else x.astype(np.int64)
+        flat = x.reshape(-1, self.n_in)
+        out = []
+        for d, wt, bound in self._by_delay:
+            acc = exact_matmul(flat, wt, bound).reshape(*x.shape[:-1], self.n_out)
+            out.append((d, shift_floor(acc, self.weight_exp)))
+        return out
+
+    def step(self, s: np.ndarray) -> np.ndarray:
+        """Send what was computed last step (plus due delayed parts), then accumulate `s`."""
+        if self.buffer.shape[:-2] != np.shape(s)[:-1]:
+            self.reset(np.shape(s)[:-1])
+        a_out = self.buffer[..., 0, :].copy()
+        self.buffer = np.roll(self.buffer, -1, axis=-2)
+        self.buffer[..., -1, :] = 0
+        for d, part in self.compute(s):
+            self.buffer[..., d, :] += part
+        return a_out

@@ -1,0 +1,96 @@
+"""Loihi CUBA LIF neuron, bit-exact with Lava's ``PyLifModelBitAcc`` / ``PyLifResetModelBitAcc``.
+
+Per step t (1-based, Lava's ``time_step``), for every neuron (``lava/proc/lif/models.py``
+L110-122, L138-186, L194-216, L268-278, L430-449):
+
+* LIFReset only: if ``t % reset_interval == reset_offset % reset_interval``: u = v = 0.
+* ``u = wrap24_once(int32(decay(u, du + 1) + (a_in << 6)))``; decay truncates toward zero.
+* ``v = clip(int32(decay(v, dv) + u + (bias_mant << bias_exp)), -(2**23-1), 2**23-1)``.
+* spike where ``v > vth << 6`` (strict); there ``v = 0``; u is kept.
+
+State: u, v int64 holding 24-bit values. Input: integer activation a_in. Output: 0/1 spikes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeport.hw_models.kernels.arith import decay_toward_zero, shift_floor, wrap_signed
+
+UV_LIMIT = 1 << 23
+"""u and v are 24-bit: u wraps past +-2**23, v saturates at +-(2**23 - 1)."""
+ACT_SHIFT = 6
+VTH_SHIFT = 6
+DS_OFFSET = 1
+"""Lava adds 1 to du (``ds_offset``): the effective current decay is (du + 1) / 4096."""
+
+
+def wrap_current(u: np.ndarray) -> np.ndarray:
+    """Lava's 24-bit current wrap: one fold of 2**24, +2**23 itself is kept, -2**23 -> +2**23.
+
+    Lava folds once (``np.where`` twice, L160-171), so it is a true modulo only while
+    |u| <= 3 * 2**23; that always holds for in-range inputs.
+    """
+    two = np.int64(2 * UV_LIMIT)
+    w = np.where(u > UV_LIMIT, u - two, u)
+    return np.where(w <= -UV_LIMIT, u + two, w)
+
+
+class CubaLifNeuron:
+    """Batched bit-accurate LIF. Parameters are exactly Lava's ``LIF`` constructor integers.
+
+    du: 0..4095 (or -1: netx's "no current decay"); dv: 0..4096; vth: 17-bit mantissa;
+    bias_mant: int, broadcastable to `shape`; bias_exp: 0..7 (or negative: right shift);
+    reset_interval/reset_offset: ``LIFReset`` behaviour when reset_interval is set.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        *,
+        du: int,
+        dv: int,
+        vth: int,
+        bias_mant: int | np.ndarray = 0,
+        bias_exp: int | np.ndarray = 0,
+        reset_interval: int | None = None,
+        reset_offset: int = 0,
+    ) -> None:
+        self.shape = tuple(shape)
+        self.du = int(du)
+        self.dv = int(dv)
+        self.vth = int(vth)
+        mant = np.broadcast_to(np.asarray(bias_mant, dtype=np.int64), self.shape)
+        exp = np.broadcast_to(np.asarray(bias_exp, dtype=np.int64), self.shape)
+        bias = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+        self.bias = wrap_signed(bias, 32)  # Lava computes it in int32
+        self.vth_scaled = self.vth << VTH_SHIFT
+        self.reset_interval = reset_interval
+        self.reset_phase = None if reset_interval is None else reset_offset % reset_interval
+        self.u = np.zeros((0, *self.shape), dtype=np.int64)
+        self.v = np.zeros((0, *self.shape), dtype=np.int64)
+        self.t = 0
+
+    def reset(self, batch: int) -> None:
+        """Zero the state for `batch` samples and restart time at 0 (first step is t = 1)."""
+        self.u = np.zeros((batch, *self.shape), dtype=np.int64)
+        self.v = np.zeros((batch, *self.shape), dtype=np.int64)
+        self.t = 0
+
+    def step(self, a_in: np.ndarray) -> np.ndarray:
+        """Advance one step with activation `a_in` [batch, *shape]; return spikes (int64 0/1)."""
+        self.t += 1
+        if self.reset_interval is not None and self.t % self.reset_interval == self.reset_phase:
+            self.u[...] = 0
+            self.v[...] = 0
+        a = np.asarray(a_in, dtype=np.int64)
+        u = wrap_signed(
+            decay_toward_zero(self.u, self.du + DS_OFFSET) + shift_floor(a, ACT_SHIFT), 32
+        )
+        self.u = wrap_current(u)
+        v = wrap_signed(decay_toward_zero(self.v, self.dv) + self.u + self.bias, 32)
+        v = np.clip(v, -(UV_LIMIT - 1), UV_LIMIT - 1)
+        spikes = v > self.vth_scaled
+        v[spikes] = 0
+        self.v = v
+        return spikes.astype(np.int64)
