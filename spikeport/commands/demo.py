@@ -49,6 +49,7 @@ def stage_train(ctx: DemoContext) -> None:
         cached = None if ctx.retrain else _cached_metrics(run_dir, key)
         if cached is None:
             model, metrics = train_digits(config, settings, progress=ctx.progress)
+            metrics = {**metrics, "run_key": key}
             save_run(run_dir, model, metrics)
         else:
             metrics = cached
