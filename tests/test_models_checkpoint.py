@@ -179,3 +179,16 @@ def test_model_pt_rejects_conflicting_arguments(tmp_path):
     with pytest.raises(CheckpointError, match=r"embed_dim=64 \(file has 32\)"):
         from_checkpoint(path, embed_dim=64)
     assert from_checkpoint(path, embed_dim=32, arch="spikformer-cifar").config.embed_dim == 32
+
+
+def test_swapping_axnor_into_ssa_weights_needs_fresh_attention(tmp_path, images):
+    ssa = trained_like("spikformer-cifar")
+    path = tmp_path / "ssa.pth.tar"
+    torch.save(timm_checkpoint(ssa), path)
+    with pytest.raises(CheckpointError, match=r"a_logit.*fresh_attention=True"):
+        from_checkpoint(path, attention="axnor", **TINY)
+    axnor = from_checkpoint(path, attention="axnor", fresh_attention=True, **TINY)
+    assert axnor.block[0].attn.core.a.item() == pytest.approx(0.1)  # a_init
+    shared = {k: v for k, v in axnor.state_dict().items() if ".core." not in k}
+    for k, v in shared.items():
+        assert torch.equal(v, ssa.state_dict()[k]), k

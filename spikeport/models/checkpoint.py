@@ -103,8 +103,18 @@ def _listed(keys: list[str]) -> str:
     return ", ".join(keys[:MAX_LISTED]) + more
 
 
-def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Strict load; missing/unexpected keys or shape mismatches -> CheckpointError."""
+def load_weights(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    fresh_attention: bool = False,
+) -> list[str]:
+    """Strict load; missing/unexpected keys or shape mismatches -> CheckpointError.
+
+    ``fresh_attention``: parameters of the attention cores (``*.attn.core.*``) that the file
+    lacks keep their initial values (to swap a variant such as axnor into SSA-trained
+    weights). Returns the keys left at their initial values.
+    """
     config = getattr(model, "config", None)
     arch = getattr(config, "arch", type(model).__name__)
     dims = ""
@@ -115,6 +125,8 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
         )
     own = model.state_dict()
     missing = [k for k in own if k not in state]
+    fresh = [k for k in missing if fresh_attention and ".attn.core." in k]
+    missing = [k for k in missing if k not in fresh]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         parts = []
@@ -122,18 +134,21 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
             parts.append(f"{len(missing)} missing key(s): {_listed(missing)}")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_listed(unexpected)}")
+        if any(".attn.core." in k for k in missing):
+            parts.append("to start attention-core parameters fresh, pass fresh_attention=True")
         raise CheckpointError(f"{source} does not match arch {arch!r}{dims}: " + "; ".join(parts))
     bad = [
         f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
         for k, v in own.items()
-        if tuple(state[k].shape) != tuple(v.shape)
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
     if bad:
         raise CheckpointError(
             f"{source} does not match arch {arch!r}{dims}: "
             f"{len(bad)} shape mismatch(es): {_listed(bad)}"
         )
-    model.load_state_dict(dict(state), strict=True)
+    model.load_state_dict({**{k: own[k] for k in fresh}, **state}, strict=True)
+    return fresh
 
 
 def save_model(model: nn.Module, path: str | Path, config: ModelConfig | None = None) -> Path:
@@ -170,6 +185,7 @@ def from_checkpoint(
     attention: str | None = None,
     trust: bool = False,
     use_ema: bool = False,
+    fresh_attention: bool = False,
     **kw: Any,
 ) -> nn.Module:
     """Rebuild a model from ``path`` and return it in eval mode.
@@ -180,6 +196,8 @@ def from_checkpoint(
     1000 classes; T 4; attention ssa, sdsa for SDT) overridden by the arguments given; extra
     keyword arguments (``img_size``, ``in_channels``, ``mlp_ratio``, ``attention_options``,
     ``pool_stages``) go to the builder. ``use_ema`` loads ``state_dict_ema`` instead.
+    ``fresh_attention=True`` lets attention-core parameters that the file lacks keep their
+    initial values, e.g. ``attention='axnor'`` on an SSA checkpoint (a starts at a_init).
     """
     given = dict(
         arch=arch,
@@ -220,7 +238,7 @@ def from_checkpoint(
             raise CheckpointError(f"from_checkpoint: bad argument ({exc})") from None
         state = extract_state_dict(obj, source, use_ema=use_ema)
     model = build_model(config)
-    load_weights(model, state, source)
+    load_weights(model, state, source, fresh_attention=fresh_attention)
     return model.eval()
 
 
