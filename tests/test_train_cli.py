@@ -70,3 +70,15 @@ def test_demo_trains_then_reuses_cached_models(tmp_path, capsys, monkeypatch):
 
     assert cli.main(argv[:3] + ["--epochs", "2", "--attention", "ssa", "--no-progress"]) == 0
     assert calls[-1] == "ssa"  # different settings -> retrained
+
+
+def test_attention_options_are_parsed_and_checked(tmp_path, capsys):
+    from spikeport.commands.train import parse_options
+
+    got = parse_options(["per_head=true", "a_init=0.2", "token_input=kv", "dilations=[3,5]"])
+    assert got == {"per_head": True, "a_init": 0.2, "token_input": "kv", "dilations": [3, 5]}
+    argv = ["train", "--attention", "axnor", "--attn-opt", "bogus=1", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "unknown option(s) ['bogus']" in capsys.readouterr().err
+    assert cli.main(["train", "--attn-opt", "novalue", "--out", str(tmp_path)]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -24,11 +24,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=int, default=2, help="Transformer blocks (default 2)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     p.add_argument("--T", type=int, default=4, help="time steps (default 4)")
+    p.add_argument(
+        "--attn-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="attention option, repeatable, VALUE parsed as JSON when it can be "
+        "(e.g. per_head=true, a_init=0.2, token_input=kv)",
+    )
     p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 64)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
+
+
+def parse_options(items: list[str]) -> dict[str, object]:
+    """``["per_head=true", "token_input=kv"]`` -> ``{"per_head": True, "token_input": "kv"}``."""
+    import json
+
+    from spikeport.errors import SpikeportError
+
+    options: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpikeportError(f"--attn-opt {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
     from spikeport.models.train import TrainSettings, digits_config, save_run, train_digits
 
     config = digits_config(
-        args.attention, embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads, T=args.T
+        args.attention,
+        embed_dim=args.embed_dim,
+        depth=args.depth,
+        num_heads=args.heads,
+        T=args.T,
+        attention_options=parse_options(args.attn_opt),
     )
     overrides = {
         k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None
