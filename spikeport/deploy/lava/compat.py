@@ -17,6 +17,11 @@ break on this project's interpreter (details: ``docs/semantics.md`` and the shar
     dependency of ours, and unused by netx). When torchvision is missing we register a
     placeholder for that sub-package whose attributes raise a clear error. We deliberately do
     *not* fake ``torchvision`` itself: other libraries probe for it with ``try: import``.
+(e) The fixed-point Conv model keeps kernel_size/stride/padding/dilation/groups in int8 Vars
+    and ``lava/proc/conv/utils.py`` mixes them with Python ints (``input_shape[0] +
+    2 * padding[0]``, ``channels % groups``); numpy 2 (NEP 50) raises ``OverflowError`` once a
+    size exceeds 127 (e.g. PilotNet's 200-pixel width). We wrap ``utils.conv`` so it receives
+    Python ints.
 
 Lava's workers are ``fork``-ed (``message_infrastructure/multiprocessing.py``), so the patches
 made in the parent are in force in every ProcessModel process.
@@ -79,6 +84,7 @@ def ensure_lava(*, netx: bool = True) -> None:
             raise LavaNotAvailableError("lava-nc is not installed (run `make setup`)")
         _once("dataclass-defaults", _import_var_model_with_factory_defaults)
         _once("reshape-port", _patch_reshape_port)
+        _once("conv-int8-geometry", _patch_conv_geometry)
         if netx:
             try:
                 dl_found = importlib.util.find_spec("lava.lib.dl") is not None
@@ -154,6 +160,41 @@ def _patch_reshape_port() -> bool:
 
 def _reshape(x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
     return np.reshape(x, shape)
+
+
+# (e) ---------------------------------------------------------------------------------------
+
+
+def _patch_conv_geometry() -> bool:
+    from lava.proc.conv import utils
+
+    original = utils.conv
+
+    @functools.wraps(original)
+    def conv(
+        input_: Any,
+        weight: Any,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        groups: Any,
+    ) -> Any:
+        def pair(v: Any) -> tuple[int, ...]:
+            return tuple(int(e) for e in np.asarray(v).reshape(-1))
+
+        return original(
+            input_,
+            weight,
+            pair(kernel_size),
+            pair(stride),
+            pair(padding),
+            pair(dilation),
+            int(np.asarray(groups).reshape(-1)[0]),
+        )
+
+    utils.conv = conv
+    return True
 
 
 # (c) ---------------------------------------------------------------------------------------

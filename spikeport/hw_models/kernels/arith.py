@@ -30,16 +30,23 @@ def decay_toward_zero(x: np.ndarray, decay: int | np.ndarray) -> np.ndarray:
     return np.sign(p) * (np.abs(p) >> np.int64(12))
 
 
-def exact_matmul(a: np.ndarray, b: np.ndarray, b_abs_colsum_max: int | None = None) -> np.ndarray:
+def exact_matmul(
+    a: np.ndarray,
+    b: np.ndarray,
+    b_abs_colsum_max: int | None = None,
+    b_float: np.ndarray | None = None,
+) -> np.ndarray:
     """Integer ``a @ b`` as int64, using float64 BLAS when the result is provably exact.
 
     Every partial sum is bounded by ``max|a| * max_j sum_i |b[i, j]|``; while that is below
     2**53 the float64 product equals the integer product bit for bit (and does not depend on
     the summation order or thread count). Otherwise numpy's int64 matmul is used.
+    `b_float` may pass a cached ``b.astype(float64)``.
     """
     if b_abs_colsum_max is None:
         b_abs_colsum_max = int(np.abs(b).sum(axis=0).max()) if b.size else 0
     a_max = int(np.abs(a).max()) if a.size else 0
     if a_max * b_abs_colsum_max < FLOAT_EXACT:
-        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+        bf = b.astype(np.float64) if b_float is None else b_float
+        return np.rint(a.astype(np.float64) @ bf).astype(np.int64)
     return a.astype(np.int64) @ b.astype(np.int64)

@@ -74,14 +74,13 @@ class DenseSynapse:
         if self.delay.size and (self.delay.min() < 0 or self.delay.max() > 63):
             raise ValueError("Dense delays must lie in 0..63 (Lava DelayDense)")
         self.max_delay = int(self.delay.max()) if self.delay.size else 0
-        # one [n_in, n_out] matrix per delay value present (transposed for x @ W^T)
-        self._by_delay = []
-        for d in range(self.max_delay + 1):
-            wd = np.where(self.delay == d, self.weight, 0)
-            if d == 0 or np.any(wd):
-                wt = np.ascontiguousarray(wd.T)
-                bound = int(np.abs(wt).sum(axis=0).max()) if wt.size else 0
-                self._by_delay.append((d, wt, bound))
+        # the delay values present, and one stacked [n_in, n_delays * n_out] matrix, so that a
+        # single product yields every per-delay sum
+        self._delays = [d for d in range(self.max_delay + 1) if d == 0 or np.any(self.delay == d)]
+        stacked = [np.where(self.delay == d, self.weight, 0).T for d in self._delays]
+        self._w_stacked = np.ascontiguousarray(np.concatenate(stacked, axis=1))
+        self._bound = int(np.abs(self._w_stacked).sum(axis=0).max()) if self.weight.size else 0
+        self._w_float = self._w_stacked.astype(np.float64)
         self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
         """Non-zero outgoing synapses of each input, [n_in] (for synaptic-event counts)."""
         self.buffer = np.zeros((0, self.max_delay + 1, self.n_out), dtype=np.int64)
@@ -95,11 +94,11 @@ class DenseSynapse:
         x = np.asarray(s)
         x = (x != 0).astype(np.int64) if not self.graded else x.astype(np.int64)
         flat = x.reshape(-1, self.n_in)
-        out = []
-        for d, wt, bound in self._by_delay:
-            acc = exact_matmul(flat, wt, bound).reshape(*x.shape[:-1], self.n_out)
-            out.append((d, shift_floor(acc, self.weight_exp)))
-        return out
+        acc = exact_matmul(flat, self._w_stacked, self._bound, self._w_float)
+        acc = acc.reshape(*x.shape[:-1], len(self._delays), self.n_out)
+        return [
+            (d, shift_floor(acc[..., i, :], self.weight_exp)) for i, d in enumerate(self._delays)
+        ]
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send what was computed last step (plus due delayed parts), then accumulate `s`."""

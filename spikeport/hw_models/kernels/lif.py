@@ -60,16 +60,28 @@ class CubaLifNeuron:
         self.du = int(du)
         self.dv = int(dv)
         self.vth = int(vth)
-        mant = np.broadcast_to(np.asarray(bias_mant, dtype=np.int64), self.shape)
-        exp = np.broadcast_to(np.asarray(bias_exp, dtype=np.int64), self.shape)
-        bias = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
-        self.bias = wrap_signed(bias, 32)  # Lava computes it in int32
+        self.bias_exp = bias_exp
+        self.set_bias(bias_mant)
         self.vth_scaled = self.vth << VTH_SHIFT
         self.reset_interval = reset_interval
         self.reset_phase = None if reset_interval is None else reset_offset % reset_interval
         self.u = np.zeros((0, *self.shape), dtype=np.int64)
         self.v = np.zeros((0, *self.shape), dtype=np.int64)
         self.t = 0
+
+    def set_bias(self, bias_mant: int | np.ndarray) -> None:
+        """Replace bias_mant (broadcastable to `shape`, or [batch, *shape] per sample).
+
+        Lava re-reads the bias every step, so netx feeds images through an input layer's
+        bias_mant; this is the equivalent.
+        """
+        mant = np.asarray(bias_mant, dtype=np.int64)
+        exp = np.asarray(self.bias_exp, dtype=np.int64)
+        bias = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+        bias = wrap_signed(bias, 32)  # Lava computes it in int32
+        if bias.ndim <= len(self.shape):
+            bias = np.broadcast_to(bias, self.shape)
+        self.bias = bias
 
     def reset(self, batch: int) -> None:
         """Zero the state for `batch` samples and restart time at 0 (first step is t = 1)."""

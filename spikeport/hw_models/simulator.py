@@ -1,0 +1,502 @@
+"""Bit-accurate simulator: executes a lowered (integer) IR graph over T timesteps.
+
+Every lowered node runs the kernel that reproduces its Lava fixed-point ProcessModel
+(``spikeport.hw_models.kernels``; semantics in ``docs/semantics.md``): synapses deliver their
+result one step later, neurons update every step, values are int64. The batch is a leading
+axis of every array; samples never interact, so results do not depend on the batch size
+(nor on BLAS threads: float64 products are only used where they are exact).
+
+Within a timestep nodes run in topological order. An Input node emits its data for the
+step; a neuron fed directly by an Input (netx's input layer) or by another neuron sees the
+value of the same step, as in Lava.
+
+Per node and timestep the simulator counts (summed over the batch):
+
+* ``synaptic_events``: non-zero input messages x their non-zero fan-out (synapses),
+* ``dense_macs``: the multiply-accumulates a dense evaluation would do,
+* ``weight_reads``: synaptic weights fetched (one per synaptic event),
+* ``neuron_updates``: neurons updated (every neuron, every step),
+* ``state_reads``: neuron state words read (neurons x state variables),
+* ``spikes``: non-zero output messages of neurons.
+
+New node types plug in with :func:`register_executor`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spikeport.errors import SpikeportError, UnsupportedError
+from spikeport.hw_models.kernels import (
+    ConvSynapse,
+    CubaLifNeuron,
+    DeltaEncoder,
+    DenseSynapse,
+    SigmaDecoder,
+    SigmaDeltaNeuron,
+)
+
+COUNTERS = (
+    "synaptic_events",
+    "dense_macs",
+    "weight_reads",
+    "neuron_updates",
+    "state_reads",
+    "spikes",
+)
+
+
+class Executor:
+    """Runs one node. Subclasses implement :meth:`step`; ``probe`` names readable state."""
+
+    state_vars: tuple[str, ...] = ()
+
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        self.node = node
+        self.in_shapes = dict(in_shapes)
+        self.out_shape = tuple(out_shape)
+
+    def reset(self, batch: int) -> None:
+        """Clear all state for a new run of `batch` samples."""
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        """One timestep: inputs {port: [B, *shape]} -> output [B, *out_shape]."""
+        raise NotImplementedError
+
+    def probe(self, var: str) -> np.ndarray:
+        raise SpikeportError(f"{self.node.name}: no state variable {var!r} to probe")
+
+    def zero_state(self) -> None:
+        """Zero u/v-like state (emulates ``lava.proc.io.reset.Reset`` on every state Var)."""
+        raise SpikeportError(f"{self.node.name}: has no state to reset")
+
+
+ExecutorFactory = Callable[[Any, Mapping[str, tuple[int, ...]], tuple[int, ...]], Executor]
+_EXECUTORS: dict[str, ExecutorFactory] = {}
+
+
+def register_executor(node_type: str) -> Callable[[ExecutorFactory], ExecutorFactory]:
+    """Class decorator: run IR nodes of class name `node_type` with this executor."""
+
+    def deco(factory: ExecutorFactory) -> ExecutorFactory:
+        _EXECUTORS[node_type] = factory
+        return factory
+
+    return deco
+
+
+def _only(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    return next(iter(inputs.values()))
+
+
+# -- layout ----------------------------------------------------------------------------------
+@register_executor("Flatten")
+@register_executor("Reshape")
+class _ReshapeExecutor(Executor):
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        x = _only(inputs)
+        return x.reshape(x.shape[0], *self.out_shape)
+
+
+@register_executor("Transpose")
+class _TransposeExecutor(Executor):
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        return np.transpose(_only(inputs), (0, *(p + 1 for p in self.node.perm)))
+
+
+@register_executor("Delay")
+class _DelayExecutor(Executor):
+    def reset(self, batch: int) -> None:
+        shape = next(iter(self.in_shapes.values()))
+        self.ring = np.zeros((self.node.steps + 1, batch, *shape), dtype=np.int64)
+        self.t = 0
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        slots = self.ring.shape[0]
+        self.ring[self.t % slots] = _only(inputs)
+        out = self.ring[(self.t - self.node.steps) % slots].copy()
+        if self.t < self.node.steps:
+            out[...] = 0
+        self.t += 1
+        return out
+
+
+# -- synapses --------------------------------------------------------------------------------
+@register_executor("Dense")
+class _DenseExecutor(Executor):
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.kernel = DenseSynapse(
+            node.weight,
+            weight_exp=node.weight_exp,
+            num_weight_bits=node.num_weight_bits,
+            num_message_bits=node.num_message_bits,
+            delay=node.delay,
+        )
+        n_out, n_in = self.kernel.weight.shape
+        lead = math.prod(next(iter(self.in_shapes.values()))[:-1])
+        self.macs = lead * n_in * n_out
+
+    def reset(self, batch: int) -> None:
+        self.kernel.reset((batch, *next(iter(self.in_shapes.values()))[:-1]))
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        x = _only(inputs)
+        events = int(((x != 0) * self.kernel.nonzero_fanout).sum())
+        counts["synaptic_events"] += events
+        counts["weight_reads"] += events
+        counts["dense_macs"] += self.macs * x.shape[0]
+        return self.kernel.step(x)
+
+
+@register_executor("Conv")
+class _ConvExecutor(Executor):
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.kernel = ConvSynapse(
+            node.weight,
+            stride=node.stride,
+            padding=node.padding,
+            dilation=node.dilation,
+            groups=node.groups,
+            num_message_bits=node.num_message_bits,
+        )
+        in_shape = next(iter(self.in_shapes.values()))
+        self.fanout = conv_fanout(
+            in_shape, node.weight, node.stride, node.padding, node.dilation, node.groups
+        )
+        c_out, c_in_g, kh, kw = node.weight.shape
+        self.macs = math.prod(self.out_shape) * c_in_g * kh * kw
+
+    def reset(self, batch: int) -> None:
+        self.kernel.reset(batch)
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        x = _only(inputs)
+        events = int(((x != 0) * self.fanout).sum())
+        counts["synaptic_events"] += events
+        counts["weight_reads"] += events
+        counts["dense_macs"] += self.macs * x.shape[0]
+        return self.kernel.step(x)
+
+
+def conv_fanout(
+    in_shape: tuple[int, ...],
+    weight: np.ndarray,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
+    """Non-zero synapses leaving each input position, [C_in, H, W] (padding excluded)."""
+    c_in, h, w = in_shape
+    c_out, c_in_g, kh, kw = weight.shape
+    co_g = c_out // groups
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    nz = (np.asarray(weight) != 0).reshape(groups, co_g, c_in_g, kh, kw).sum(axis=1)
+    fan = np.zeros((c_in, h, w), dtype=np.int64)
+    rows = np.arange(ho) * stride[0] - padding[0]
+    cols = np.arange(wo) * stride[1] - padding[1]
+    for i in range(kh):
+        r = rows + i * dilation[0]
+        r = r[(r >= 0) & (r < h)]
+        for j in range(kw):
+            c = cols + j * dilation[1]
+            c = c[(c >= 0) & (c < w)]
+            hits = nz[:, :, i, j].reshape(c_in)  # [groups * c_in_g] = [C_in]
+            fan[:, r[:, None], c[None, :]] += hits[:, None, None]
+    return fan
+
+
+# -- neurons ---------------------------------------------------------------------------------
+@register_executor("CubaLIF")
+class _LifExecutor(Executor):
+    state_vars = ("u", "v")
+
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.kernel = CubaLifNeuron(
+            node.shape,
+            du=node.du,
+            dv=node.dv,
+            vth=node.vth,
+            bias_mant=node.bias_mant,
+            bias_exp=node.bias_exp,
+            reset_interval=node.reset_interval,
+            reset_offset=node.reset_offset,
+        )
+        self.n = math.prod(node.shape)
+
+    def reset(self, batch: int) -> None:
+        self.kernel.reset(batch)
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        a = _only(inputs) if inputs else 0
+        s = self.kernel.step(np.broadcast_to(a, self.kernel.u.shape))
+        b = s.shape[0]
+        counts["neuron_updates"] += self.n * b
+        counts["state_reads"] += 2 * self.n * b
+        counts["spikes"] += int(np.count_nonzero(s))
+        return s
+
+    def probe(self, var: str) -> np.ndarray:
+        if var in ("u", "v"):
+            return getattr(self.kernel, var).copy()
+        return super().probe(var)
+
+    def zero_state(self) -> None:
+        self.kernel.u[...] = 0
+        self.kernel.v[...] = 0
+
+
+class _SdnExecutor(Executor):
+    n_state = 3
+
+    def reset(self, batch: int) -> None:
+        self.kernel.reset(batch)
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        x = _only(inputs)
+        s = self.kernel.step(x)
+        n = math.prod(self.node.shape) * x.shape[0]
+        counts["neuron_updates"] += n
+        counts["state_reads"] += self.n_state * n
+        counts["spikes"] += int(np.count_nonzero(s))
+        return s
+
+    def probe(self, var: str) -> np.ndarray:
+        if var in self.state_vars:
+            return getattr(self.kernel, var).copy()
+        return super().probe(var)
+
+
+@register_executor("Delta")
+class _DeltaExecutor(_SdnExecutor):
+    state_vars = ("act", "residue", "error")
+    n_state = 2
+
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.kernel = DeltaEncoder(
+            node.shape,
+            vth=node.vth,
+            spike_exp=node.spike_exp,
+            state_exp=node.state_exp,
+            cum_error=node.cum_error,
+        )
+
+
+@register_executor("SigmaDelta")
+class _SigmaDeltaExecutor(_SdnExecutor):
+    state_vars = ("sigma", "act", "residue", "error")
+
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.kernel = SigmaDeltaNeuron(
+            node.shape,
+            vth=node.vth,
+            bias=node.bias,
+            spike_exp=node.spike_exp,
+            state_exp=node.state_exp,
+            act_mode=node.act_mode,
+            cum_error=node.cum_error,
+        )
+
+
+@register_executor("Sigma")
+class _SigmaExecutor(_SdnExecutor):
+    state_vars = ("sigma",)
+    n_state = 1
+
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.kernel = SigmaDecoder(node.shape)
+
+
+# -- the simulator ---------------------------------------------------------------------------
+@dataclass
+class SimResult:
+    """What a run produced. Arrays are [T, B, *shape]; counts are [T] per node, batch-summed."""
+
+    outputs: dict[str, np.ndarray]
+    probes: dict[tuple[str, str], np.ndarray]
+    counts: dict[str, dict[str, np.ndarray]]
+    steps: int
+    batch: int
+    seconds: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def totals(self) -> dict[str, int]:
+        """Every counter summed over nodes and timesteps."""
+        out = dict.fromkeys(COUNTERS, 0)
+        for per_node in self.counts.values():
+            for k, v in per_node.items():
+                out[k] += int(v.sum())
+        return out
+
+
+ProbeSpec = str | tuple[str, str]
+
+
+class Simulator:
+    """Executes a lowered IR graph (see module docstring).
+
+    probes: node names (record the node's output) or (name, var) pairs / "name:var" strings
+    (record a state variable after each step, e.g. ("layer1.neuron", "u")).
+    """
+
+    def __init__(self, graph: Any, probes: Iterable[ProbeSpec] = ()) -> None:
+        from spikeport import ir
+
+        self.graph = graph
+        try:
+            shapes = ir.infer_shapes(graph)
+        except ir.GraphError as exc:
+            raise SpikeportError(f"graph {graph.name}: {exc}") from None
+        self.order = graph.topological_order()
+        self.inputs = graph.input_names
+        self.executors: dict[str, Executor] = {}
+        for name in self.order:
+            node = graph.node(name)
+            kind = type(node).__name__
+            if kind == "Input":
+                continue
+            if getattr(node, "level", "int") == "float":
+                raise UnsupportedError(
+                    f"{name} ({kind}): float node in a lowered graph; run the lowering passes first"
+                )
+            factory = _EXECUTORS.get(kind)
+            if factory is None:
+                raise UnsupportedError(f"{name} ({kind}): the simulator has no executor for it")
+            wiring = graph.inputs_of(name)
+            in_shapes = {port: tuple(shapes[src]) for port, src in wiring.items()}
+            self.executors[name] = factory(node, in_shapes, tuple(shapes[name]))
+        self.shapes = {k: tuple(v) for k, v in shapes.items()}
+        self.probes = [self._parse_probe(p) for p in probes]
+
+    def _parse_probe(self, spec: ProbeSpec) -> tuple[str, str]:
+        if isinstance(spec, tuple):
+            name, var = spec
+        elif ":" in spec:
+            name, var = spec.rsplit(":", 1)
+        else:
+            name, var = spec, "out"
+        if name not in self.graph:
+            raise SpikeportError(f"probe {spec!r}: no node {name!r} in graph {self.graph.name}")
+        if var != "out":
+            ex = self.executors.get(name)
+            if ex is None or var not in ex.state_vars:
+                have = () if ex is None else ex.state_vars
+                raise SpikeportError(f"probe {spec!r}: {name} has no state {var!r} (has {have})")
+        return name, var
+
+    def run(
+        self,
+        data: np.ndarray | Mapping[str, np.ndarray],
+        steps: int | None = None,
+        *,
+        bias: Mapping[str, np.ndarray] | None = None,
+        state_resets: Mapping[str, tuple[int, int]] | None = None,
+    ) -> SimResult:
+        """Run `steps` timesteps on `data` [B, T, *shape] per Input node (zeros after T).
+
+        bias: {LIF node: bias_mant} replacing the node's bias, [*shape] or [B, *shape]
+            (how netx feeds images through an input layer).
+        state_resets: {neuron node: (interval, offset)}: zero its state after step t when
+            (t - 1) % interval == offset % interval, as ``lava.proc.io.reset.Reset`` does.
+        """
+        feeds = self._feeds(data)
+        batch = next(iter(feeds.values())).shape[0]
+        if steps is None:
+            steps = max(f.shape[1] for f in feeds.values())
+        for ex in self.executors.values():
+            ex.reset(batch)
+        for name, mant in (bias or {}).items():
+            ex = self.executors.get(name)
+            if not isinstance(ex, _LifExecutor):
+                raise SpikeportError(f"bias override {name!r}: not a CubaLIF node of the graph")
+            ex.kernel.set_bias(np.asarray(mant))
+        resets = {}
+        for name, (interval, offset) in (state_resets or {}).items():
+            if name not in self.executors:
+                raise SpikeportError(f"state reset {name!r}: not a node of the graph")
+            resets[name] = (int(interval), int(offset) % int(interval))
+        counts = {n: {k: np.zeros(steps, dtype=np.int64) for k in COUNTERS} for n in self.executors}
+        outputs = {n: [] for n in self.graph.outputs}
+        probed = {p: [] for p in self.probes}
+        start = time.perf_counter()
+        for t in range(steps):
+            values: dict[str, np.ndarray] = {}
+            for name in self.order:
+                if name in feeds:
+                    f = feeds[name]
+                    values[name] = f[:, t] if t < f.shape[1] else np.zeros_like(f[:, 0])
+                    continue
+                ex = self.executors[name]
+                ins = {port: values[src] for port, src in self.graph.inputs_of(name).items()}
+                step_counts = dict.fromkeys(COUNTERS, 0)
+                values[name] = ex.step(ins, step_counts)
+                for k, v in step_counts.items():
+                    counts[name][k][t] = v
+            for name, (interval, offset) in resets.items():
+                if t % interval == offset:  # Lava time t + 1: (t + 1 - 1) % interval
+                    self.executors[name].zero_state()
+            for name in outputs:
+                outputs[name].append(values[name])
+            for name, var in probed:
+                v = values[name] if var == "out" else self.executors[name].probe(var)
+                probed[(name, var)].append(v)
+        seconds = time.perf_counter() - start
+        return SimResult(
+            outputs={k: np.stack(v) for k, v in outputs.items()},
+            probes={k: np.stack(v) for k, v in probed.items()},
+            counts=counts,
+            steps=steps,
+            batch=batch,
+            seconds=seconds,
+        )
+
+    def _feeds(self, data: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not isinstance(data, Mapping):
+            if len(self.inputs) != 1:
+                raise SpikeportError(
+                    f"graph {self.graph.name} has inputs {self.inputs}: pass {{name: array}}"
+                )
+            data = {self.inputs[0]: data}
+        feeds = {}
+        batch = None
+        for name in self.inputs:
+            if name not in data:
+                raise SpikeportError(f"no data for input node {name!r}")
+            arr = np.asarray(data[name])
+            want = self.shapes[name]
+            if arr.ndim != len(want) + 2 or tuple(arr.shape[2:]) != want:
+                raise SpikeportError(
+                    f"input {name!r}: data shape {arr.shape}, expected [batch, T, *{want}]"
+                )
+            if not np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, bool):
+                if not np.array_equal(arr, np.round(arr)):
+                    raise SpikeportError(
+                        f"input {name!r}: data must be integers (spikes or messages)"
+                    )
+            if batch is not None and arr.shape[0] != batch:
+                raise SpikeportError(f"input {name!r}: batch {arr.shape[0]} != {batch}")
+            batch = arr.shape[0]
+            feeds[name] = arr.astype(np.int64)
+        extra = set(data) - set(self.inputs)
+        if extra:
+            raise SpikeportError(f"data for unknown input node(s) {sorted(extra)}")
+        return feeds
+
+
+def simulate(graph: Any, data: np.ndarray, steps: int | None = None, **kwargs: Any) -> SimResult:
+    """Convenience: ``Simulator(graph, probes).run(data, steps, ...)``."""
+    probes = kwargs.pop("probes", ())
+    return Simulator(graph, probes).run(data, steps, **kwargs)
