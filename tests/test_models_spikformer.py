@@ -341,3 +341,28 @@ def test_imagenet_layout_computes_the_same_function_as_cifar_layout(attention):
     images = torch.rand(3, 3, 16, 16, dtype=torch.float64) * 2
     with torch.no_grad():
         torch.testing.assert_close(imnet(images), cifar(images), rtol=1e-9, atol=1e-9)
+
+
+def test_sdt_cifar_configuration_pools_only_the_last_two_stages():
+    """SDT's CIFAR configs use pooling_stat "0011": 32x32 -> 8x8 tokens."""
+    cfg = default_config(
+        "sdt",
+        embed_dim=64,
+        depth=2,
+        num_heads=8,
+        num_classes=10,
+        img_size=32,
+        pool_stages=(False, False, True, True),
+    )
+    model = build_model(cfg).eval()
+    assert model.grid == (8, 8)
+    assert [n for n, _ in model.patch_embed.named_children() if "pool" in n] == [
+        "maxpool2",
+        "maxpool3",
+    ]
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_pool_stages_needs_four_entries():
+    with pytest.raises(SpikeportError, match="pool_stages needs 4"):
+        build_model(default_config("spikformer-cifar", embed_dim=32, pool_stages=(True,)))
