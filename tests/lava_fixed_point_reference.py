@@ -187,6 +187,16 @@ def main(path: str) -> None:
         lif_kw=None,
     )
 
+    # Conv wider than 127 pixels with > 127 output channels (Lava's int8 geometry Vars
+    # overflow under numpy 2 without spikeport's compat patch)
+    conv_case(
+        "conv_wide",
+        x=(rng.random((4, 130, 3, 2)) < 0.5).astype(int),
+        w=rng.integers(-256, 256, (130, 3, 3, 2)),
+        conv_kw={"padding": (1, 1)},
+        lif_kw=None,
+    )
+
     # SDNN: Delta encoder, Dense (graded) -> SigmaDelta (relu, with and without cum_error),
     # Sigma decoder
     xg = np.cumsum(rng.integers(-20, 21, (T, 16)), axis=0)
@@ -219,23 +229,23 @@ def main(path: str) -> None:
 
 def conv_case(case: str, *, x, w, conv_kw, lif_kw) -> None:
     """Source -> Conv (-> LIF), sinks on Conv a_out (and LIF spikes)."""
-    in_shape = x.shape[1:]
+    steps, in_shape = x.shape[0], x.shape[1:]
     src = Source(data=np.moveaxis(x, 0, -1).copy())
     conv = Conv(weight=w, input_shape=in_shape, **conv_kw)
     out_shape = conv.a_out.shape
-    a_sink = Sink(shape=out_shape, buffer=T)
+    a_sink = Sink(shape=out_shape, buffer=steps)
     src.s_out.connect(conv.s_in)
     conv.a_out.connect(a_sink.a_in)
     sinks, lifs = {"a": a_sink}, {}
     save(case, x=x, w=w, **{f"conv_{k}": v for k, v in conv_kw.items()})
     if lif_kw is not None:
         lif = LIF(shape=out_shape, **lif_kw)
-        s_sink = Sink(shape=out_shape, buffer=T)
+        s_sink = Sink(shape=out_shape, buffer=steps)
         conv.a_out.connect(lif.a_in)
         lif.s_out.connect(s_sink.a_in)
         sinks["s"], lifs["lif"] = s_sink, lif
         save(case, **{f"lif_{k}": v for k, v in lif_kw.items()})
-    run(case, src, T, sinks, lifs)
+    run(case, src, steps, sinks, lifs)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,13 @@ def test_ensure_lava_repairs_imports_reshape_and_netx_input() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == str(
-        ["dataclass-defaults", "netx-scalar-input", "reshape-port", "slayer-torchvision"]
+        [
+            "conv-int8-geometry",
+            "dataclass-defaults",
+            "netx-scalar-input",
+            "reshape-port",
+            "slayer-torchvision",
+        ]
     )
 
 

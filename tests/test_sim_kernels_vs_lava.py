@@ -133,7 +133,7 @@ def test_delay_dense_matches_lava(ref: dict[str, np.ndarray]) -> None:
     assert np.array_equal(a, _lava(c, "a"))
 
 
-@pytest.mark.parametrize("case", ["conv_binary", "conv_graded_wrap"])
+@pytest.mark.parametrize("case", ["conv_binary", "conv_graded_wrap", "conv_wide"])
 def test_conv_matches_lava(ref: dict[str, np.ndarray], case: str) -> None:
     c = _case(ref, case)
     kw = _params(c, "conv_")
