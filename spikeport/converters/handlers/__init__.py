@@ -1,0 +1,11 @@
+"""Front-end handlers, one module per family; importing this package registers them all."""
+
+from spikeport.converters.handlers import (  # noqa: F401
+    arith,
+    attention,
+    layout,
+    neuron,
+    norm,
+    pool,
+    synapse,
+)

@@ -1,0 +1,115 @@
+"""Integer (quantised) spiking self-attention: one node per attention core, before lowering.
+
+Produced by the quantisation pass; evaluated by `spikeport.hw_models.int_attention`
+(formulas there). A later lowering pass splits it into bit-packed primitives
+(`AndPopcount`, `XnorPopcount`, Dense, CubaLIF).
+
+Inputs q, k, v: binary spikes (N, D), D = heads * head_dim, channel c in head c // head_dim.
+Output: for ssa | axnor | lrf_ssa | lrf_dyn the integer activation `a` (N, D) of the
+attention LIF (a CubaLIF: u += a << 6), in units of 2^-count_shift "counts" (one count is
+one unit of the merged attention sum, see passes/merge_attention_scale.py); for sdsa the
+binary output spikes q * SN(sum_n k * v) (the inner neuron is Lava CubaLIF arithmetic).
+
+Per head, with C = popcount(q & k) (N x N) and V (N, head_dim), m = count_shift:
+* ssa:     a = (C V) << m
+* axnor:   a = (((2^p - a_int) C + a_int X) V << m) >> p, X = popcount(~(q ^ k)), p = a_shift
+* lrf_ssa: ssa + local, local = sum_r dwconv3x3_r(V) with int weights, then << local_shift
+           (>> -local_shift, floor, when negative)
+* lrf_dyn: X_n = trunc((A X_{n-1}) / 2^12) + G u_n (per channel, k compartments, u_n = k_n v_n
+           or v_n), y_n = trunc((c . X_n) / 2^12); a = gate * (y_n >> (12 - m)) + local.
+           A, G, c: 12-fractional-bit signed integers; X, y in units of 2^-12 counts.
+* sdsa:    kv = sum_n k_n v_n (count <= N); inner CubaLIF (du = 4095, dv = inner_dv,
+           vth = inner_vth, input a = kv << m); out = q * s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from spikeport.ir.float_attention import INPUT_MODES, VARIANTS
+from spikeport.ir.node import Node, Shape, node
+
+DYN_FRAC_BITS = 12
+"""Fractional bits of the LRF-Dyn transition, gain and readout integers (12-bit decays)."""
+
+
+@node
+class IntAttention(Node):
+    """Quantised attention core (see module docstring for each variant's integer formula).
+
+    count_shift: m, fractional bits of the output activation (0..16).
+    a_int [heads] / a_shift: a-XNOR co-silence weight a = a_int / 2^a_shift (axnor only).
+    local_weight: int [2, D, 1, 3, 3] (8 bits + sign), local_shift: its power-of-two scale.
+    dyn_a [D, k, k], dyn_gamma [D, k], dyn_c [D, k]: 12-fractional-bit integers (lrf_dyn).
+    inner_vth, inner_dv: SDSA inner CubaLIF threshold mantissa and voltage decay (sdsa).
+    """
+
+    variant: str = "ssa"
+    heads: int = 1
+    head_dim: int = 1
+    count_shift: int = 0
+    a_int: np.ndarray | None = None
+    a_shift: int = 0
+    grid: tuple[int, int] | None = None
+    local_weight: np.ndarray | None = None
+    local_shift: int = 0
+    local_dilation: tuple[int, int] = (3, 5)
+    dyn_a: np.ndarray | None = None
+    dyn_gamma: np.ndarray | None = None
+    dyn_c: np.ndarray | None = None
+    input_mode: str = "kv_gate_q"
+    inner_vth: int = 0
+    inner_dv: int = 0
+
+    ports = ("q", "k", "v")
+    level = "int"
+    int_tensors = ("a_int", "local_weight", "dyn_a", "dyn_gamma", "dyn_c")
+
+    @property
+    def dim(self) -> int:
+        return self.heads * self.head_dim
+
+    def _check_fields(self) -> None:
+        if self.variant not in VARIANTS:
+            raise self.fail(f"variant {self.variant!r} not one of {VARIANTS}")
+        if self.input_mode not in INPUT_MODES:
+            raise self.fail(f"input_mode {self.input_mode!r} not one of {INPUT_MODES}")
+        if not 0 <= self.count_shift <= 16:
+            raise self.fail(f"count_shift {self.count_shift} outside 0..16")
+        if self.variant == "axnor":
+            if self.a_int is None or self.a_int.shape != (self.heads,):
+                raise self.fail(f"axnor needs a_int of shape ({self.heads},)")
+            if np.any(self.a_int < 0) or np.any(self.a_int > (1 << self.a_shift)):
+                raise self.fail("a_int must lie in 0..2^a_shift")
+        if self.variant == "lrf_ssa" and self.local_weight is None:
+            raise self.fail("lrf_ssa needs local_weight")
+        if self.local_weight is not None:
+            if self.local_weight.shape != (2, self.dim, 1, 3, 3):
+                raise self.fail(
+                    f"local_weight shape {self.local_weight.shape} is not (2, D, 1, 3, 3)"
+                )
+            if self.grid is None:
+                raise self.fail("the local term needs the token grid (H, W)")
+        if self.variant == "lrf_dyn" and (
+            self.dyn_a is None or self.dyn_gamma is None or self.dyn_c is None
+        ):
+            raise self.fail("lrf_dyn needs dyn_a, dyn_gamma and dyn_c")
+
+    def check(self) -> None:
+        if self.local_weight is not None and np.abs(self.local_weight).max(initial=0) > 256:
+            raise self.fail("local_weight outside 8 bits + sign")
+        if self.variant == "sdsa" and not (
+            0 <= self.inner_vth <= 1 << 17 and 0 <= self.inner_dv <= 4096
+        ):
+            raise self.fail("inner_vth must be 0..2^17 and inner_dv 0..4096")
+
+    def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
+        shapes = {p: tuple(inputs[p]) for p in self.ports}
+        if len(set(shapes.values())) != 1:
+            raise self.fail(f"q, k, v shapes differ: {shapes}")
+        x = shapes["q"]
+        if len(x) != 2 or x[1] != self.dim:
+            raise self.fail(f"input shape {x} is not (N, {self.dim})")
+        return x
