@@ -17,11 +17,19 @@ RESULTS = Path(__file__).with_name("results.json")
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    py = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {py}"
 
 
-def record(name: str, *, ratio: float, target: str, met: bool,
-           identical_outputs: bool | None = None, **extra: Any) -> dict[str, Any]:
+def record(
+    name: str,
+    *,
+    ratio: float,
+    target: str,
+    met: bool,
+    identical_outputs: bool | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Write (or replace) one entry in results.json and return it."""
     entries = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     entry = {

@@ -25,14 +25,21 @@ def main() -> int:
     print(f"{'attention':<10} {'test acc':>9} {'seconds':>8} {'s/budget':>9}")
     ok = True
     for name in ATTENTION_TYPES:
-        _, m = train_digits(digits_config(name), TrainSettings(threads=2), data=split,
-                            progress=False)
+        _, m = train_digits(
+            digits_config(name), TrainSettings(threads=2), data=split, progress=False
+        )
         ratio = m["train_seconds"] / BUDGET_S
         met = m["test_accuracy"] >= 0.95 and ratio < 1.0
         ok &= met
         print(f"{name:<10} {m['test_accuracy']:>9.2%} {m['train_seconds']:>8.1f} {ratio:>9.2f}")
-        record(f"train_digits_{name}", ratio=ratio, target="< 1.0 (120 s budget), acc >= 95 %",
-               met=met, test_accuracy=m["test_accuracy"], seconds=m["train_seconds"])
+        record(
+            f"train_digits_{name}",
+            ratio=ratio,
+            target="< 1.0 (120 s budget), acc >= 95 %",
+            met=met,
+            test_accuracy=m["test_accuracy"],
+            seconds=m["train_seconds"],
+        )
     return 0 if ok else 1
 
 
