@@ -72,6 +72,34 @@ class Executor:
     def probe(self, var: str) -> np.ndarray:
         raise SpikeportError(f"{self.node.name}: no state variable {var!r} to probe")
 
+    def run_all(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        counts: dict[str, np.ndarray],
+        probe_vars: Iterable[str] = (),
+        reset: tuple[int, int] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Every timestep at once: inputs {port: [T, B, *shape]} -> output [T, B, *out_shape].
+
+        Fills `counts` ({counter: [T]}) and returns the probed state variables, [T, B, ...],
+        read after each step (and after a `reset` = (interval, phase): state zeroed after
+        step index t when t % interval == phase). This default steps through time; stateless
+        or feed-forward executors override it with a vectorised form.
+        """
+        probe_vars = tuple(probe_vars)
+        steps = len(next(iter(inputs.values()))) if inputs else len(counts[COUNTERS[0]])
+        outs, probed = [], {v: [] for v in probe_vars}
+        for t in range(steps):
+            c = dict.fromkeys(COUNTERS, 0)
+            outs.append(self.step({port: x[t] for port, x in inputs.items()}, c))
+            for k, v in c.items():
+                counts[k][t] = v
+            if reset is not None and t % reset[0] == reset[1]:
+                self.zero_state()
+            for v in probe_vars:
+                probed[v].append(self.probe(v))
+        return np.stack(outs), {v: np.stack(a) for v, a in probed.items()}
+
     def zero_state(self) -> None:
         """Zero u/v-like state (emulates ``lava.proc.io.reset.Reset`` on every state Var)."""
         raise SpikeportError(f"{self.node.name}: has no state to reset")
@@ -103,11 +131,18 @@ class _ReshapeExecutor(Executor):
         x = _only(inputs)
         return x.reshape(x.shape[0], *self.out_shape)
 
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        x = _only(inputs)
+        return x.reshape(x.shape[0], x.shape[1], *self.out_shape), {}
+
 
 @register_executor("Transpose")
 class _TransposeExecutor(Executor):
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         return np.transpose(_only(inputs), (0, *(p + 1 for p in self.node.perm)))
+
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        return np.transpose(_only(inputs), (0, 1, *(p + 2 for p in self.node.perm))), {}
 
 
 @register_executor("Delay")
@@ -125,6 +160,14 @@ class _DelayExecutor(Executor):
             out[...] = 0
         self.t += 1
         return out
+
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        x = _only(inputs)
+        out = np.zeros_like(x)
+        d = self.node.steps
+        if d < len(x):
+            out[d:] = x[: len(x) - d]
+        return out, {}
 
 
 # -- synapses --------------------------------------------------------------------------------
@@ -153,6 +196,15 @@ class _DenseExecutor(Executor):
         counts["weight_reads"] += events
         counts["dense_macs"] += self.macs * x.shape[0]
         return self.kernel.step(x)
+
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        x = _only(inputs)  # [T, B, ..., n_in]
+        steps = x.shape[0]
+        events = ((x != 0) * self.kernel.nonzero_fanout).reshape(steps, -1).sum(axis=1)
+        counts["synaptic_events"][:] = events
+        counts["weight_reads"][:] = events
+        counts["dense_macs"][:] = self.macs * x.shape[1]
+        return self.kernel.run_sequence(x), {}
 
 
 @register_executor("Conv")
@@ -184,6 +236,25 @@ class _ConvExecutor(Executor):
         counts["weight_reads"] += events
         counts["dense_macs"] += self.macs * x.shape[0]
         return self.kernel.step(x)
+
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        x = _only(inputs)  # [T, B, C, H, W]
+        steps, batch = x.shape[:2]
+        events = ((x != 0) * self.fanout).reshape(steps, -1).sum(axis=1)
+        counts["synaptic_events"][:] = events
+        counts["weight_reads"][:] = events
+        counts["dense_macs"][:] = self.macs * batch
+        out = np.zeros((steps, batch, *self.out_shape), dtype=np.int64)
+        frames = x[:-1].reshape(-1, *x.shape[2:])  # the last step's result is never sent
+        chunk = max(1, CONV_CHUNK_ELEMENTS // max(1, math.prod(self.out_shape)))
+        flat_out = out[1:].reshape(-1, *self.out_shape)
+        for i in range(0, len(frames), chunk):
+            flat_out[i : i + chunk] = self.kernel.compute(frames[i : i + chunk])
+        return out, {}
+
+
+CONV_CHUNK_ELEMENTS = 1 << 22
+"""Conv frames are evaluated together in chunks of about this many output elements."""
 
 
 def conv_fanout(
@@ -429,34 +500,45 @@ class Simulator:
                 raise SpikeportError(f"state reset {name!r}: not a node of the graph")
             resets[name] = (int(interval), int(offset) % int(interval))
         counts = {n: {k: np.zeros(steps, dtype=np.int64) for k in COUNTERS} for n in self.executors}
-        outputs = {n: [] for n in self.graph.outputs}
-        probed = {p: [] for p in self.probes}
+        keep = set(self.graph.outputs) | {n for n, v in self.probes if v == "out"}
+        pending = dict.fromkeys(self.order, 0)  # uses of each node's output still to come
+        for src, _, _ in self.graph.edges():
+            pending[src] += 1
+        vars_of: dict[str, list[str]] = {}
+        for name, var in self.probes:
+            if var != "out":
+                vars_of.setdefault(name, []).append(var)
+        seqs: dict[str, np.ndarray] = {}
+        probed: dict[tuple[str, str], np.ndarray] = {}
         start = time.perf_counter()
-        for t in range(steps):
-            values: dict[str, np.ndarray] = {}
-            for name in self.order:
-                if name in feeds:
-                    f = feeds[name]
-                    values[name] = f[:, t] if t < f.shape[1] else np.zeros_like(f[:, 0])
-                    continue
-                ex = self.executors[name]
-                ins = {port: values[src] for port, src in self.graph.inputs_of(name).items()}
-                step_counts = dict.fromkeys(COUNTERS, 0)
-                values[name] = ex.step(ins, step_counts)
-                for k, v in step_counts.items():
-                    counts[name][k][t] = v
-            for name, (interval, offset) in resets.items():
-                if t % interval == offset:  # Lava time t + 1: (t + 1 - 1) % interval
-                    self.executors[name].zero_state()
-            for name in outputs:
-                outputs[name].append(values[name])
-            for name, var in probed:
-                v = values[name] if var == "out" else self.executors[name].probe(var)
-                probed[(name, var)].append(v)
+        # A DAG: every node's output sequence depends only on its inputs' sequences, so nodes
+        # run one after the other over all timesteps (identical to stepping the whole graph).
+        for name in self.order:
+            if name in feeds:
+                f = feeds[name]
+                seq = np.zeros((steps, batch, *f.shape[2:]), dtype=np.int64)
+                n = min(steps, f.shape[1])
+                seq[:n] = np.moveaxis(f[:, :n], 1, 0)
+                seqs[name] = seq
+            else:
+                wiring = self.graph.inputs_of(name)
+                ins = {port: seqs[src] for port, src in wiring.items()}
+                seqs[name], states = self.executors[name].run_all(
+                    ins, counts[name], vars_of.get(name, ()), resets.get(name)
+                )
+                for var, arr in states.items():
+                    probed[(name, var)] = arr
+                for src in wiring.values():
+                    pending[src] -= 1
+                    if pending[src] == 0 and src not in keep:
+                        del seqs[src]
+        for name, var in self.probes:
+            if var == "out":
+                probed[(name, var)] = seqs[name]
         seconds = time.perf_counter() - start
         return SimResult(
-            outputs={k: np.stack(v) for k, v in outputs.items()},
-            probes={k: np.stack(v) for k, v in probed.items()},
+            outputs={k: seqs[k] for k in self.graph.outputs},
+            probes={p: probed[p] for p in self.probes},
             counts=counts,
             steps=steps,
             batch=batch,

@@ -81,6 +81,16 @@ class DenseSynapse:
         self._w_stacked = np.ascontiguousarray(np.concatenate(stacked, axis=1))
         self._bound = int(np.abs(self._w_stacked).sum(axis=0).max()) if self.weight.size else 0
         self._w_float = self._w_stacked.astype(np.float64)
+        # a negative weight_exp floors each per-step, per-delay sum; when every weight is a
+        # multiple of 2**-weight_exp that shift is an exact division, hence linear
+        self._linear_shift = self.weight_exp >= 0 or not np.any(
+            self.weight % (1 << -self.weight_exp)
+        )
+        csc = np.nonzero(self.weight.T)  # (input j, output i) of every non-zero synapse
+        self._syn_in, self._syn_out = csc[0], csc[1]
+        self._syn_w = self.weight.T[csc].astype(np.float64)
+        self._syn_d = self.delay.T[csc]
+        self._syn_start = np.searchsorted(self._syn_in, np.arange(self.n_in + 1))
         self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
         """Non-zero outgoing synapses of each input, [n_in] (for synaptic-event counts)."""
         self.buffer = np.zeros((0, self.max_delay + 1, self.n_out), dtype=np.int64)
@@ -99,6 +109,44 @@ class DenseSynapse:
         return [
             (d, shift_floor(acc[..., i, :], self.weight_exp)) for i, d in enumerate(self._delays)
         ]
+
+    def run_sequence(self, s: np.ndarray) -> np.ndarray:
+        """All timesteps at once: input [T, ..., n_in] -> a_out [T, ..., n_out], latency included.
+
+        Identical to calling :meth:`step` T times from an empty pipeline. Without delays one
+        matrix product; with delays and a linear shift, an event-driven scatter of each
+        non-zero input over its synapses (exact float64 sums under the 2**53 bound);
+        otherwise one product per delay value.
+        """
+        x = np.asarray(s)
+        x = (x != 0).astype(np.int64) if not self.graded else x.astype(np.int64)
+        steps, lead = x.shape[0], x.shape[1:-1]
+        out = np.zeros((*x.shape[:-1], self.n_out), dtype=np.int64)
+        if steps < 2:
+            return out
+        flat = x[:-1].reshape(steps - 1, -1, self.n_in)  # the last step's result is never sent
+        if self.max_delay == 0 or not self._linear_shift:
+            for d, part in self.compute(flat):
+                if 1 + d < steps:
+                    out[1 + d :] += part[: steps - 1 - d].reshape(-1, *lead, self.n_out)
+            return out
+        n_lead = flat.shape[1]
+        t_e, l_e, j_e = np.nonzero(flat)
+        v_e = flat[t_e, l_e, j_e].astype(np.float64)
+        start, stop = self._syn_start[j_e], self._syn_start[j_e + 1]
+        cnt = stop - start
+        event = np.repeat(np.arange(len(j_e)), cnt)
+        syn = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + start[event]
+        slot = t_e[event] + 1 + self._syn_d[syn]
+        keep = slot < steps
+        bins = (slot[keep] * n_lead + l_e[event][keep]) * self.n_out + self._syn_out[syn][keep]
+        vals = v_e[event][keep] * self._syn_w[syn][keep]
+        bound = float(np.abs(v_e).max(initial=0)) * float(self._bound) * (self.max_delay + 1)
+        if bound >= 2.0**53:
+            raise OverflowError("Dense input too large for exact float64 accumulation")
+        acc = np.bincount(bins, vals, minlength=steps * n_lead * self.n_out)
+        acc = np.rint(acc).astype(np.int64).reshape(steps, *lead, self.n_out)
+        return shift_floor(acc, self.weight_exp)
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send what was computed last step (plus due delayed parts), then accumulate `s`."""
