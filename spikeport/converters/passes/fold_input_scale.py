@@ -1,0 +1,50 @@
+"""``fold-input-scale``: SpikingJelly's ``decay_input=True`` 1/tau input scaling folded upstream.
+
+``H = V + (X - (V - v_reset)) / tau = V - (V - v_reset) / tau + X / tau``: the same neuron
+with ``decay_input=False`` fed ``X / tau``. The 1/tau goes into the feeding Conv2d/Linear
+(weight and bias) or Attention (scale and local-term weights). Loihi's voltage decay is then
+``dv = 4096 / tau`` on an undecayed input (Lava LIF), which is what quantisation emits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeport.converters.passes.graph_edit import kind, single_consumer, source
+from spikeport.converters.passes.manager import Pass
+from spikeport.ir import Graph
+
+
+def scale_feeder(rec, factor: float):
+    """`rec` (Conv2d, Linear or non-SDSA Attention) with its output multiplied by `factor`."""
+    k = type(rec).__name__
+    if k in ("Conv2d", "Linear"):
+        w = (np.asarray(rec.weight, dtype=np.float64) * factor).astype(np.float32)
+        b = None if rec.bias is None else (np.asarray(rec.bias, np.float64) * factor)
+        return rec.replace(weight=w, bias=None if b is None else b.astype(np.float32))
+    local = rec.local_weight
+    if local is not None:
+        local = (np.asarray(local, dtype=np.float64) * factor).astype(np.float32)
+    return rec.replace(scale=rec.scale * factor, local_weight=local)
+
+
+def scalable(graph: Graph, name: str) -> bool:
+    k = kind(graph, name)
+    return k in ("Conv2d", "Linear") or (k == "Attention" and graph.node(name).variant != "sdsa")
+
+
+class FoldInputScale(Pass):
+    name = "fold-input-scale"
+    description = "LIF decay_input=True: fold 1/tau into the feeding synapse or attention"
+
+    def match(self, graph: Graph, name: str) -> bool:
+        if kind(graph, name) != "LIF" or not graph.node(name).decay_input:
+            return False
+        src = source(graph, name)
+        return scalable(graph, src) and single_consumer(graph, src) == name
+
+    def transform(self, graph: Graph, name: str) -> None:
+        lif = graph.node(name)
+        src = source(graph, name)
+        graph.replace(scale_feeder(graph.node(src), 1.0 / lif.tau))
+        graph.replace(lif.replace(decay_input=False))

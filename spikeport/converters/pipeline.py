@@ -1,0 +1,164 @@
+"""The conversion pipeline: trace -> float IR -> passes -> quantised IR, and its fidelity check.
+
+:func:`convert_model` returns both graphs; :func:`measure_fidelity` runs the PyTorch model,
+the traced float graph and the quantised graph on the same images and reports accuracies,
+whether the float graph reproduces the model exactly, and per-neuron spike agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikeport.converters.passes import (
+    AbsorbTransposeBatchNorm,
+    FoldBatchNorm,
+    FoldInputScale,
+    MergeAttentionScale,
+    PassManager,
+    QuantConfig,
+    Quantize,
+    SimplifyLayout,
+)
+from spikeport.converters.torch_fx import to_ir
+from spikeport.ir import Graph
+
+EXAMPLE_BATCH = 7
+"""Batch size of the tracing example: differs from T and from feature sizes, so the
+[T, B, ...] axes can be told from sample axes."""
+
+
+def default_passes(config: QuantConfig | None = None) -> PassManager:
+    """The standard pass order (``spikeport convert --list-passes`` prints it)."""
+    return PassManager(
+        [
+            AbsorbTransposeBatchNorm(),
+            SimplifyLayout(),
+            FoldBatchNorm(),
+            FoldInputScale(),
+            MergeAttentionScale(),
+            Quantize(config),
+        ]
+    )
+
+
+@dataclass
+class Conversion:
+    float_graph: Graph
+    quantized: Graph
+    pass_log: list[tuple[str, int]]
+
+
+def convert_model(
+    model: nn.Module,
+    sample_shape: tuple[int, ...],
+    *,
+    T: int | None = None,
+    config: QuantConfig | None = None,
+    name: str | None = None,
+) -> Conversion:
+    """Trace `model` (inputs [B, *sample_shape]) and run the default passes."""
+    example = torch.zeros(EXAMPLE_BATCH, *sample_shape)
+    float_graph = to_ir(model, example, T=T, name=name)
+    manager = default_passes(config)
+    quantized = manager.run(float_graph)
+    return Conversion(float_graph, quantized, manager.log)
+
+
+def _lif_modules(model: nn.Module, names: set[str]) -> dict[str, nn.Module]:
+    return {n: m for n, m in model.named_modules() if n in names}
+
+
+def _recorder(store: dict, name: str):
+    def hook(_module, _inputs, output):
+        store[name] = output
+
+    return hook
+
+
+def _keeper(store: dict, names: set[str]):
+    def observe(name: str, value) -> None:
+        if name in names:
+            store[name] = value
+
+    return observe
+
+
+@torch.no_grad()
+def measure_fidelity(
+    conv: Conversion,
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int = 60,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Accuracies (fractions) of the model, the traced float graph and the quantised graph,
+    exactness of the float graph against the model (logits and every LIF's spikes), and per
+    neuron: spike agreement float graph vs quantised graph, firing rates, max |u|, |v|."""
+    from tqdm.auto import tqdm
+
+    from spikeport.hw_models.reference_eval import run_float, run_int
+
+    model.eval()
+    fg, qg = conv.float_graph, conv.quantized
+    lif_names = [n for n in fg.topological_order() if type(fg.node(n)).__name__ == "LIF"]
+    int_names = {n for n in qg.topological_order() if type(qg.node(n)).__name__ == "CubaLIF"}
+    mods = _lif_modules(model, set(lif_names))
+    correct = {"model": 0, "float_graph": 0, "quantized": 0}
+    logit_mismatch = 0
+    model_spike_mismatch = 0
+    agree = {n: [0, 0, 0, 0] for n in lif_names if n in int_names}  # equal, total, f, q
+    stats: dict[str, dict[str, int]] = {}
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc="evaluate", unit="batch", disable=not progress):
+        x, y = images[start : start + batch_size], labels[start : start + batch_size]
+        ref: dict[str, torch.Tensor] = {}
+        hooks = [m.register_forward_hook(_recorder(ref, n)) for n, m in mods.items()]
+        try:
+            logits = model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        got_f: dict[str, torch.Tensor] = {}
+        zf = run_float(fg, x, observe=_keeper(got_f, set(agree) | set(ref)))
+        got_q: dict[str, np.ndarray] = {}
+        zq = run_int(qg, x, observe=_keeper(got_q, set(agree)), stats=stats)
+        logit_mismatch += int((zf != logits).sum())
+        model_spike_mismatch += sum(int((got_f[n] != ref[n]).sum()) for n in ref)
+        correct["model"] += int((logits.argmax(-1) == y).sum())
+        correct["float_graph"] += int((zf.argmax(-1) == y).sum())
+        correct["quantized"] += int((torch.from_numpy(np.asarray(zq)).argmax(-1) == y).sum())
+        for n, acc in agree.items():
+            f = got_f[n].numpy().astype(np.int64)
+            q = got_q[n]
+            acc[0] += int((f == q).sum())
+            acc[1] += f.size
+            acc[2] += int(f.sum())
+            acc[3] += int(q.sum())
+    total = len(images)
+    layers = {
+        n: {
+            "spike_agreement": a[0] / a[1],
+            "float_rate": a[2] / a[1],
+            "quantized_rate": a[3] / a[1],
+            **stats.get(n, {}),
+        }
+        for n, a in agree.items()
+    }
+    return {
+        "n_images": total,
+        "float_accuracy": correct["model"] / total,
+        "float_graph_accuracy": correct["float_graph"] / total,
+        "quantized_accuracy": correct["quantized"] / total,
+        "float_graph_exact": logit_mismatch == 0 and model_spike_mismatch == 0,
+        "float_graph_logit_mismatches": logit_mismatch,
+        "float_graph_spike_mismatches": model_spike_mismatch,
+        "lifs_checked_against_model": len(mods),
+        "layers": layers,
+    }
