@@ -1,0 +1,140 @@
+"""``spikeport convert``: checkpoint -> traced float IR -> passes -> quantised IR + report.
+
+Writes ``DIR/graph.json`` + ``DIR/tensors.h5`` (the quantised graph, IR save format),
+``DIR/float/`` (the traced float graph) and ``DIR/report.json`` (per-layer quantisation
+report; with ``float_accuracy`` and ``quantized_accuracy`` on the digits test split when the
+model was trained on digits), and prints the per-layer table.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a checkpoint to the quantised (Loihi fixed-point) IR",
+        description="Trace a trained model with torch.fx, fold BatchNorm and 1/tau, merge the "
+        "attention scale, quantise to Loihi fixed point (Lava conventions) and write the IR "
+        "artifact and a per-layer quantisation report (report.json).",
+    )
+    p.add_argument(
+        "checkpoint", nargs="?", help="model.pt from `spikeport train`, or an official checkpoint"
+    )
+    p.add_argument("-o", "--out", metavar="ARTIFACT_DIR", help="output directory")
+    p.add_argument("--arch", default=None, help="architecture of a non-spikeport checkpoint")
+    p.add_argument("--embed-dim", type=int, default=None)
+    p.add_argument("--depth", type=int, default=None)
+    p.add_argument("--heads", type=int, default=None)
+    p.add_argument("--classes", type=int, default=None)
+    p.add_argument("--T", type=int, default=None, help="timesteps")
+    p.add_argument("--attention", default=None, help="attention variant of the checkpoint")
+    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--in-channels", type=int, default=None)
+    p.add_argument(
+        "--input-scale",
+        type=float,
+        default=None,
+        help="integers per input unit (default: 16 for digits, else 64)",
+    )
+    p.add_argument(
+        "--input-max",
+        type=float,
+        default=None,
+        help="largest input value (default: 1 for digits, else 4)",
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow unpickling arbitrary objects (only for files you trust)",
+    )
+    p.add_argument("--batch-size", type=int, default=60, help="evaluation batch size")
+    p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation")
+    p.add_argument("--list-passes", action="store_true", help="list the passes and exit")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from spikeport.errors import SpikeportError
+
+    if args.list_passes:
+        from spikeport.converters.pipeline import default_passes
+
+        for name, desc in default_passes().describe():
+            print(f"{name:28s} {desc}")
+        return 0
+    if not args.checkpoint or not args.out:
+        raise SpikeportError("convert needs CHECKPOINT and -o ARTIFACT_DIR")
+    ckpt = Path(args.checkpoint)
+    if not ckpt.is_file():
+        raise SpikeportError(f"{ckpt}: no such checkpoint file")
+    if args.batch_size < 1:
+        raise SpikeportError(f"--batch-size must be >= 1, got {args.batch_size}")
+
+    import torch
+
+    from spikeport.converters.passes import QuantConfig
+    from spikeport.converters.pipeline import convert_model, measure_fidelity
+    from spikeport.converters.quant_report import build_report, format_table
+    from spikeport.ir import save
+    from spikeport.models.checkpoint import from_checkpoint
+
+    torch.set_num_threads(max(1, args.threads))
+    extra = {
+        k: v
+        for k, v in (("img_size", args.img_size), ("in_channels", args.in_channels))
+        if v is not None
+    }
+    model = from_checkpoint(
+        ckpt,
+        args.arch,
+        embed_dim=args.embed_dim,
+        depth=args.depth,
+        num_heads=args.heads,
+        num_classes=args.classes,
+        T=args.T,
+        attention=args.attention,
+        trust=args.trust_checkpoint,
+        **extra,
+    )
+    config = getattr(model, "config", None)
+    dataset = getattr(config, "dataset", None)
+    digits = dataset == "digits"
+    if config is not None:
+        sample_shape = (config.in_channels, config.img_size, config.img_size)
+    else:
+        raise SpikeportError(f"{ckpt}: model has no config; cannot tell its input shape")
+    qcfg = QuantConfig(
+        input_scale=args.input_scale or (16.0 if digits else 64.0),
+        input_max=args.input_max or (1.0 if digits else 4.0),
+    )
+    conv = convert_model(model, sample_shape, config=qcfg, name=ckpt.stem)
+    fidelity = None
+    if digits and not args.no_eval:
+        from spikeport.models.digits import load_digits_split
+
+        data = load_digits_split()
+        fidelity = measure_fidelity(
+            conv,
+            model,
+            data.x_test,
+            data.y_test,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
+    out = Path(args.out)
+    save(conv.quantized, out)
+    save(conv.float_graph, out / "float")
+    report = build_report(
+        conv.quantized, conv.pass_log, fidelity, source=str(ckpt), dataset=dataset
+    )
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(format_table(report))
+    print(f"wrote {out}/graph.json, tensors.h5, float/, report.json")
+    return 0
