@@ -71,3 +71,30 @@ def test_conv_and_layout_sequence_paths_equal_steps() -> None:
             assert np.array_equal(fast_counts[k], slow_counts[k]), (name, k)
         seq[name] = fast
     assert np.abs(seq["flat"]).sum() > 0
+
+
+@pytest.mark.parametrize("scale", [300, 1 << 26])  # the second forces Lava's int32 wraps
+def test_lif_sequence_equals_steps(scale: int) -> None:
+    from spikeport.hw_models.kernels import CubaLifNeuron
+
+    rng = np.random.default_rng(scale % 97)
+    a = rng.integers(-scale, scale, (40, 3, 5)) * (rng.random((40, 3, 5)) < 0.6)
+    kw = {"du": 30, "dv": 900, "vth": 700, "bias_mant": rng.integers(-99, 99, 5), "bias_exp": 5}
+    kw |= {"reset_interval": 7, "reset_offset": 3}
+    fast = CubaLifNeuron((5,), **kw)
+    fast.reset(3)
+    s_fast, rec = fast.run_sequence(a, state_reset=(9, 4), record=("u", "v"))
+    slow = CubaLifNeuron((5,), **kw)
+    slow.reset(3)
+    s_slow, us, vs = [], [], []
+    for t, at in enumerate(a):
+        s_slow.append(slow.step(at))
+        if t % 9 == 4:
+            slow.u[...] = 0
+            slow.v[...] = 0
+        us.append(slow.u.copy())
+        vs.append(slow.v.copy())
+    assert np.array_equal(s_fast, np.stack(s_slow))
+    assert np.array_equal(rec["u"], np.stack(us))
+    assert np.array_equal(rec["v"], np.stack(vs))
+    assert s_fast.any() if scale < 1000 else (np.abs(rec["u"]) > 1 << 20).any()

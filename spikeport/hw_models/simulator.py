@@ -326,6 +326,17 @@ class _LifExecutor(Executor):
         self.kernel.u[...] = 0
         self.kernel.v[...] = 0
 
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        u = self.kernel.u
+        a = _only(inputs) if inputs else np.zeros((len(counts["spikes"]), *u.shape), np.int64)
+        a = np.broadcast_to(a, (a.shape[0], *u.shape))
+        spikes, rec = self.kernel.run_sequence(a, state_reset=reset, record=tuple(probe_vars))
+        b = u.shape[0]
+        counts["neuron_updates"][:] = self.n * b
+        counts["state_reads"][:] = 2 * self.n * b
+        counts["spikes"][:] = spikes.reshape(len(spikes), -1).sum(axis=1)
+        return spikes, rec
+
 
 class _SdnExecutor(Executor):
     n_state = 3

@@ -131,20 +131,38 @@ class DenseSynapse:
                     out[1 + d :] += part[: steps - 1 - d].reshape(-1, *lead, self.n_out)
             return out
         n_lead = flat.shape[1]
-        t_e, l_e, j_e = np.nonzero(flat)
-        v_e = flat[t_e, l_e, j_e].astype(np.float64)
-        start, stop = self._syn_start[j_e], self._syn_start[j_e + 1]
-        cnt = stop - start
-        event = np.repeat(np.arange(len(j_e)), cnt)
-        syn = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + start[event]
-        slot = t_e[event] + 1 + self._syn_d[syn]
-        keep = slot < steps
-        bins = (slot[keep] * n_lead + l_e[event][keep]) * self.n_out + self._syn_out[syn][keep]
-        vals = v_e[event][keep] * self._syn_w[syn][keep]
-        bound = float(np.abs(v_e).max(initial=0)) * float(self._bound) * (self.max_delay + 1)
+        bound = float(np.abs(flat).max(initial=0)) * float(self._bound) * (self.max_delay + 1)
         if bound >= 2.0**53:
             raise OverflowError("Dense input too large for exact float64 accumulation")
-        acc = np.bincount(bins, vals, minlength=steps * n_lead * self.n_out)
+        # per input j: every (step, lead) where it is non-zero, times its synapses; a synapse
+        # of delay d delivers at slot t + 1 + d (slots past the end fall into spare bins)
+        bins, vals = [], []
+        for j in np.flatnonzero(self.nonzero_fanout):
+            t_e, l_e = np.nonzero(flat[:, :, j])
+            if not len(t_e):
+                continue
+            lo, hi = self._syn_start[j], self._syn_start[j + 1]
+            base = (t_e + 1) * n_lead + l_e
+            bins.append(
+                (base[:, None] + self._syn_d[None, lo:hi] * n_lead) * self.n_out
+                + self._syn_out[None, lo:hi]
+            )
+            w = self._syn_w[None, lo:hi]
+            vals.append(
+                np.broadcast_to(w, bins[-1].shape)
+                if not self.graded
+                else flat[t_e, l_e, j].astype(np.float64)[:, None] * w
+            )
+        size = (steps + self.max_delay + 1) * n_lead * self.n_out
+        if bins:
+            acc = np.bincount(
+                np.concatenate([b.ravel() for b in bins]),
+                np.concatenate([v.ravel() for v in vals]),
+                minlength=size,
+            )
+        else:
+            acc = np.zeros(size)
+        acc = acc[: steps * n_lead * self.n_out]
         acc = np.rint(acc).astype(np.int64).reshape(steps, *lead, self.n_out)
         return shift_floor(acc, self.weight_exp)
 
