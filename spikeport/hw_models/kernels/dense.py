@@ -74,13 +74,8 @@ class DenseSynapse:
         if self.delay.size and (self.delay.min() < 0 or self.delay.max() > 63):
             raise ValueError("Dense delays must lie in 0..63 (Lava DelayDense)")
         self.max_delay = int(self.delay.max()) if self.delay.size else 0
-        # the delay values present, and one stacked [n_in, n_delays * n_out] matrix, so that a
-        # single product yields every per-delay sum
-        self._delays = [d for d in range(self.max_delay + 1) if d == 0 or np.any(self.delay == d)]
-        stacked = [np.where(self.delay == d, self.weight, 0).T for d in self._delays]
-        self._w_stacked = np.ascontiguousarray(np.concatenate(stacked, axis=1))
-        self._bound = int(np.abs(self._w_stacked).sum(axis=0).max()) if self.weight.size else 0
-        self._w_float = self._w_stacked.astype(np.float64)
+        self._stacked: tuple[list[int], np.ndarray, int, np.ndarray] | None = None
+        self._row_bound = int(np.abs(self.weight).sum(axis=1).max()) if self.weight.size else 0
         # a negative weight_exp floors each per-step, per-delay sum; when every weight is a
         # multiple of 2**-weight_exp that shift is an exact division, hence linear
         self._linear_shift = self.weight_exp >= 0 or not np.any(
@@ -103,12 +98,22 @@ class DenseSynapse:
         """Shifted accumulations per delay for input `s` [..., n_in] (no pipeline)."""
         x = np.asarray(s)
         x = (x != 0).astype(np.int64) if not self.graded else x.astype(np.int64)
+        delays, stacked, bound, stacked_float = self._stacked_weights()
         flat = x.reshape(-1, self.n_in)
-        acc = exact_matmul(flat, self._w_stacked, self._bound, self._w_float)
-        acc = acc.reshape(*x.shape[:-1], len(self._delays), self.n_out)
-        return [
-            (d, shift_floor(acc[..., i, :], self.weight_exp)) for i, d in enumerate(self._delays)
-        ]
+        acc = exact_matmul(flat, stacked, bound, stacked_float)
+        acc = acc.reshape(*x.shape[:-1], len(delays), self.n_out)
+        return [(d, shift_floor(acc[..., i, :], self.weight_exp)) for i, d in enumerate(delays)]
+
+    def _stacked_weights(self) -> tuple[list[int], np.ndarray, int, np.ndarray]:
+        """The delay values present and one [n_in, n_delays * n_out] matrix (built once), so
+        that a single product yields every per-delay sum."""
+        if self._stacked is None:
+            delays = [d for d in range(self.max_delay + 1) if d == 0 or np.any(self.delay == d)]
+            w = np.concatenate([np.where(self.delay == d, self.weight, 0).T for d in delays], 1)
+            w = np.ascontiguousarray(w)
+            bound = int(np.abs(w).sum(axis=0).max()) if w.size else 0
+            self._stacked = (delays, w, bound, w.astype(np.float64))
+        return self._stacked
 
     def run_sequence(self, s: np.ndarray) -> np.ndarray:
         """All timesteps at once: input [T, ..., n_in] -> a_out [T, ..., n_out], latency included.
@@ -131,7 +136,7 @@ class DenseSynapse:
                     out[1 + d :] += part[: steps - 1 - d].reshape(-1, *lead, self.n_out)
             return out
         n_lead = flat.shape[1]
-        bound = float(np.abs(flat).max(initial=0)) * float(self._bound) * (self.max_delay + 1)
+        bound = float(np.abs(flat).max(initial=0)) * float(self._row_bound)
         if bound >= 2.0**53:
             raise OverflowError("Dense input too large for exact float64 accumulation")
         # per input j: every (step, lead) where it is non-zero, times its synapses; a synapse
