@@ -1,1 +1,2 @@
-"""Front ends and passes: torch.fx, checkpoints, netx/NIR import, BN folding, quantisation, lowering."""
+"""Front ends and passes: torch.fx, checkpoints, netx/NIR import, BN folding, quantisation,
+lowering."""

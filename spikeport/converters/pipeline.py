@@ -32,7 +32,9 @@ EXAMPLE_BATCH = 7
 [T, B, ...] axes can be told from sample axes."""
 
 
-def default_passes(config: QuantConfig | None = None) -> PassManager:
+def default_passes(
+    config: QuantConfig | None = None, input_means: dict[str, np.ndarray] | None = None
+) -> PassManager:
     """The standard pass order (``spikeport convert --list-passes`` prints it)."""
     return PassManager(
         [
@@ -41,7 +43,7 @@ def default_passes(config: QuantConfig | None = None) -> PassManager:
             FoldBatchNorm(),
             FoldInputScale(),
             MergeAttentionScale(),
-            Quantize(config),
+            Quantize(config, input_means),
         ]
     )
 
@@ -60,13 +62,49 @@ def convert_model(
     T: int | None = None,
     config: QuantConfig | None = None,
     name: str | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> Conversion:
-    """Trace `model` (inputs [B, *sample_shape]) and run the default passes."""
+    """Trace `model` (inputs [B, *sample_shape]) and run the default passes.
+
+    `calibration` (e.g. training images): measure each synapse's mean input on the folded
+    float graph and let quantisation correct the bias shift of weight rounding."""
     example = torch.zeros(EXAMPLE_BATCH, *sample_shape)
     float_graph = to_ir(model, example, T=T, name=name)
-    manager = default_passes(config)
+    means = None
+    if calibration is not None:
+        folded = default_passes(config).run(float_graph, until="merge-attention-scale")
+        means = synapse_input_means(folded, calibration)
+    manager = default_passes(config, means)
     quantized = manager.run(float_graph)
     return Conversion(float_graph, quantized, manager.log)
+
+
+@torch.no_grad()
+def synapse_input_means(
+    graph: Graph, images: torch.Tensor, batch_size: int = 120
+) -> dict[str, np.ndarray]:
+    """Mean input of every Conv2d (per input channel) and Linear (per input feature)."""
+    from spikeport.hw_models.reference_eval import run_float
+
+    feeds = {}
+    for n in graph.topological_order():
+        k = type(graph.node(n)).__name__
+        if k in ("Conv2d", "Linear"):
+            feeds.setdefault(graph.inputs_of(n)["in"], []).append((n, k))
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+
+    def observe(name: str, value: torch.Tensor) -> None:
+        for syn, k in feeds.get(name, ()):
+            v = value.double()
+            flat = v.flatten(0, 1).movedim(1, -1) if k == "Conv2d" else v
+            flat = flat.reshape(-1, flat.shape[-1])
+            sums[syn] = sums.get(syn, 0) + flat.sum(0).numpy()
+            counts[syn] = counts.get(syn, 0) + flat.shape[0]
+
+    for start in range(0, len(images), batch_size):
+        run_float(graph, images[start : start + batch_size], observe=observe)
+    return {k: sums[k] / counts[k] for k in sums}
 
 
 def _lif_modules(model: nn.Module, names: set[str]) -> dict[str, nn.Module]:
