@@ -131,3 +131,15 @@ def test_bad_probes_inputs_and_nodes_are_refused_with_names() -> None:
     f.add(ir.Linear("fc", weight=np.ones((2, 4))), "input")
     with pytest.raises(UnsupportedError, match="fc"):
         Simulator(f)
+
+
+def test_bias_override_applies_to_one_run_only() -> None:
+    g = ir.Graph("b")
+    g.add(ir.Input("input", shape=(4,)))
+    g.add(ir.CubaLIF("lif", shape=(4,), du=4095, dv=0, vth=10, bias_mant=0, bias_exp=6), "input")
+    sim = Simulator(g)
+    x = np.zeros((2, 5, 4), dtype=np.int64)
+    image = np.array([[0, 5, 11, 30], [30, 0, 0, 0]])  # per sample
+    driven = sim.run(x, bias={"lif": image}).outputs["lif"]
+    assert driven[0, 0].tolist() == [0, 0, 1, 1] and driven[0, 1].tolist() == [1, 0, 0, 0]
+    assert not sim.run(x).outputs["lif"].any()

@@ -6,9 +6,10 @@ result one step later, neurons update every step, values are int64. The batch is
 axis of every array; samples never interact, so results do not depend on the batch size
 (nor on BLAS threads: float64 products are only used where they are exact).
 
-Within a timestep nodes run in topological order. An Input node emits its data for the
-step; a neuron fed directly by an Input (netx's input layer) or by another neuron sees the
-value of the same step, as in Lava.
+An Input node emits its data for each step; a neuron fed directly by an Input (netx's input
+layer) or by another neuron sees the value of the same step, as in Lava. Because the graph is
+a DAG, nodes run one after the other over all timesteps (synapses as one product over time,
+neurons looping over time with the batch vectorised); this equals stepping the whole graph.
 
 Per node and timestep the simulator counts (summed over the batch):
 
@@ -307,6 +308,7 @@ class _LifExecutor(Executor):
 
     def reset(self, batch: int) -> None:
         self.kernel.reset(batch)
+        self.kernel.set_bias(self.node.bias_mant)  # drop a previous run's bias override
 
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         a = _only(inputs) if inputs else 0
