@@ -18,7 +18,9 @@ Per node and timestep the simulator counts (summed over the batch):
 * ``weight_reads``: synaptic weights fetched (one per synaptic event),
 * ``neuron_updates``: neurons updated (every neuron, every step),
 * ``state_reads``: neuron state words read (neurons x state variables),
-* ``spikes``: non-zero output messages of neurons.
+* ``spikes``: non-zero output messages of neurons,
+* ``bitwise_words`` / ``popcount_words``: 64-bit AND / XNOR word operations and word
+  popcounts of the bit-packed attention scores (XnorPopcount, AndPopcount).
 
 New node types plug in with :func:`register_executor`.
 """
@@ -41,6 +43,7 @@ from spikeport.hw_models.kernels import (
     DenseSynapse,
     SigmaDecoder,
     SigmaDeltaNeuron,
+    popcount,
 )
 
 COUNTERS = (
@@ -50,6 +53,8 @@ COUNTERS = (
     "neuron_updates",
     "state_reads",
     "spikes",
+    "bitwise_words",
+    "popcount_words",
 )
 
 
@@ -285,6 +290,34 @@ def conv_fanout(
             hits = nz[:, :, i, j].reshape(c_in)  # [groups * c_in_g] = [C_in]
             fan[:, r[:, None], c[None, :]] += hits[:, None, None]
     return fan
+
+
+# -- bit-packed attention scores -------------------------------------------------------------
+@register_executor("AndPopcount")
+@register_executor("XnorPopcount")
+class _PopcountExecutor(Executor):
+    """Stateless: each step's scores from that step's q and k (no synaptic latency)."""
+
+    def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        q, k = inputs["q"], inputs["k"]
+        xnor = type(self.node).__name__ == "XnorPopcount" and self.node.a_int != 0
+        if type(self.node).__name__ == "XnorPopcount":
+            out = popcount.axnor_scores(q, k, self.node.a_int, self.node.a_shift)
+        else:
+            out = popcount.and_popcount(q, k)
+        pairs = math.prod(out.shape)  # batch x ... x N x M
+        ops = pairs * popcount.words(self.node.head_dim) * (2 if xnor else 1)
+        counts["bitwise_words"] += ops
+        counts["popcount_words"] += ops
+        return out
+
+    def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
+        steps = len(inputs["q"])
+        c = dict.fromkeys(COUNTERS, 0)
+        out = self.step(inputs, c)  # time is one more leading axis
+        for key, value in c.items():
+            counts[key][:] = value // steps
+        return out, {}
 
 
 # -- neurons ---------------------------------------------------------------------------------
