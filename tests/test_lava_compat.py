@@ -155,3 +155,13 @@ def test_lava_dl_netx_ground_truths_pass(tmp_path: Path) -> None:
     assert must_pass <= set(outcome), sorted(must_pass - set(outcome))
     assert {n: o for n, o in outcome.items() if o != "passed"} == {}
     assert len(outcome) == 18
+
+
+def test_missing_lava_raises_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeport.deploy.lava import compat
+    from spikeport.errors import LavaNotAvailableError
+
+    monkeypatch.setattr(compat.importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(LavaNotAvailableError, match="make setup"):
+        compat.ensure_lava()
+    assert not compat.lava_available()
