@@ -43,8 +43,8 @@ def key_name(key: Any) -> str:
         return f"nn.{name}"
     if module in ("_operator", "operator"):
         return f"operator.{name}"
-    if module.startswith("torch"):
-        return f"torch.{name}"
+    if module.startswith("torch") or "_VariableFunctions" in name:
+        return f"torch.{getattr(key, '__name__', name)}"
     return name
 
 
