@@ -154,24 +154,24 @@ def attention_float(rec, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> t
     return _unheads(out)
 
 
+def _param(a: np.ndarray | None, like: torch.Tensor) -> torch.Tensor | None:
+    """A node tensor as a torch tensor of the activations' dtype (float32 stays exact)."""
+    return None if a is None else torch.from_numpy(np.array(a)).to(like.dtype)
+
+
 def _float_node(rec, ins: Mapping[str, torch.Tensor]) -> torch.Tensor:
     kind = type(rec).__name__
     x = ins.get("in")
     if kind == "Conv2d":
-        w = torch.from_numpy(np.array(rec.weight))
-        b = None if rec.bias is None else torch.from_numpy(np.array(rec.bias))
+        w, b = _param(rec.weight, x), _param(rec.bias, x)
         y = F.conv2d(_flat(x), w, b, rec.stride, rec.padding, rec.dilation, rec.groups)
         return _unflat(y, x)
     if kind == "Linear":
-        w = torch.from_numpy(np.array(rec.weight))
-        b = None if rec.bias is None else torch.from_numpy(np.array(rec.bias))
+        w, b = _param(rec.weight, x), _param(rec.bias, x)
         return F.linear(x, w, b)
     if kind == "BatchNorm":
         xf = _flat(x).movedim(rec.axis % (x.dim() - 2) + 1, 1)
-        t = {
-            f: None if getattr(rec, f) is None else torch.from_numpy(np.array(getattr(rec, f)))
-            for f in ("mean", "var", "weight", "bias")
-        }
+        t = {f: _param(getattr(rec, f), x) for f in ("mean", "var", "weight", "bias")}
         y = F.batch_norm(xf, t["mean"], t["var"], t["weight"], t["bias"], False, 0.0, rec.eps)
         return _unflat(y.movedim(1, rec.axis % (x.dim() - 2) + 1), x)
     if kind == "LIF":
