@@ -1,0 +1,458 @@
+"""Export a lowered (integer) IR graph as an ONNX model of one timestep, and run it.
+
+The model computes one Lava timestep of the whole graph, with every piece of state as a
+graph input and its next value as a graph output; :func:`run_onnx` steps it T times with
+``onnx.reference.ReferenceEvaluator`` and the custom operators of
+:mod:`spikeport.deploy.onnx_ops`. Tensors are int64 with a leading batch axis ``B``.
+
+Mapping (standard ONNX where it is exact in integers, domain ``ai.spikeport`` otherwise):
+
+* Input -> graph input ``<name>`` [B, *shape] (spikes or graded integers).
+* Dense -> (binary: ``Cast(Not(Equal(x, 0)))``) ``MatMul`` with Lava's effective (clipped,
+  LSB-truncated) int64 weights, ``Mul`` by 2**weight_exp or an exact floor division
+  (``Sub(x, Mod(x, 2**k))`` then ``Div``), and the one-step synaptic delay as state
+  ``<name>:a``. Per-synapse delays are refused.
+* Conv -> ``Conv`` in float64 (exact: every partial sum is bounded below 2**53, checked at
+  export), ``Cast`` back to int64, 24-bit wrap with ``Add``/``Mod``/``Sub``, state ``<name>:a``.
+* CubaLIF -> ``ai.spikeport.LIFStep`` (state ``:u``, ``:v``); Delta -> ``DeltaStep``;
+  SigmaDelta -> ``SigmaDeltaStep`` (state ``:act``, ``:residue``, ``:error`` [, ``:sigma``]);
+  Sigma -> ``Add`` (state ``:sigma``).
+* AndPopcount / XnorPopcount -> the custom operators of the same name.
+* Flatten/Reshape -> ``Reshape``; Transpose -> ``Transpose``; Add -> ``Add``;
+  MaxPool2d -> ``MaxPool`` in float64; Delay -> a ring of ``steps`` frames (state ``:ring``,
+  ``Slice``/``Squeeze``/``Concat``).
+
+The 1-based timestep is the scalar input ``spikeport.t`` (read by LIFStep with reset_interval).
+Model metadata ``spikeport.states`` lists every (state input, state output, per-sample shape).
+Anything else (float-level nodes, IntAttention, TokenMean, delayed Dense) is refused with one
+UnsupportedError naming every offending node.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeport.errors import SpikeportError, UnsupportedError
+
+TIME_INPUT = "spikeport.t"
+"""Scalar int64 graph input: the 1-based timestep being computed."""
+OPSET = 17
+"""Standard ONNX opset of the exported models."""
+EXACT = 1 << 53
+"""float64 holds every integer below this magnitude exactly (bound for Conv/MaxPool)."""
+
+_SUPPORTED = (
+    "Input",
+    "Dense",
+    "Conv",
+    "CubaLIF",
+    "Delta",
+    "SigmaDelta",
+    "Sigma",
+    "AndPopcount",
+    "XnorPopcount",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Add",
+    "MaxPool2d",
+    "Delay",
+)
+
+
+class _Builder:
+    """Accumulates ONNX nodes, initializers, graph inputs/outputs and the state table."""
+
+    def __init__(self) -> None:
+        from onnx import TensorProto, helper
+
+        self.h = helper
+        self.tp = TensorProto
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.inputs: list[Any] = []
+        self.outputs: list[Any] = []
+        self.states: list[tuple[str, str, tuple[int, ...]]] = []
+        self._n = 0
+
+    def fresh(self, base: str) -> str:
+        self._n += 1
+        return f"{base}#{self._n}"
+
+    def const(self, base: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = self.fresh(base)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], base: str, n_out: int = 1, **attrs: Any):
+        outs = [self.fresh(f"{base}.{op_type}") for _ in range(n_out)]
+        domain = "ai.spikeport" if op_type in _CUSTOM else ""
+        self.nodes.append(
+            self.h.make_node(op_type, inputs, outs, name=self.fresh(base), domain=domain, **attrs)
+        )
+        return outs[0] if n_out == 1 else outs
+
+    def tensor_info(self, name: str, shape: tuple[int, ...], batch: bool = True) -> Any:
+        dims: list[Any] = (["B"] if batch else []) + list(shape)
+        return self.h.make_tensor_value_info(name, self.tp.INT64, dims)
+
+    def state(self, node: str, var: str, shape: tuple[int, ...]) -> tuple[str, str]:
+        """Declare state `var` of `node`: returns (input tensor, output tensor) names."""
+        s_in, s_out = f"{node}:{var}", f"{node}:{var}.next"
+        self.inputs.append(self.tensor_info(s_in, shape))
+        self.outputs.append(self.tensor_info(s_out, shape))
+        self.states.append((s_in, s_out, tuple(shape)))
+        return s_in, s_out
+
+    def identity(self, src: str, dst: str) -> None:
+        self.nodes.append(self.h.make_node("Identity", [src], [dst], name=self.fresh(dst)))
+
+
+_CUSTOM = {"LIFStep", "DeltaStep", "SigmaDeltaStep", "AndPopcount", "XnorPopcount"}
+
+
+def unsupported_nodes(graph: Any) -> list[str]:
+    """'name (Type)' of every node the ONNX export cannot express."""
+    bad = []
+    for rec in graph:
+        kind = type(rec).__name__
+        if kind not in _SUPPORTED:
+            bad.append(f"{rec.name} ({kind})")
+        elif kind == "Dense" and rec.delay is not None and np.any(rec.delay):
+            bad.append(f"{rec.name} (Dense with synaptic delays)")
+    return bad
+
+
+def export_onnx(graph: Any, path: str | Path | None = None) -> Any:
+    """The one-timestep ONNX model (``onnx.ModelProto``) of lowered `graph`; saved to `path`
+    when given. Raises UnsupportedError naming every node that has no ONNX form."""
+    import onnx
+
+    from spikeport import ir
+
+    bad = unsupported_nodes(graph)
+    if bad:
+        raise UnsupportedError(
+            f"graph {graph.name}: no ONNX export for {', '.join(bad)} "
+            "(ONNX export takes lowered integer graphs)"
+        )
+    try:
+        shapes = {k: tuple(v) for k, v in ir.infer_shapes(graph).items()}
+    except ir.GraphError as exc:
+        raise SpikeportError(f"graph {graph.name}: {exc}") from None
+    b = _Builder()
+    b.inputs.append(b.h.make_tensor_value_info(TIME_INPUT, b.tp.INT64, []))
+    value: dict[str, str] = {}
+    for rec in graph:
+        name, kind = rec.name, type(rec).__name__
+        ins = {p: value[s] for p, s in graph.inputs_of(name).items()}
+        x = ins.get("in")
+        if kind == "Input":
+            b.inputs.append(b.tensor_info(name, shapes[name]))
+            value[name] = name
+            continue
+        out = _EMITTERS[kind](b, rec, ins, x, shapes, graph)
+        b.identity(out, name)
+        value[name] = name
+    for name in graph.outputs:
+        if type(graph.node(name)).__name__ == "Input":
+            raise UnsupportedError(f"{name} (Input): an Input node cannot be a graph output")
+        b.outputs.insert(0, b.tensor_info(name, shapes[name]))
+    g = b.h.make_graph(b.nodes, graph.name, b.inputs, b.outputs, b.inits)
+    model = b.h.make_model(
+        g,
+        opset_imports=[b.h.make_opsetid("", OPSET), b.h.make_opsetid("ai.spikeport", 1)],
+        producer_name="spikeport",
+        doc_string="One timestep of a Loihi fixed-point graph; state as inputs/outputs.",
+    )
+    meta = {
+        "spikeport.states": json.dumps([[i, o, list(s)] for i, o, s in b.states]),
+        "spikeport.inputs": json.dumps(graph.input_names),
+        "spikeport.outputs": json.dumps(list(graph.outputs)),
+        "spikeport.time_input": TIME_INPUT,
+    }
+    b.h.set_model_props(model, meta)
+    onnx.checker.check_model(model)
+    if path is not None:
+        onnx.save(model, str(path))
+    return model
+
+
+# -- emitters: (builder, node, {port: tensor}, in tensor, shapes, graph) -> output tensor ----
+def _binary(b: _Builder, x: str, graded: bool, base: str) -> str:
+    if graded:
+        return x
+    zero = b.const(f"{base}.zero", np.array(0, dtype=np.int64))
+    nz = b.op("Not", [b.op("Equal", [x, zero], base)], base)
+    return b.op("Cast", [nz], base, to=b.tp.INT64)
+
+
+def _shift(b: _Builder, x: str, exp: int, base: str) -> str:
+    """x * 2**exp, or floor(x / 2**-exp) exactly (arithmetic right shift)."""
+    if exp == 0:
+        return x
+    if exp > 0:
+        return b.op("Mul", [x, b.const(f"{base}.scale", np.array(1 << exp, np.int64))], base)
+    div = b.const(f"{base}.div", np.array(1 << -exp, np.int64))
+    rem = b.op("Mod", [x, div], base, fmod=0)  # in 0..div-1 for a positive divisor
+    return b.op("Div", [b.op("Sub", [x, rem], base), div], base)
+
+
+def _delayed(b: _Builder, rec: Any, acc: str, shape: tuple[int, ...]) -> str:
+    s_in, s_out = b.state(rec.name, "a", shape)
+    b.identity(acc, s_out)
+    return s_in
+
+
+def _dense(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    from spikeport.hw_models.kernels.dense import effective_weights
+
+    w = effective_weights(rec.weight, rec.num_weight_bits, rec.sign_mode)
+    xb = _binary(b, x, rec.num_message_bits > 0, rec.name)
+    acc = b.op("MatMul", [xb, b.const(f"{rec.name}.weight", w.T.astype(np.int64))], rec.name)
+    acc = _shift(b, acc, rec.weight_exp, rec.name)
+    return _delayed(b, rec, acc, shapes[rec.name])
+
+
+def _message_bound(rec: Any) -> int:
+    return 1 if rec.num_message_bits == 0 else 1 << rec.num_message_bits
+
+
+def _conv(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    w = np.asarray(rec.weight, dtype=np.int64)
+    bound = _message_bound(rec) * int(np.abs(w).reshape(len(w), -1).sum(1).max(initial=0))
+    if bound >= EXACT:
+        raise UnsupportedError(f"{rec.name} (Conv): partial sums may exceed 2**53 in float64")
+    xb = _binary(b, x, rec.num_message_bits > 0, rec.name)
+    xf = b.op("Cast", [xb], rec.name, to=b.tp.DOUBLE)
+    ph, pw = rec.padding
+    y = b.op(
+        "Conv",
+        [xf, b.const(f"{rec.name}.weight", w.astype(np.float64))],
+        rec.name,
+        kernel_shape=list(w.shape[2:]),
+        strides=list(rec.stride),
+        dilations=list(rec.dilation),
+        pads=[ph, pw, ph, pw],
+        group=rec.groups,
+    )
+    yi = b.op("Cast", [y], rec.name, to=b.tp.INT64)
+    half = b.const(f"{rec.name}.half", np.array(1 << 23, np.int64))
+    full = b.const(f"{rec.name}.full", np.array(1 << 24, np.int64))
+    wrapped = b.op("Sub", [b.op("Mod", [b.op("Add", [yi, half], rec.name), full], rec.name,
+                                fmod=0), half], rec.name)  # fmt: skip
+    return _delayed(b, rec, wrapped, shapes[rec.name])
+
+
+def _zeros_like(b: _Builder, ref: str, base: str) -> str:
+    return b.op("Mul", [ref, b.const(f"{base}.zero", np.array(0, np.int64))], base)
+
+
+def _lif(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    shape = shapes[rec.name]
+    u_in, u_out = b.state(rec.name, "u", shape)
+    v_in, v_out = b.state(rec.name, "v", shape)
+    a = x if x is not None else _zeros_like(b, u_in, rec.name)
+    mant = np.broadcast_to(np.asarray(rec.bias_mant, np.int64), shape).copy()
+    s, u, v = b.op(
+        "LIFStep",
+        [a, u_in, v_in, b.const(f"{rec.name}.bias_mant", mant), TIME_INPUT],
+        rec.name,
+        n_out=3,
+        du=rec.du,
+        dv=rec.dv,
+        vth=rec.vth,
+        bias_exp=rec.bias_exp,
+        reset_interval=rec.reset_interval or 0,
+        reset_offset=rec.reset_offset,
+    )
+    b.identity(u, u_out)
+    b.identity(v, v_out)
+    return s
+
+
+def _sdn_states(b: _Builder, rec: Any, shape: tuple[int, ...]) -> list[tuple[str, str]]:
+    return [b.state(rec.name, var, shape) for var in ("act", "residue", "error")]
+
+
+def _delta(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    st = _sdn_states(b, rec, shapes[rec.name])
+    s, *new = b.op(
+        "DeltaStep",
+        [x, *(i for i, _ in st)],
+        rec.name,
+        n_out=4,
+        vth=rec.vth,
+        spike_exp=rec.spike_exp,
+        state_exp=rec.state_exp,
+        cum_error=int(rec.cum_error),
+    )
+    for (_, o), t in zip(st, new, strict=True):
+        b.identity(t, o)
+    return s
+
+
+def _sigma_delta(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    shape = shapes[rec.name]
+    sig_in, sig_out = b.state(rec.name, "sigma", shape)
+    st = _sdn_states(b, rec, shape)
+    bias = np.broadcast_to(np.asarray(rec.bias, np.int64), shape).copy()
+    s, *new = b.op(
+        "SigmaDeltaStep",
+        [x, sig_in, *(i for i, _ in st), b.const(f"{rec.name}.bias", bias)],
+        rec.name,
+        n_out=5,
+        vth=rec.vth,
+        spike_exp=rec.spike_exp,
+        state_exp=rec.state_exp,
+        cum_error=int(rec.cum_error),
+        relu=int(rec.act_mode == "relu"),
+    )
+    for o, t in zip([sig_out, *(o for _, o in st)], new, strict=True):
+        b.identity(t, o)
+    return s
+
+
+def _sigma(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    sig_in, sig_out = b.state(rec.name, "sigma", shapes[rec.name])
+    total = b.op("Add", [sig_in, x], rec.name)
+    b.identity(total, sig_out)
+    return total
+
+
+def _popcount(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    attrs = {}
+    if type(rec).__name__ == "XnorPopcount":
+        attrs = {"a_int": rec.a_int, "a_shift": rec.a_shift}
+    return b.op(type(rec).__name__, [ins["q"], ins["k"]], rec.name, **attrs)
+
+
+def _reshape(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    target = b.const(f"{rec.name}.shape", np.array([0, *shapes[rec.name]], np.int64))
+    return b.op("Reshape", [x, target], rec.name)
+
+
+def _transpose(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    return b.op("Transpose", [x], rec.name, perm=[0, *(p + 1 for p in rec.perm)])
+
+
+def _add(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    return b.op("Add", [ins["a"], ins["b"]], rec.name)
+
+
+def _maxpool(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    xf = b.op("Cast", [x], rec.name, to=b.tp.DOUBLE)
+    ph, pw = rec.padding
+    y = b.op(
+        "MaxPool",
+        [xf],
+        rec.name,
+        kernel_shape=list(rec.kernel_size),
+        strides=list(rec.stride),
+        pads=[ph, pw, ph, pw],
+    )
+    return b.op("Cast", [y], rec.name, to=b.tp.INT64)
+
+
+def _delay(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    if rec.steps == 0:
+        return x
+    shape = shapes[rec.name]
+    r_in, r_out = b.state(rec.name, "ring", (rec.steps, *shape))
+    zero = b.const(f"{rec.name}.zero", np.array([0], np.int64))
+    one = b.const(f"{rec.name}.one", np.array([1], np.int64))
+    end = b.const(f"{rec.name}.end", np.array([rec.steps], np.int64))
+    axis = b.const(f"{rec.name}.axis", np.array([1], np.int64))
+    out = b.op("Squeeze", [b.op("Slice", [r_in, zero, one, axis], rec.name), axis], rec.name)
+    rest = b.op("Slice", [r_in, one, end, axis], rec.name)
+    new = b.op("Concat", [rest, b.op("Unsqueeze", [x, axis], rec.name)], rec.name, axis=1)
+    b.identity(new, r_out)
+    return out
+
+
+_EMITTERS = {
+    "Dense": _dense,
+    "Conv": _conv,
+    "CubaLIF": _lif,
+    "Delta": _delta,
+    "SigmaDelta": _sigma_delta,
+    "Sigma": _sigma,
+    "AndPopcount": _popcount,
+    "XnorPopcount": _popcount,
+    "Flatten": _reshape,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Add": _add,
+    "MaxPool2d": _maxpool,
+    "Delay": _delay,
+}
+
+
+# -- running ------------------------------------------------------------------------------
+def model_meta(model: Any) -> dict[str, Any]:
+    """The spikeport metadata of an exported model (states, inputs, outputs)."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if "spikeport.states" not in props:
+        raise SpikeportError("ONNX model: no spikeport.states metadata (not exported by spikeport)")
+    return {
+        "states": [(i, o, tuple(s)) for i, o, s in json.loads(props["spikeport.states"])],
+        "inputs": json.loads(props["spikeport.inputs"]),
+        "outputs": json.loads(props["spikeport.outputs"]),
+    }
+
+
+def run_onnx(
+    model: Any, data: np.ndarray | Mapping[str, np.ndarray], steps: int | None = None
+) -> dict[str, np.ndarray]:
+    """Step an exported model with ``onnx.reference.ReferenceEvaluator`` + spikeport's ops.
+
+    data: [B, T, *shape] per graph input (an array when there is one input), zeros after T.
+    Returns {output node: [steps, B, *shape]} int64, the layout of the simulator's outputs.
+    """
+    from onnx.reference import ReferenceEvaluator
+
+    from spikeport.deploy.onnx_ops import CUSTOM_OPS
+
+    meta = model_meta(model)
+    if not isinstance(data, Mapping):
+        if len(meta["inputs"]) != 1:
+            raise SpikeportError(f"model has inputs {meta['inputs']}: pass {{name: array}}")
+        data = {meta["inputs"][0]: data}
+    missing = [n for n in meta["inputs"] if n not in data]
+    if missing:
+        raise SpikeportError(f"no data for ONNX input(s) {missing}")
+    feeds = {n: np.asarray(data[n]).astype(np.int64) for n in meta["inputs"]}
+    batch = next(iter(feeds.values())).shape[0]
+    steps = steps if steps is not None else max(f.shape[1] for f in feeds.values())
+    sess = ReferenceEvaluator(model, new_ops=list(CUSTOM_OPS))
+    state = {i: np.zeros((batch, *s), np.int64) for i, _, s in meta["states"]}
+    names = meta["outputs"] + [o for _, o, _ in meta["states"]]
+    recorded: dict[str, list[np.ndarray]] = {n: [] for n in meta["outputs"]}
+    for t in range(steps):
+        feed: dict[str, np.ndarray] = {TIME_INPUT: np.array(t + 1, np.int64), **state}
+        for n, f in feeds.items():
+            feed[n] = f[:, t] if t < f.shape[1] else np.zeros_like(f[:, 0])
+        got = dict(zip(names, sess.run(names, feed), strict=True))
+        for n in meta["outputs"]:
+            recorded[n].append(np.asarray(got[n], np.int64))
+        state = {i: got[o] for i, o, _ in meta["states"]}
+    return {n: np.stack(v) if v else np.zeros((0, batch)) for n, v in recorded.items()}
+
+
+def onnx_summary(model: Any) -> dict[str, int]:
+    """Node count per operator type (domain-qualified for custom ops)."""
+    out: dict[str, int] = {}
+    for n in model.graph.node:
+        key = f"{n.domain}.{n.op_type}" if n.domain else n.op_type
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+__all__ = ["export_onnx", "run_onnx", "model_meta", "onnx_summary", "unsupported_nodes"]
