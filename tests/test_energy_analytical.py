@@ -110,7 +110,7 @@ def test_rate_overrides_replace_measured_rates():
     )
     conv2 = next(lo for lo in c.layers if lo.name == "conv2")
     assert conv2.acs == pytest.approx(0.1766 * 2 * 8 * 16 * 36)
-    with pytest.raises(SpikeportError, match="'nope' is not a conv/linear layer"):
+    with pytest.raises(SpikeportError, match="'nope' is not a conv/linear layer or attention core"):
         count_model(
             Tiny(), torch.rand(3, 2, 4, 4), Convention(timesteps=2), rate_overrides={"nope": 0.1}
         )

@@ -258,14 +258,15 @@ def count_model(
     convention: Convention,
     *,
     samples: int | None = None,
-    rate_overrides: Mapping[str, float] | None = None,
+    rate_overrides: Mapping[str, float | tuple[float, float, float]] | None = None,
     head_names: tuple[str, ...] = ("head",),
 ) -> AnalyticalCount:
     """Run ``model(inputs)`` once and count its operations per inference (per sample).
 
     ``samples``: batch size (default ``inputs.shape[0]``). ``rate_overrides``: firing rate
     per connection-layer name (module path) replacing the measured one, e.g. published
-    per-layer rates; an override for a name that is not a hooked layer is an error.
+    per-layer rates; for an attention core the value is ``(fr_q, fr_k, fr_v)``. An override
+    for a name that is not a hooked conv/linear layer or attention core is an error.
     """
     samples = int(samples if samples is not None else inputs.shape[0])
     if samples < 1:
@@ -343,14 +344,19 @@ def _assemble(
     accs: dict[str, _Acc],
     conv: Convention,
     samples: int,
-    overrides: dict[str, float],
+    overrides: dict,
     head_names: tuple[str, ...],
 ) -> AnalyticalCount:
-    unknown = sorted(set(overrides) - {n for n, a in accs.items() if a.dense})
-    if unknown:
-        raise SpikeportError(
-            f"rate_overrides: '{unknown[0]}' is not a conv/linear layer of the model"
-        )
+    for key, val in overrides.items():
+        a = accs.get(key)
+        if a is None or not (a.dense or a.kind.startswith("attention:")):
+            raise SpikeportError(
+                f"rate_overrides: '{key}' is not a conv/linear layer or attention core of the model"
+            )
+        want_triple = a.kind.startswith("attention:")
+        if want_triple != isinstance(val, tuple | list) or (want_triple and len(val) != 3):
+            kind = "(fr_q, fr_k, fr_v)" if want_triple else "one rate"
+            raise SpikeportError(f"rate_overrides: '{key}' takes {kind}")
     t = conv.timesteps
     layers: list[LayerOps] = []
     stats: list[LayerStats] = []
@@ -381,7 +387,7 @@ def _assemble(
             )
             continue
         if a.kind.startswith("attention:"):
-            layers.append(_attention_ops(name, a, conv, samples))
+            layers.append(_attention_ops(name, a, conv, samples, overrides.get(name)))
             continue
         dense = a.dense / samples
         steps = _steps(a.leading, samples, t)
@@ -436,7 +442,9 @@ def _pair(conv: Convention, ra: float, rb: float, exact: float) -> float:
     return exact if conv.attention_pair_rate == "exact" else min(ra, rb)
 
 
-def _attention_ops(name: str, a: _Acc, conv: Convention, samples: int) -> LayerOps:
+def _attention_ops(
+    name: str, a: _Acc, conv: Convention, samples: int, rates: tuple | None = None
+) -> LayerOps:
     """Analytical counts of the spike x spike products of an attention core.
 
     Per call, with q, k, v of shape [T, B, h, N, d] and rates fr_q, fr_k, fr_v:
@@ -468,6 +476,8 @@ def _attention_ops(name: str, a: _Acc, conv: Convention, samples: int) -> LayerO
     for q, k, v, mod in a.qkv:
         t, b, h, n, d = q.shape
         fq, fk, fv = (float(x.double().mean()) for x in (q, k, v))
+        if rates is not None:
+            fq, fk, fv = (float(r) for r in rates)
         words = math.ceil(d / w)
         order = conv.attention_order
         if order == "auto":
