@@ -96,3 +96,21 @@ def test_collect_resources_on_a_small_spikformer(attention):
 def test_collect_resources_rejects_a_batch():
     with pytest.raises(Exception, match="exactly one sample"):
         collect_resources(nn.Linear(2, 2), torch.zeros(2, 2), timesteps=1)
+
+
+@pytest.mark.slow
+def test_lrf_dyn_attention_state_saving_on_spikformer_8_512():
+    from spikeport.models.registry import build_model, default_config
+
+    reports = {}
+    for attention in ("ssa", "lrf_dyn"):
+        model = build_model(default_config("spikformer-imagenet", attention=attention)).eval()
+        layers, attn, lif = collect_resources(model, torch.rand(1, 3, 224, 224), timesteps=4)
+        reports[attention] = map_to_cores(layers, attn, lif, LOIHI)
+    ssa, dyn = reports["ssa"], reports["lrf_dyn"]
+    # 8 blocks x 8 heads: SSA 64 x 64 8-bit counts, LRF-Dyn 8 x 64 24-bit states (bytes)
+    assert ssa.attention_state_bytes == 8 * 8 * 64 * 64 * 8 / 8 == 262_144
+    assert dyn.attention_state_bytes == 8 * 8 * 8 * 64 * 24 / 8 == 98_304
+    assert dyn.attention_state_bytes / ssa.attention_state_bytes - 1 == pytest.approx(-0.625)
+    change = dyn.inference_memory_bytes / ssa.inference_memory_bytes - 1
+    assert abs(change) < 0.01  # weights and neuron state dominate: not the paper's -49.4 %
