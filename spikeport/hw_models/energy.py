@@ -9,6 +9,7 @@ price are listed in ``not_modelled`` - never silently counted as zero energy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from spikeport.hw_models.hardware import HardwareModel
 
@@ -178,7 +179,8 @@ def estimate(
             tot_ops[k] = tot_ops.get(k, 0.0) + v
         for k in missing:
             not_modelled[k] = not_modelled.get(k, 0.0) + getattr(ops, k)
-    full_basis = f"{basis + '; ' if basis else ''}hardware table '{hw.name}' ({hw.path})"
+    table = Path(hw.path).name or hw.name
+    full_basis = f"{basis + '; ' if basis else ''}hardware table '{hw.name}' ({table})"
     return EnergyReport(
         hardware=hw.name,
         hardware_title=hw.title,
