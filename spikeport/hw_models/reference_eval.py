@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention for graphs we read)
 from spikeport.errors import SpikeportError
 from spikeport.hw_models import int_attention as ia
+from spikeport.hw_models import lowered_attention
 from spikeport.hw_models.kernels.conv import ConvSynapse
 from spikeport.hw_models.kernels.dense import DenseSynapse
 from spikeport.hw_models.kernels.lif import CubaLifNeuron
@@ -328,6 +329,8 @@ def run_int(
                     old[key] = max(old[key], val)
         elif kind == "IntAttention":
             out = _int_attention(rec, ins["q"], ins["k"], ins["v"])
+        elif kind in lowered_attention.EVALUATORS:
+            out = lowered_attention.EVALUATORS[kind](rec, ins)
         elif kind == "Add":
             out = ins["a"] + ins["b"]
         elif kind == "MaxPool2d":

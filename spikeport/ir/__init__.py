@@ -5,6 +5,7 @@ Float (pre-lowering) nodes live in `float_nodes`, lowered Loihi fixed-point node
 """
 
 from spikeport.ir.attention_nodes import AndPopcount, XnorPopcount
+from spikeport.ir.dendritic_node import DendriticAttention  # noqa: F401  (registers it)
 from spikeport.ir.errors import ArtifactError, GraphError
 from spikeport.ir.float_attention import Attention
 from spikeport.ir.float_nodes import (
