@@ -70,6 +70,7 @@ def test_convert_lists_passes(capsys):
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert names == [
         "absorb-transpose-batchnorm",
+        "sink-layout-below-lif",
         "simplify-layout",
         "fold-batchnorm",
         "fold-input-scale",

@@ -16,6 +16,7 @@ from spikeport.converters.passes import (
     MergeAttentionScale,
     PassManager,
     SimplifyLayout,
+    SinkLayoutBelowLIF,
 )
 from spikeport.errors import SpikeportError
 from spikeport.hw_models.reference_eval import run_float
@@ -181,9 +182,38 @@ def test_absorb_transpose_batchnorm_moves_axis():
     x = torch.randn(4, 5, 3)
     before = run_float(g, x)
     assert AbsorbTransposeBatchNorm().run(g) == 1
-    assert [n.name for n in g] == ["x", "bn"] and g.node("bn").axis == 1
+    assert [n.name for n in g][:2] == ["x", "bn"] and g.node("bn").axis == 1
+    assert SimplifyLayout().run(g) == 1  # the two transposes now meet and cancel
+    assert [n.name for n in g] == ["x", "bn"]
     validate(g)
     assert torch.allclose(before, run_float(g, x))
+
+
+def test_sink_layout_below_lif_keeps_spikes():
+    g = _graph(
+        (Input("x", shape=(4, 6), kind="float"), None),
+        (Transpose("t", perm=(1, 0)), "x"),
+        (Reshape("r", shape=(24,)), "t"),
+        (LIF("n", v_threshold=0.3), "r"),
+    )
+    x = torch.rand(5, 4, 6)
+    before = run_float(g, x)
+    assert SinkLayoutBelowLIF().run(g) == 2
+    assert [n.name for n in g] == ["x", "n", "t", "r"]
+    assert g.outputs == ["r"] and torch.equal(before, run_float(g, x))
+
+
+def test_simplify_layout_merges_a_permuting_chain_into_one_transpose():
+    g = _graph(
+        (Input("x", shape=(2, 3, 4), kind="float"), None),
+        (Transpose("t1", perm=(1, 0, 2)), "x"),
+        (Transpose("t2", perm=(0, 2, 1)), "t1"),
+    )
+    x = torch.rand(2, 2, 3, 4)
+    before = run_float(g, x)
+    SimplifyLayout().run(g)
+    assert [type(n).__name__ for n in g] == ["Input", "Transpose"]
+    assert torch.equal(before, run_float(g, x))
 
 
 def test_pass_manager_runs_named_passes_in_order_and_lists_them():

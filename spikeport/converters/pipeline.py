@@ -23,6 +23,7 @@ from spikeport.converters.passes import (
     QuantConfig,
     Quantize,
     SimplifyLayout,
+    SinkLayoutBelowLIF,
 )
 from spikeport.converters.torch_fx import to_ir
 from spikeport.ir import Graph
@@ -39,6 +40,7 @@ def default_passes(
     return PassManager(
         [
             AbsorbTransposeBatchNorm(),
+            SinkLayoutBelowLIF(),
             SimplifyLayout(),
             FoldBatchNorm(),
             FoldInputScale(),

@@ -2,7 +2,11 @@
 
 from spikeport.converters.passes.fold_batchnorm import FoldBatchNorm
 from spikeport.converters.passes.fold_input_scale import FoldInputScale
-from spikeport.converters.passes.layout import AbsorbTransposeBatchNorm, SimplifyLayout
+from spikeport.converters.passes.layout import (
+    AbsorbTransposeBatchNorm,
+    SimplifyLayout,
+    SinkLayoutBelowLIF,
+)
 from spikeport.converters.passes.manager import Pass, PassManager
 from spikeport.converters.passes.merge_attention_scale import MergeAttentionScale
 from spikeport.converters.passes.quantize import QuantConfig, Quantize
@@ -17,4 +21,5 @@ __all__ = [
     "QuantConfig",
     "Quantize",
     "SimplifyLayout",
+    "SinkLayoutBelowLIF",
 ]
