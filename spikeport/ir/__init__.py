@@ -20,6 +20,7 @@ from spikeport.ir.float_nodes import (
 )
 from spikeport.ir.graph import Graph
 from spikeport.ir.input_node import Input
+from spikeport.ir.int_attention import IntAttention  # noqa: F401  (registers it)
 from spikeport.ir.int_nodes import Conv, CubaLIF, Delay, Delta, Dense, Sigma, SigmaDelta
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.layout_nodes import Flatten, Reshape, Transpose
