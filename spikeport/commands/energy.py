@@ -1,0 +1,182 @@
+"""``spikeport energy``: energy per inference of an artifact, measured and analytical, per
+hardware model, with the resource mapping; tables on stdout, report files with ``--out``.
+
+* measured: the bit-accurate simulator runs the artifact's integer graph on the data and its
+  event counts are priced (``hw_models.measured``);
+* analytical: the papers' convention on the float PyTorch model (``hw_models.analytical``),
+  each ambiguity an option below; needs the checkpoint (``--checkpoint`` or the artifact's
+  ``report.json`` source) and digits data;
+* mapping: cores, chips and memory (weights, neuron state, attention state) per target.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "energy",
+        help="estimate energy per inference (measured + analytical) per hardware model",
+        description="Estimate energy per inference of a converted artifact (or a netx .net "
+        "file): 'measured' from the bit-accurate simulator's events on real inputs, "
+        "'analytical' from the papers' convention (SOP = fr x T x FLOPs) on the float model, "
+        "priced with each hardware model's per-op energies; plus the core mapping. Every "
+        "figure is an estimate.",
+    )
+    p.add_argument("artifact", help="artifact directory from `spikeport convert`, or a .net file")
+    p.add_argument(
+        "--hw",
+        action="append",
+        metavar="NAME",
+        help="hardware model (repeatable; 'all' for every bundled one; default loihi2)",
+    )
+    p.add_argument("--data", default="digits", help="digits (default) or random")
+    p.add_argument("--samples", type=int, default=32, help="input samples (default 32)")
+    p.add_argument("--steps", type=int, default=None, help="simulated steps (default T + depth)")
+    p.add_argument("--checkpoint", default=None, help="float model for the analytical mode")
+    p.add_argument("--out", metavar="DIR", help="write report.json, report.md, index.html, PNGs")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--graded-events",
+        choices=("ac", "mac"),
+        default="ac",
+        help="measured: events carrying a multi-bit payload priced as AC (default) or MAC",
+    )
+    g = p.add_argument_group("analytical options (defaults: the papers' convention)")
+    g.add_argument("--first-layer-once", action="store_true", help="encoding layer MACs once")
+    g.add_argument("--graded-spikes", choices=("ac", "mac"), default="ac")
+    g.add_argument("--rate", choices=("mean", "nonzero"), default="mean")
+    g.add_argument("--batchnorm", choices=("fused", "counted"), default="fused")
+    g.add_argument("--attention-order", choices=("dxd", "nxn", "auto"), default="dxd")
+    g.add_argument("--pair-rate", choices=("min", "exact"), default="min")
+    g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.set_defaults(func=run)
+
+
+def _hardware(names: list[str] | None) -> list:
+    from spikeport.errors import SpikeportError
+    from spikeport.hw_models.hardware import available_hardware_models, load_hardware_model
+
+    known = available_hardware_models()
+    names = names or ["loihi2"]
+    if "all" in names:
+        names = list(known)
+    out = []
+    for n in dict.fromkeys(names):
+        if n not in known and not n.endswith(".json"):
+            raise SpikeportError(
+                f"--hw {n!r}: unknown hardware model; available: {', '.join(known)}"
+            )
+        out.append(load_hardware_model(n))
+    return out
+
+
+def _analytical(args: argparse.Namespace, data, hardware: list):
+    """(count, mappings, reason): the analytical count and core mappings, or why not."""
+    from spikeport.report.energy_inputs import checkpoint_path
+
+    if data.images is None:
+        return None, {}, "needs --data digits (the float model's input images)"
+    ckpt = checkpoint_path(args.artifact, args.checkpoint)
+    if ckpt is None:
+        return None, {}, "no float model: pass --checkpoint or keep the report.json source"
+    import torch
+
+    from spikeport.hw_models.analytical import Convention, count_model
+    from spikeport.hw_models.mapping import collect_resources, map_to_cores
+    from spikeport.models.checkpoint import from_checkpoint
+
+    torch.set_num_threads(max(1, args.threads))
+    model = from_checkpoint(ckpt)
+    conv = Convention(
+        timesteps=data.timesteps,
+        first_layer_times_t=not args.first_layer_once,
+        graded_spikes=args.graded_spikes,
+        rate=args.rate,
+        batchnorm=args.batchnorm,
+        attention_order=args.attention_order,
+        attention_pair_rate=args.pair_rate,
+        head_as_mac=not args.head_as_ac,
+    )
+    count = count_model(model, data.images, conv)
+    layers, attn, lif = collect_resources(
+        model, data.images[:1], data.timesteps, attention_order=args.attention_order
+    )
+    mappings = {hw.name: map_to_cores(layers, attn, lif, hw) for hw in hardware}
+    return count, mappings, ""
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from spikeport.errors import SpikeportError
+    from spikeport.hw_models.energy import estimate
+    from spikeport.hw_models.energy_table import format_text
+    from spikeport.hw_models.mapping import format_mapping
+    from spikeport.hw_models.measured import run_measured
+    from spikeport.report.energy_document import build_document
+    from spikeport.report.energy_inputs import input_data, load_graph, retime
+
+    hardware = _hardware(args.hw)
+    if args.steps is not None and args.steps < 1:
+        raise SpikeportError(f"--steps must be >= 1, got {args.steps}")
+    graph = load_graph(args.artifact)
+    measured, m_reason, timing_note = None, "", "graph as stored"
+    try:
+        graph, timing_note = retime(graph)
+    except SpikeportError as exc:
+        timing_note = f"not retimed ({exc})"
+    data = input_data(graph, args.data, args.samples, args.steps)
+    try:
+        measured, _ = run_measured(graph, data.feed, data.steps, graded_events=args.graded_events)
+    except SpikeportError as exc:  # e.g. a node type the simulator cannot run yet
+        m_reason = f"the simulator cannot run this graph: {exc}"
+    analytical, mappings, a_reason = _analytical(args, data, hardware)
+    doc = build_document(
+        artifact=str(args.artifact),
+        graph=graph.name,
+        data={
+            "kind": args.data,
+            "samples": args.samples,
+            "description": f"{data.description}; {timing_note}",
+        },
+        hardware=hardware,
+        measured=measured,
+        measured_reason=m_reason,
+        analytical=analytical,
+        analytical_reason=a_reason,
+        mappings=mappings,
+        mapping_reason=a_reason,
+    )
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        for hw in hardware:
+            if measured is not None:
+                print(format_text(estimate(measured.layer_ops(hw), hw, measured.basis)))
+            if analytical is not None:
+                print(format_text(estimate(list(analytical.layers), hw, analytical.basis)))
+            if hw.name in mappings:
+                print(format_mapping(mappings[hw.name]))
+        if measured is None:
+            print(f"measured mode not available: {m_reason}")
+        if analytical is None:
+            print(f"analytical mode not available: {a_reason}")
+        print("Energy per inference (ESTIMATES):")
+        for hw_name, tot in doc["energy_per_inference_j"].items():
+            cells = [
+                f"{mode} {tot[mode] * 1e6:.4g} uJ" if tot[mode] is not None else f"{mode} n/a"
+                for mode in ("measured", "analytical")
+            ]
+            print(f"  {hw_name:10s} " + ", ".join(cells))
+    if args.out:
+        from spikeport.report.render import write_report
+
+        paths = write_report(doc, args.out)
+        if not args.json:
+            print("wrote " + ", ".join(str(p) for p in paths))
+    if measured is None and analytical is None:
+        raise SpikeportError(f"{args.artifact}: neither counting mode is available ({m_reason})")
+    return 0

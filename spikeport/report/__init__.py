@@ -1,0 +1,1 @@
+"""Energy reports: the document (report.json), its inputs, PNG plots, Markdown and HTML."""
