@@ -110,6 +110,12 @@ class Executor:
         """Zero u/v-like state (emulates ``lava.proc.io.reset.Reset`` on every state Var)."""
         raise SpikeportError(f"{self.node.name}: has no state to reset")
 
+    def set_window(self, start: int, period: int) -> None:
+        """Retimed graphs: the node's data windows start at steps start + k * period.
+
+        Stateful nodes without LIFReset fields of their own (the SDSA attention's inner
+        neuron) restart there; the default does nothing."""
+
 
 ExecutorFactory = Callable[[Any, Mapping[str, tuple[int, ...]], tuple[int, ...]], Executor]
 _EXECUTORS: dict[str, ExecutorFactory] = {}
@@ -471,8 +477,12 @@ class Simulator:
 
     def __init__(self, graph: Any, probes: Iterable[ProbeSpec] = ()) -> None:
         from spikeport import ir
+        from spikeport.hw_models import transformer_executors  # noqa: F401  (registers)
+        from spikeport.ir.timing import Timing
 
+        _register_lowered_attention()
         self.graph = graph
+        self.timing = Timing.from_meta(graph.meta)
         try:
             shapes = ir.infer_shapes(graph)
         except ir.GraphError as exc:
@@ -495,6 +505,8 @@ class Simulator:
             wiring = graph.inputs_of(name)
             in_shapes = {port: tuple(shapes[src]) for port, src in wiring.items()}
             self.executors[name] = factory(node, in_shapes, tuple(shapes[name]))
+            if self.timing is not None and name in self.timing.node_latency:
+                self.executors[name].set_window(self.timing.node_latency[name], self.timing.T)
         self.shapes = {k: tuple(v) for k, v in shapes.items()}
         self.probes = [self._parse_probe(p) for p in probes]
 
@@ -524,6 +536,9 @@ class Simulator:
     ) -> SimResult:
         """Run `steps` timesteps on `data` [B, T, *shape] per Input node (zeros after T).
 
+        steps: default T, or T + latency for a retimed graph (``graph.meta["timing"]``), so
+            that the last node's window ends.
+
         bias: {LIF node: bias_mant} replacing the node's bias, [*shape] or [B, *shape]
             (how netx feeds images through an input layer).
         state_resets: {neuron node: (interval, offset)}: zero its state after step t when
@@ -533,6 +548,8 @@ class Simulator:
         batch = next(iter(feeds.values())).shape[0]
         if steps is None:
             steps = max(f.shape[1] for f in feeds.values())
+            if self.timing is not None:
+                steps += self.timing.latency
         for ex in self.executors.values():
             ex.reset(batch)
         for name, mant in (bias or {}).items():
@@ -622,6 +639,14 @@ class Simulator:
         if extra:
             raise SpikeportError(f"data for unknown input node(s) {sorted(extra)}")
         return feeds
+
+
+def _register_lowered_attention() -> None:
+    """Import the lowered attention primitives' executors when that module exists."""
+    import importlib.util
+
+    if importlib.util.find_spec("spikeport.hw_models.lowered_attention") is not None:
+        importlib.import_module("spikeport.hw_models.lowered_attention")
 
 
 def simulate(graph: Any, data: np.ndarray, steps: int | None = None, **kwargs: Any) -> SimResult:
