@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -143,7 +144,7 @@ class Graph:
         g = Graph(self.name)
         g.nx = self.nx.copy()
         g._outputs = self._outputs
-        g.meta = dict(self.meta)
+        g.meta = copy.deepcopy(self.meta)
         return g
 
     def same_as(self, other: Graph) -> bool:
