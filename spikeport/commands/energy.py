@@ -43,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="ac",
         help="measured: events carrying a multi-bit payload priced as AC (default) or MAC",
     )
+    p.add_argument(
+        "--whole-run",
+        action="store_true",
+        help="measured: count every simulated step (one isolated inference incl. pipeline "
+        "fill/drain) instead of each node's T-step data window (streaming, the default)",
+    )
     g = p.add_argument_group("analytical options (defaults: the papers' convention)")
     g.add_argument("--first-layer-once", action="store_true", help="encoding layer MACs once")
     g.add_argument("--graded-spikes", choices=("ac", "mac"), default="ac")
@@ -130,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
         timing_note = f"not retimed ({exc})"
     data = input_data(graph, args.data, args.samples, args.steps)
     try:
-        measured, _ = run_measured(graph, data.feed, data.steps, graded_events=args.graded_events)
+        measured, _ = run_measured(
+            graph,
+            data.feed,
+            data.steps,
+            window=None if args.whole_run else data.timesteps,
+            graded_events=args.graded_events,
+        )
     except SpikeportError as exc:  # e.g. a node type the simulator cannot run yet
         m_reason = f"the simulator cannot run this graph: {exc}"
     analytical, mappings, a_reason = _analytical(args, data, hardware)

@@ -73,20 +73,27 @@ class MeasuredCount:
     nodes: tuple[NodeCounts, ...]
     samples: int
     steps: int
+    window: int | None = None
     graded_events: Literal["ac", "mac"] = "ac"
     uncounted: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def basis(self) -> str:
+        span = (
+            f"each node's {self.window}-step data window of a {self.steps}-step run "
+            "(pipelined streaming)"
+            if self.window
+            else f"all {self.steps} simulated steps (one isolated inference)"
+        )
         return (
-            f"measured (bit-accurate simulator events on {self.samples} input(s), "
-            f"{self.steps} steps; synops = events x non-zero fan-out; graded events as "
+            f"measured (bit-accurate simulator events on {self.samples} input(s), counted over "
+            f"{span}; synops = events x non-zero fan-out; graded events as "
             f"{self.graded_events.upper()}; active neuron update = u != 0)"
         )
 
     def firing_rates(self) -> dict[str, float]:
-        """Spikes per neuron per timestep of every neuron node (0..1 for binary spikes)."""
+        """Spikes per neuron update of every neuron node, over the counted steps (0..1)."""
         out = {}
         for n in self.nodes:
             upd = n.counters.get("neuron_updates", 0.0)
@@ -198,21 +205,31 @@ def _packing(node: Any) -> tuple[int, str]:
     return SIM_WORD_BITS, "and"
 
 
-def synaptic_depth(graph: Any) -> int:
-    """Synapse nodes (one-step delay each, plus their ``delay`` maxima) on the longest path
-    from an input: the extra steps needed to flush the last input step to the output."""
-    depth: dict[str, int] = {}
+def data_windows(graph: Any) -> dict[str, int]:
+    """Step at which each node receives the first step of a sample's data: the sum of the
+    latencies on the longest path to it (Dense/Conv 1 plus their largest synaptic delay,
+    Delay(d) d, everything else 0), as the retime pass defines ``node_latency``."""
+    start: dict[str, int] = {}
+    arrive: dict[str, int] = {}
     for name in graph.topological_order():
         node = graph.node(name)
-        srcs = list(graph.inputs_of(name).values())
-        d = max((depth[s] for s in srcs), default=0)
-        if type(node).__name__ in SYNAPSE_TYPES:
+        kind = type(node).__name__
+        t0 = max((arrive[s] for s in graph.inputs_of(name).values()), default=0)
+        lat = 0
+        if kind in SYNAPSE_TYPES:
             extra = getattr(node, "delay", None)
-            d += 1 + (int(np.max(extra)) if extra is not None and np.size(extra) else 0)
-        elif type(node).__name__ == "Delay":
-            d += int(node.steps)
-        depth[name] = d
-    return max(depth.values(), default=0)
+            lat = 1 + (int(np.max(extra)) if extra is not None and np.size(extra) else 0)
+        elif kind == "Delay":
+            lat = int(node.steps)
+        start[name] = t0
+        arrive[name] = t0 + lat
+    return start
+
+
+def synaptic_depth(graph: Any) -> int:
+    """Steps from the first input step until the last node has received it (the extra steps
+    needed to flush a sample through the graph's synaptic latencies)."""
+    return max(data_windows(graph).values(), default=0)
 
 
 def run_measured(
@@ -220,22 +237,32 @@ def run_measured(
     data: np.ndarray | Mapping[str, np.ndarray],
     steps: int | None = None,
     *,
+    window: int | None = None,
     batch_size: int = 64,
     graded_events: Literal["ac", "mac"] = "ac",
     **run_kwargs: Any,
 ) -> tuple[MeasuredCount, list[SimResult]]:
     """Simulate ``graph`` on ``data`` ([B, T, *shape] integers per Input node) in batches and
-    return the per-inference counts and the raw results (outputs only, probes dropped)."""
+    return the per-inference counts and the raw results (outputs only, probes dropped).
+
+    ``window``: the sample's T. Given, each node's counters are summed only over its own data
+    window, steps ``[start, start + T)`` (``start`` from the graph's retime record, else
+    :func:`data_windows`): the cost per inference when samples stream back to back through
+    the pipeline. None: every simulated step (one isolated inference, including the steps
+    before data reaches a node and after it has passed).
+    """
     if graded_events not in ("ac", "mac"):
         raise SpikeportError(f"graded_events must be 'ac' or 'mac', got {graded_events!r}")
+    if window is not None and window < 1:
+        raise SpikeportError(f"window must be >= 1, got {window}")
     feeds = data if isinstance(data, Mapping) else None
     total = next(iter(feeds.values())).shape[0] if feeds is not None else np.asarray(data).shape[0]
     if total < 1:
         raise SpikeportError("run_measured: no samples")
     lifs = [n for n in graph.topological_order() if type(graph.node(n)).__name__ == "CubaLIF"]
     sim = Simulator(graph, probes=[(n, "u") for n in lifs])
-    sums: dict[str, dict[str, float]] = {n: dict.fromkeys(COUNTERS, 0.0) for n in sim.executors}
-    active: dict[str, float] = dict.fromkeys(lifs, 0.0)
+    sums: dict[str, dict[str, np.ndarray]] = {}
+    active: dict[str, np.ndarray] = {}
     results = []
     for lo in range(0, total, batch_size):
         if feeds is not None:
@@ -244,12 +271,27 @@ def run_measured(
             chunk = np.asarray(data)[lo : lo + batch_size]
         res = sim.run(chunk, steps, **run_kwargs)
         for node, per in res.counts.items():
+            acc = sums.setdefault(node, {k: np.zeros(res.steps) for k in COUNTERS})
             for k, v in per.items():
-                sums[node][k] += float(v.sum())
+                acc[k] += v
         for n in lifs:
-            active[n] += float(np.count_nonzero(res.probes[(n, "u")]))
+            u = res.probes[(n, "u")]
+            per_step = np.count_nonzero(u.reshape(u.shape[0], -1), axis=1)
+            active[n] = active.get(n, np.zeros(res.steps)) + per_step
         res.probes.clear()
         results.append(res)
+    run_steps = results[0].steps
+    starts: dict[str, int] = {}
+    if window is not None:
+        timing = graph.meta.get("timing")
+        starts = dict(timing["node_latency"]) if timing else data_windows(graph)
+
+    def total_of(name: str, arr: np.ndarray) -> float:
+        if window is None:
+            return float(arr.sum()) / total
+        t0 = int(starts.get(name, 0))
+        return float(arr[t0 : t0 + window].sum()) / total
+
     nodes = []
     uncounted = []
     for name in graph.topological_order():
@@ -257,9 +299,9 @@ def run_measured(
             continue
         node = graph.node(name)
         kind = type(node).__name__
-        counters = {k: v / total for k, v in sums[name].items()}
+        counters = {k: total_of(name, v) for k, v in sums[name].items()}
         if not any(counters.values()):
-            if kind not in LAYOUT_TYPES:
+            if kind not in LAYOUT_TYPES and not any(v.any() for v in sums[name].values()):
                 uncounted.append(f"{name} ({kind})")
             continue
         packed_bits, bitwise = _packing(node)
@@ -268,7 +310,7 @@ def run_measured(
                 name=name,
                 kind=kind,
                 counters=counters,
-                active_updates=active[name] / total if name in active else None,
+                active_updates=total_of(name, active[name]) if name in active else None,
                 graded_input=kind in SYNAPSE_TYPES and _graded_input(node),
                 weight_bits=getattr(node, "num_weight_bits", None),
                 packed_bits=packed_bits,
@@ -279,7 +321,8 @@ def run_measured(
         graph=getattr(graph, "name", ""),
         nodes=tuple(nodes),
         samples=total,
-        steps=results[0].steps,
+        steps=run_steps,
+        window=window,
         graded_events=graded_events,
         uncounted=tuple(uncounted),
     )

@@ -77,7 +77,7 @@ def build_document(
             basis=measured.basis,
             samples=measured.samples,
             steps=measured.steps,
-            options={"graded_events": measured.graded_events},
+            options={"graded_events": measured.graded_events, "window": measured.window},
             firing_rates=measured.firing_rates(),
             dense_macs=measured.dense_macs(),
             totals=measured.totals(),

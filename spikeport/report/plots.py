@@ -33,40 +33,56 @@ def _footer(fig, text: str) -> None:
 
 
 def energy_per_layer(doc: dict, path: Path) -> Path | None:
-    """Horizontal bars: energy per layer (measured mode, else analytical) per hardware model."""
+    """One panel per hardware model: energy per layer (measured mode, else analytical)."""
     plt = _plt()
     series = []
     mode = "measured" if doc["modes"]["measured"]["available"] else "analytical"
     for hw, entry in doc["hardware"].items():
         rep = entry.get(mode)
         if rep:
-            series.append((hw, {le["name"]: le["energy_j"] for le in rep["layers"]}))
+            series.append((hw, rep))
     if not series:
         return None
     names: list[str] = []
-    for _, d in series:
-        names += [n for n in d if n not in names]
-    height = max(3.5, 0.28 * len(names) * max(1, len(series)) ** 0.5 + 1.8)
-    fig, ax = plt.subplots(figsize=(10, height))
-    bar = 0.8 / len(series)
-    values = []
-    for i, (hw, d) in enumerate(series):
-        ys = [j + i * bar for j in range(len(names))]
-        xs = [d.get(n, 0.0) * 1e6 for n in names]
-        values += xs
-        ax.barh(ys, xs, height=bar, label=hw)
-    ax.set_yticks([j + 0.4 - bar / 2 for j in range(len(names))])
-    ax.set_yticklabels(names, fontsize=7)
-    ax.invert_yaxis()
-    if _spans_decades(values):
-        ax.set_xscale("log")
-    ax.set_xlabel("energy per inference (µJ, estimate)")
-    ax.set_title(f"Per-layer energy per inference - ESTIMATE ({mode} counts)")
-    ax.grid(axis="x", alpha=0.3, which="both")
-    ax.legend(title="hardware model", fontsize=8)
+    for _, rep in series:
+        names += [le["name"] for le in rep["layers"] if le["name"] not in names]
+    height = max(3.5, 0.2 * len(names) + 2.0)
+    fig, axes = plt.subplots(
+        1,
+        len(series),
+        figsize=(3.2 + 3.6 * len(series), height),
+        sharey=True,
+        sharex=True,
+        squeeze=False,
+    )
+    from matplotlib.transforms import blended_transform_factory
+
+    values = [
+        le["energy_j"] * 1e6 for _, rep in series for le in rep["layers"] if le["energy_j"] > 0
+    ]
+    log = _spans_decades(values)
+    for i, (ax, (hw, rep)) in enumerate(zip(axes[0], series, strict=True)):
+        by_name = {le["name"]: le for le in rep["layers"]}
+        xs = [by_name[n]["energy_j"] * 1e6 if n in by_name else 0.0 for n in names]
+        ax.barh(range(len(names)), xs, color=f"C{i}")
+        if log:
+            ax.set_xscale("log")
+        where = blended_transform_factory(ax.transAxes, ax.transData)
+        for j, n in enumerate(names):
+            le = by_name.get(n)
+            if le is not None and le["energy_j"] == 0 and le["not_modelled"]:
+                label = "not priced: " + ", ".join(le["not_modelled"])
+                ax.text(0.01, j, label, va="center", fontsize=6, color="#777", transform=where)
+        ax.set_title(f"{hw}: total {rep['energy_per_inference_j'] * 1e6:.3g} µJ", fontsize=10)
+        ax.set_xlabel("energy per inference (µJ)")
+        ax.grid(axis="x", alpha=0.3, which="both")
+    axes[0][0].set_yticks(range(len(names)))
+    axes[0][0].set_yticklabels(names, fontsize=7)
+    axes[0][0].set_ylim(len(names) - 0.5, -0.5)
+    fig.suptitle(f"Per-layer energy per inference - ESTIMATE ({mode} counts)")
     basis = doc["modes"][mode].get("basis", "")
     _footer(fig, f"Basis: {basis}; per-op energies from each hardware table.")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
