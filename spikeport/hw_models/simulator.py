@@ -116,6 +116,10 @@ class Executor:
         Stateful nodes without LIFReset fields of their own (the SDSA attention's inner
         neuron) restart there; the default does nothing."""
 
+    def skip_to(self, step: int) -> None:
+        """Windowed runs: the next step run_all sees is global step index `step` (stateful
+        executors whose behaviour depends on absolute time adjust their clock)."""
+
 
 ExecutorFactory = Callable[[Any, Mapping[str, tuple[int, ...]], tuple[int, ...]], Executor]
 _EXECUTORS: dict[str, ExecutorFactory] = {}
@@ -367,6 +371,9 @@ class _LifExecutor(Executor):
         self.kernel.u[...] = 0
         self.kernel.v[...] = 0
 
+    def skip_to(self, step: int) -> None:
+        self.kernel.t = int(step)  # LIFReset phases follow Lava's clock
+
     def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
         u = self.kernel.u
         a = _only(inputs) if inputs else np.zeros((len(counts["spikes"]), *u.shape), np.int64)
@@ -533,6 +540,7 @@ class Simulator:
         *,
         bias: Mapping[str, np.ndarray] | None = None,
         state_resets: Mapping[str, tuple[int, int]] | None = None,
+        windowed: bool = False,
     ) -> SimResult:
         """Run `steps` timesteps on `data` [B, T, *shape] per Input node (zeros after T).
 
@@ -543,9 +551,23 @@ class Simulator:
             (how netx feeds images through an input layer).
         state_resets: {neuron node: (interval, offset)}: zero its state after step t when
             (t - 1) % interval == offset % interval, as ``lava.proc.io.reset.Reset`` does.
+        windowed: retimed graphs only: compute each node only over its T-step data window
+            (``Timing.window``); every array (outputs, probes, counts) then has T steps, step
+            i being the node's window step i. The values are those of the full run (nothing
+            outside a node's window reaches another node's window: the LIFReset gates discard
+            it), at (T + L) / T times less work; what a full run computes outside windows is
+            not produced.
         """
         feeds = self._feeds(data)
         batch = next(iter(feeds.values())).shape[0]
+        if windowed:
+            if self.timing is None:
+                raise SpikeportError(
+                    f"graph {self.graph.name}: windowed runs need a retimed graph (no timing)"
+                )
+            if steps not in (None, self.timing.T):
+                raise SpikeportError(f"windowed runs have T = {self.timing.T} steps, not {steps}")
+            steps = self.timing.T
         if steps is None:
             steps = max(f.shape[1] for f in feeds.values())
             if self.timing is not None:
@@ -586,9 +608,8 @@ class Simulator:
             else:
                 wiring = self.graph.inputs_of(name)
                 ins = {port: seqs[src] for port, src in wiring.items()}
-                seqs[name], states = self.executors[name].run_all(
-                    ins, counts[name], vars_of.get(name, ()), resets.get(name)
-                )
+                run = self._run_windowed if windowed else self._run_node
+                seqs[name], states = run(name, ins, counts[name], vars_of.get(name, ()), resets)
                 for var, arr in states.items():
                     probed[(name, var)] = arr
                 for src in wiring.values():
@@ -606,7 +627,28 @@ class Simulator:
             steps=steps,
             batch=batch,
             seconds=seconds,
+            meta={"windowed": windowed},
         )
+
+    def _run_node(self, name, ins, counts, probe_vars, resets):  # type: ignore[no-untyped-def]
+        return self.executors[name].run_all(ins, counts, probe_vars, resets.get(name))
+
+    def _run_windowed(self, name, ins, counts, probe_vars, resets):  # type: ignore[no-untyped-def]
+        """One node over its data window; `ins` are its inputs' output windows, which all
+        start at this node's window start (the retime pass balanced them)."""
+        ex = self.executors[name]
+        kind = type(ex.node).__name__
+        if kind == "Delay":  # its output window is its input window, later
+            return next(iter(ins.values())), {}
+        if kind in ("Dense", "Conv"):  # send one step later: output window = f(input window)
+            padded = {p: np.concatenate([x, np.zeros_like(x[:1])]) for p, x in ins.items()}
+            tmp = {k: np.zeros(len(counts[k]) + 1, dtype=np.int64) for k in counts}
+            out, states = ex.run_all(padded, tmp, probe_vars, resets.get(name))
+            for k in counts:
+                counts[k][:] = tmp[k][:-1]
+            return out[1:], {v: a[1:] for v, a in states.items()}
+        ex.skip_to(self.timing.node_latency[name])
+        return ex.run_all(ins, counts, probe_vars, resets.get(name))
 
     def _feeds(self, data: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         if not isinstance(data, Mapping):

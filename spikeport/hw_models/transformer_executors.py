@@ -141,10 +141,16 @@ class _IntAttentionExecutor(_StepwiseExecutor):
 
     def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
         super().__init__(node, in_shapes, out_shape)
-        self.start, self.period = 0, None
+        self.start, self.period, self.offset = 0, None, 0
 
     def set_window(self, start: int, period: int) -> None:
         self.start, self.period = int(start), int(period)
+
+    def reset(self, batch: int) -> None:
+        self.offset = 0
+
+    def skip_to(self, step: int) -> None:
+        self.offset = int(step)
 
     def compute(self, inputs: Inputs) -> np.ndarray:
         rec = self.node
@@ -155,7 +161,7 @@ class _IntAttentionExecutor(_StepwiseExecutor):
             segments = (
                 [(0, steps)]
                 if self.period is None
-                else window_segments(steps, self.start, self.period)
+                else window_segments(steps, self.start - self.offset, self.period)
             )
             out = np.empty_like(q)
             for lo, hi in segments:  # a fresh inner neuron per window = LIFReset at lo
