@@ -113,7 +113,22 @@ def input_data(graph: Any, kind: str, samples: int, steps: int | None, seed: int
         f"random Bernoulli({RANDOM_RATE}) spikes, seed {seed}, {samples} samples x "
         f"{t_model} steps, run {run} steps"
     )
+    amp = _injection_amplitude(graph)
+    if amp > 1:
+        feed *= amp
+        desc += f"; each event injected as a current of {amp} (input neurons fire on it)"
     return InputData(feed, run, None, t_model, desc)
+
+
+def _injection_amplitude(graph: Any) -> int:
+    """For an Input wired straight into CubaLIF neurons (netx's input layer): the current
+    ``max(vth) + 1`` that makes an input neuron cross its threshold (v > vth << 6) in one
+    step; else 1 (spikes into synapses)."""
+    src = graph.input_names[0]
+    dsts = [graph.node(d) for s, d, _ in graph.edges() if s == src]
+    if dsts and all(type(d).__name__ == "CubaLIF" for d in dsts):
+        return int(max(int(np.max(d.vth)) for d in dsts)) + 1
+    return 1
 
 
 def _run_steps(graph: Any, steps: int | None, t_model: int) -> int:
