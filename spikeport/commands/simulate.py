@@ -1,0 +1,141 @@
+"""``spikeport simulate ARTIFACT --data digits``: the bit-accurate simulator on a test split.
+
+Prints accuracy, samples, seconds, throughput, per-layer firing rates and operation counts
+(total and per node); ``--json`` prints one JSON object instead (no progress bar on stdout).
+By default each node is computed over its T-step data window only (``Simulator.run(...,
+windowed=True)``, identical values); ``--full-timing`` runs all T + L steps as Lava would.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DATASETS = ("digits",)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "simulate",
+        help="run a converted artifact in the bit-accurate simulator on a test split",
+        description="Evaluate a converted (quantised, retimed) IR artifact with spikeport's "
+        "bit-accurate Loihi simulator on a dataset's test split: accuracy, throughput, "
+        "firing rates and operation counts.",
+    )
+    p.add_argument("artifact", help="artifact directory written by `spikeport convert`")
+    p.add_argument("--data", required=True, help=f"dataset: {', '.join(DATASETS)}")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--batch-size", type=int, default=60, help="samples per simulator run")
+    p.add_argument(
+        "--probe",
+        nargs="+",
+        default=[],
+        metavar="NODE",
+        help="also report these nodes' output (non-zero count per window step, summed)",
+    )
+    p.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    p.add_argument(
+        "--full-timing",
+        action="store_true",
+        help="simulate all T + L steps (warm-up and drain included) instead of data windows",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from spikeport.errors import SpikeportError
+
+    if args.data not in DATASETS:
+        raise SpikeportError(
+            f"--data {args.data!r}: unknown dataset (known: {', '.join(DATASETS)})"
+        )
+    if args.batch_size < 1:
+        raise SpikeportError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise SpikeportError(f"--limit must be >= 1, got {args.limit}")
+    art = Path(args.artifact)
+    if not art.is_dir():
+        raise SpikeportError(f"{art}: no such artifact directory (run `spikeport convert`)")
+
+    import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention)
+    from spikeport.hw_models.classification import classify, output_window
+    from spikeport.ir import load
+    from spikeport.models.digits import load_digits_split
+
+    graph = load(art)
+    if graph.meta.get("level") != "int":
+        raise SpikeportError(
+            f"{art}: not a quantised artifact (meta level {graph.meta.get('level')!r})"
+        )
+    data = load_digits_split()
+    images, labels = data.x_test.numpy(), data.y_test.numpy()
+    if args.limit is not None:
+        images, labels = images[: args.limit], labels[: args.limit]
+    bar = None
+    if not args.json and not args.no_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(images), unit="sample", desc="simulate", file=sys.stderr)
+    try:
+        res = classify(
+            graph,
+            images,
+            labels,
+            batch_size=args.batch_size,
+            probes=args.probe,
+            windowed=not args.full_timing,
+            progress=None if bar is None else bar.update,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    probes = {
+        name: {
+            "window": list(output_window(graph, res.timing, name)),
+            "nonzero_per_step": [int((arr[:, t] != 0).sum()) for t in range(arr.shape[1])],
+            "sum_per_step": [int(arr[:, t].sum()) for t in range(arr.shape[1])],
+        }
+        for name, arr in res.probes.items()
+    }
+    out = {
+        "artifact": str(art),
+        "data": args.data,
+        "accuracy": res.accuracy,
+        "samples": res.samples,
+        "seconds": res.seconds,
+        "throughput": res.throughput,
+        "T": res.timing.T,
+        "latency": res.timing.latency,
+        "windowed": res.windowed,
+        **res.ops,
+        "ops": res.ops,
+        "ops_full_run": res.ops_full_run,
+        "firing_rates": res.firing_rates,
+        "ops_per_node": res.ops_per_node,
+        "probes": probes,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"artifact   {art}  (T = {res.timing.T}, latency L = {res.timing.latency} steps)")
+    print(f"accuracy   {100 * res.accuracy:.2f} % on {res.samples} {args.data} test samples")
+    print(f"time       {res.seconds:.3f} s simulated ({res.throughput:.1f} samples/s)")
+    print("operations (per-sample streaming work summed over samples):")
+    for k, v in res.ops.items():
+        print(f"  {k:16s} {v:>16,d}")
+    print(f"{'layer':40s} {'firing rate':>11s} {'spikes':>14s} {'neuron upd.':>14s}")
+    for name, rate in res.firing_rates.items():
+        per = res.ops_per_node[name]
+        print(f"{name:40s} {rate:11.4f} {per['spikes']:14,d} {per['neuron_updates']:14,d}")
+    for name, per in res.ops_per_node.items():
+        if name not in res.firing_rates and any(per.values()):
+            ev, macs = per["synaptic_events"], per["dense_macs"]
+            words = per["bitwise_words"] + per["popcount_words"]
+            print(f"  {name:38s} events {ev:,d}  dense MACs {macs:,d}  words {words:,d}")
+    for name, rec in probes.items():
+        print(f"probe {name}: window {rec['window']}, non-zero per step {rec['nonzero_per_step']}")
+    return 0
