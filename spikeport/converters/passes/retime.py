@@ -171,4 +171,6 @@ def layer_synchronous(graph: Graph) -> Graph:
     del g.meta[META_KEY]
     if g.meta.get("passes") and g.meta["passes"][-1] == Retime.name:
         g.meta["passes"] = g.meta["passes"][:-1]
+        if not g.meta["passes"]:
+            del g.meta["passes"]
     return g
