@@ -11,8 +11,8 @@ computes for it (``docs/lava_backend.md`` lists the mapping):
 * CubaLIF -> ``LIF`` / ``LIFReset``; Delta, SigmaDelta, Sigma -> ``lava.proc.sdn``.
 * Flatten, Reshape, Transpose -> virtual reshape / transpose ports (no process).
 * Input -> ``lava.proc.io.source.RingBuffer`` holding the sample's data.
-* Delay and the spiking-Transformer primitives -> custom processes in
-  ``spikeport.deploy.lava.processes`` (see :data:`CUSTOM`).
+* Delay, Add, MaxPool2d, TokenMean and the attention cores -> custom processes in
+  ``spikeport.deploy.lava.processes``; SDSA's inner neuron is Lava's own ``LIFReset``.
 
 Latency: Lava's synapses (Dense, Conv) send one step late, exactly as the simulator's
 executors do, and every emitted custom process sends in the same step it receives, as the
@@ -53,8 +53,9 @@ class Emitted:
     sources: dict[str, Any] = field(default_factory=dict)
 
 
-EmitFn = Callable[[Any, Mapping[str, PortFn], Mapping[str, tuple[int, ...]], tuple], tuple]
-"""fn(node, {port: source port fn}, {port: input shape}, out_shape) -> (process, out port fn)."""
+EmitFn = Callable[..., tuple]
+"""fn(node, {port: source port fn}, {port: input shape}, out_shape, ctx) -> (process, out port
+fn); ctx holds graph-level facts ("timing": the retime record or None)."""
 
 _EMITTERS: dict[str, EmitFn] = {}
 
@@ -99,6 +100,9 @@ def emit(
     if missing:
         raise UnsupportedError(f"no Lava process for node(s): {', '.join(missing)}")
     bias = dict(bias or {})
+    from spikeport.ir.timing import Timing
+
+    ctx = {"timing": Timing.from_meta(graph.meta)}
     out = Emitted()
     for name in graph.topological_order():
         node = graph.node(name)
@@ -118,7 +122,7 @@ def emit(
             if kind != "CubaLIF":
                 raise SpikeportError(f"bias override {name!r}: not a CubaLIF node of the graph")
             node = node.replace(bias_mant=np.broadcast_to(np.asarray(bias.pop(name)), shape))
-        proc, port_fn = _EMITTERS[kind](node, ins, in_shapes, shape)
+        proc, port_fn = _EMITTERS[kind](node, ins, in_shapes, shape, ctx)
         if proc is not None:
             out.procs[name] = proc
         out.outs[name] = port_fn
@@ -154,7 +158,9 @@ def _connect(src: PortFn, dst_port: Any) -> None:
 # -- layout: virtual ports ------------------------------------------------------------------
 @register_emitter("Flatten")
 @register_emitter("Reshape")
-def _emit_reshape(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple) -> tuple:
+def _emit_reshape(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
     src = ins["in"]
     if tuple(in_shapes["in"]) == shape:
         return None, src
@@ -163,7 +169,7 @@ def _emit_reshape(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shap
 
 @register_emitter("Transpose")
 def _emit_transpose(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
 ) -> tuple:
     src, perm = ins["in"], list(node.perm)
     if perm == sorted(perm):
@@ -173,7 +179,9 @@ def _emit_transpose(
 
 # -- synapses ---------------------------------------------------------------------------------
 @register_emitter("Dense")
-def _emit_dense(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple) -> tuple:
+def _emit_dense(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
     from lava.proc.dense.process import DelayDense, Dense
 
     x_shape = tuple(in_shapes["in"])
@@ -211,7 +219,9 @@ def lava_conv_weight(weight: np.ndarray) -> np.ndarray:
 
 
 @register_emitter("Conv")
-def _emit_conv(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple) -> tuple:
+def _emit_conv(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
     from lava.proc.conv.process import Conv
 
     c, h, w = in_shapes["in"]
@@ -230,7 +240,9 @@ def _emit_conv(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: 
 
 # -- neurons ----------------------------------------------------------------------------------
 @register_emitter("CubaLIF")
-def _emit_lif(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple) -> tuple:
+def _emit_lif(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
     from lava.proc.lif.process import LIF, LIFReset
 
     kwargs = {
@@ -253,7 +265,9 @@ def _emit_lif(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: t
 
 
 @register_emitter("Delta")
-def _emit_delta(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple) -> tuple:
+def _emit_delta(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
     from lava.proc.sdn.process import Delta
 
     proc = Delta(
@@ -269,7 +283,7 @@ def _emit_delta(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape:
 
 @register_emitter("SigmaDelta")
 def _emit_sigma_delta(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
 ) -> tuple:
     from lava.proc.sdn.process import ActivationMode, SigmaDelta
 
@@ -288,9 +302,138 @@ def _emit_sigma_delta(
 
 
 @register_emitter("Sigma")
-def _emit_sigma(node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple) -> tuple:
+def _emit_sigma(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
     from lava.proc.sdn.process import Sigma
 
     proc = Sigma(shape=tuple(node.shape))
     _connect(ins["in"], proc.a_in)
     return proc, _port(proc.s_out)
+
+
+# -- custom processes -------------------------------------------------------------------------
+@register_emitter("Delay")
+def _emit_delay(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    if node.steps == 0:
+        return None, ins["in"]
+    from spikeport.deploy.lava.processes.delay import Delay
+
+    proc = Delay(shape=shape, steps=node.steps)
+    _connect(ins["in"], proc.a_in)
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("Add")
+def _emit_add(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.elementwise import Add
+
+    proc = Add(shape=shape)
+    _connect(ins["a"], proc.a)
+    _connect(ins["b"], proc.b)
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("MaxPool2d")
+def _emit_maxpool(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.elementwise import MaxPool
+
+    proc = MaxPool(
+        in_shape=tuple(in_shapes["in"]),
+        out_shape=shape,
+        kernel=tuple(node.kernel_size),
+        stride=tuple(node.stride or node.kernel_size),
+        padding=tuple(node.padding),
+    )
+    _connect(ins["in"], proc.a_in)
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("TokenMean")
+def _emit_token_mean(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.elementwise import AxisSum
+
+    proc = AxisSum(in_shape=tuple(in_shapes["in"]), axis=node.axis)
+    _connect(ins["in"], proc.a_in)
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("IntAttention")
+def _emit_attention(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    """One attention core as a small group of processes (see docs/lava_backend.md)."""
+    from spikeport.deploy.lava.processes import attention as att
+    from spikeport.deploy.lava.processes.elementwise import Add, AxisSum, GateTokens
+
+    q_shape, k_shape, v_shape = (tuple(in_shapes[p]) for p in ("q", "k", "v"))
+    if node.variant == "sdsa":
+        from lava.proc.lif.process import LIF, LIFReset
+
+        kv = GateTokens(shape=k_shape, b_shape=v_shape)
+        _connect(ins["k"], kv.a)
+        _connect(ins["v"], kv.b)
+        col = AxisSum(in_shape=k_shape, axis=0, shift=node.count_shift)
+        kv.s_out.connect(col.a_in)
+        kwargs = {"shape": (k_shape[1],), "du": 4095, "dv": node.inner_dv, "vth": node.inner_vth}
+        timing = ctx.get("timing")
+        if timing is not None and node.name in timing.node_latency:  # restart per data window
+            phase = (timing.node_latency[node.name] + 1) % timing.T  # Lava time starts at 1
+            neuron = LIFReset(reset_interval=timing.T, reset_offset=phase, **kwargs)
+        else:
+            neuron = LIF(**kwargs)
+        col.s_out.connect(neuron.a_in)
+        gate = GateTokens(shape=q_shape, b_shape=(k_shape[1],))
+        _connect(ins["q"], gate.a)
+        neuron.s_out.connect(gate.b)
+        return gate, _port(gate.s_out)
+    if node.variant == "lrf_dyn":
+        core = att.Dendrites(
+            shape=q_shape,
+            dyn_a=node.dyn_a,
+            dyn_gamma=node.dyn_gamma,
+            dyn_c=node.dyn_c,
+            input_mode=node.input_mode,
+            count_shift=node.count_shift,
+        )
+        for p in ("q", "k", "v"):
+            _connect(ins[p], getattr(core, p))
+    else:
+        axnor = node.variant == "axnor"
+        a_int = node.a_int if axnor else np.zeros(node.heads, dtype=np.int64)
+        a_shift = node.a_shift if axnor else 0
+        scores = att.SpikeScores(
+            q_shape=q_shape, k_shape=k_shape, heads=node.heads, a_int=a_int, a_shift=a_shift
+        )
+        _connect(ins["q"], scores.q)
+        _connect(ins["k"], scores.k)
+        core = att.ScoreAccumulate(
+            scores_shape=(node.heads, q_shape[0], k_shape[0]),
+            v_shape=v_shape,
+            count_shift=node.count_shift,
+            score_shift=a_shift,
+        )
+        scores.s_out.connect(core.scores)
+        _connect(ins["v"], core.v)
+    if node.local_weight is None:
+        return core, _port(core.s_out)
+    local = att.LocalTerm(
+        shape=v_shape,
+        grid=tuple(node.grid),
+        weight=node.local_weight,
+        dilations=tuple(node.local_dilation),
+        shift=node.local_shift,
+    )
+    _connect(ins["v"], local.a_in)
+    total = Add(shape=shape)
+    core.s_out.connect(total.a)
+    local.s_out.connect(total.b)
+    return total, _port(total.s_out)
