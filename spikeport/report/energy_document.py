@@ -61,7 +61,9 @@ def build_document(
             "title": hw.title,
             "measured": m_rep.to_dict() if m_rep else None,
             "analytical": a_rep.to_dict() if a_rep else None,
-            "mapping": mapping_dict(mp) if mp is not None else None,
+            "mapping": mapping_dict(mp) | {"core_limits": bool(hw.limits)}
+            if mp is not None
+            else None,
         }
         totals[hw.name] = {
             "measured": m_rep.energy_per_inference_j if m_rep else None,

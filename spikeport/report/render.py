@@ -66,16 +66,36 @@ def _summary_rows(doc: dict) -> list[list[str]]:
             if mp
             else "n/a"
         )
+        limited = mp.get("core_limits", True)
         rows.append(
             [
                 hw,
                 _si(tot["measured"], "J"),
                 _si(tot["analytical"], "J"),
-                str(mp.get("cores", "n/a")),
-                str(mp.get("chips", "n/a")),
+                str(mp.get("cores", "n/a")) if limited else "n/a (no core limits)",
+                str(mp.get("chips", "n/a")) if limited else "n/a",
                 mem,
             ]
         )
+    return rows
+
+
+def _by_op_rows(doc: dict) -> list[list[str]]:
+    """Energy per operation kind, per hardware model and counting mode."""
+    kinds: list[str] = []
+    reps = []
+    for hw, entry in doc["hardware"].items():
+        for mode in ("measured", "analytical"):
+            rep = entry.get(mode)
+            if rep:
+                reps.append((hw, mode, rep))
+                kinds += [k for k in rep["energy_by_op_j"] if k not in kinds]
+    rows = [["hardware", "mode", *kinds, "not priced (counts)"]]
+    for hw, mode, rep in reps:
+        by = rep["energy_by_op_j"]
+        missing = ", ".join(f"{k}={_si(v, '')}" for k, v in rep["not_modelled_ops"].items())
+        cells = [_si(by[k], "J") if k in by else "-" for k in kinds]
+        rows.append([hw, mode, *cells, missing or "-"])
     return rows
 
 
@@ -135,6 +155,13 @@ def _mode_lines(doc: dict) -> list[str]:
     opts = doc["modes"]["measured"].get("options")
     if opts:
         out.append("measured options: " + ", ".join(f"{k}={v}" for k, v in opts.items()))
+    tot = doc["modes"]["measured"].get("totals") or {}
+    if tot.get("dense_macs"):
+        out.append(
+            f"measured: {_si(tot['synaptic_events'], '')} synaptic events per inference vs "
+            f"{_si(tot['dense_macs'], '')} MACs a dense (clock-driven) evaluation of the same "
+            f"synapses would do ({100 * tot['synaptic_events'] / tot['dense_macs']:.2f} %)"
+        )
     unc = doc["modes"]["measured"].get("uncounted")
     if unc:
         out.append("nodes the simulator counted no operations for: " + ", ".join(unc))
@@ -154,6 +181,10 @@ def markdown(doc: dict, plots: dict[str, str] | None = None) -> str:
         "## Summary",
         "",
         _md_table(_summary_rows(doc)),
+        "",
+        "## Energy by operation kind",
+        "",
+        _md_table(_by_op_rows(doc)),
         "",
         "## Bases and options",
         "",
@@ -198,6 +229,8 @@ def html_page(doc: dict, plots: dict[str, str] | None = None) -> str:
         "energies from the hardware tables (sources in hw_models/targets/*.json).</p>",
         "<h2>Summary</h2>",
         _html_table(_summary_rows(doc)),
+        "<h2>Energy by operation kind</h2>",
+        _html_table(_by_op_rows(doc)),
         "<h2>Bases and options</h2><ul>",
         *[f"<li>{e(line)}</li>" for line in _mode_lines(doc)],
         "</ul>",
