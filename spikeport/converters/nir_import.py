@@ -1,0 +1,184 @@
+"""Read a NIR graph (``nir.NIRGraph`` or a ``.nir`` HDF5 file) into a float IR graph.
+
+The inverse of ``spikeport.deploy.nir_export`` for float layers, and what snnTorch or
+SpikingJelly write for conv/linear/LIF networks:
+
+* ``Input`` -> Input(kind "float"); ``Output`` -> the graph's outputs.
+* ``Affine`` -> Linear(weight, bias); ``Linear`` -> Linear(weight); ``Conv2d`` -> Conv2d
+  (integer padding only); ``Flatten`` -> Flatten (NIR's dims are per sample, as ours).
+* ``LIF`` -> LIF (SpikingJelly semantics, hard reset): ``tau = tau_nir / dt`` (> 1);
+  ``r = 1`` -> decay_input=True, ``r = tau`` -> decay_input=False; ``v_leak`` must equal
+  ``v_reset``; parameters must be uniform over the neurons.
+* Several edges into one node -> Add nodes summing them (NIR fan-in sums).
+
+``dt`` (seconds) is the graph's ``metadata["dt"]`` when present, else the argument
+(default 1e-4, SpikingJelly's and snnTorch's convention). Nothing else is imported: the
+error names every unsupported NIR node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeport.errors import SpikeportError, UnsupportedError
+
+DEFAULT_DT = 1e-4
+_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "LIF")
+
+
+def _clean(name: str) -> str:
+    return str(name).replace("/", "_")
+
+
+def _uniform(node_name: str, field: str, value: Any) -> float:
+    arr = np.asarray(value, dtype=np.float64)
+    u = np.unique(arr)
+    if u.size != 1:
+        raise UnsupportedError(f"{node_name} (LIF): {field} differs between neurons")
+    return float(u[0])
+
+
+def _pair(node_name: str, field: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        raise UnsupportedError(f"{node_name} (Conv2d): {field} {value!r} is not a number")
+    arr = np.atleast_1d(np.asarray(value)).astype(np.int64)
+    return (int(arr[0]), int(arr[-1])) if arr.size in (1, 2) else (int(arr[0]), int(arr[1]))
+
+
+def _shape(node_name: str, types: dict) -> tuple[int, ...]:
+    if len(types) != 1:
+        raise UnsupportedError(f"{node_name}: only single-port Input/Output nodes are supported")
+    return tuple(int(d) for d in np.asarray(next(iter(types.values()))).ravel())
+
+
+def load_nir(source: Any, dt: float | None = None, name: str | None = None) -> Any:
+    """Convert `source` (a NIRGraph or a path to a .nir file) to a float ``ir.Graph``."""
+    import nir
+
+    from spikeport import ir
+
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise SpikeportError(f"{path}: no such NIR file")
+        try:
+            source = nir.read(str(path))
+        except Exception as exc:  # h5py/nir raise many types for a bad file
+            raise SpikeportError(f"{path}: not a readable NIR file ({exc})") from None
+        name = name or path.stem
+    if not isinstance(source, nir.NIRGraph):
+        raise SpikeportError(f"expected a nir.NIRGraph or a .nir path, got {type(source).__name__}")
+    meta_dt = (source.metadata or {}).get("dt")
+    step = float(meta_dt) if meta_dt is not None else float(dt or DEFAULT_DT)
+    bad = [
+        f"{k} ({type(v).__name__})"
+        for k, v in source.nodes.items()
+        if type(v).__name__ not in _SUPPORTED
+    ]
+    if bad:
+        raise UnsupportedError(f"NIR graph: no spikeport import for {', '.join(bad)}")
+    preds: dict[str, list[str]] = {k: [] for k in source.nodes}
+    for src, dst in source.edges:
+        if src not in source.nodes or dst not in source.nodes:
+            raise SpikeportError(f"NIR graph: edge {src} -> {dst} names a missing node")
+        preds[dst].append(src)
+    g = ir.Graph(name or "nir")
+    g.meta.update({"source": "nir", "dt": step, "time_major": True})
+    value: dict[str, str] = {}  # NIR node -> IR node carrying its output
+    outputs: list[str] = []
+    for key in _topological(source.nodes, preds):
+        node, kind = source.nodes[key], type(source.nodes[key]).__name__
+        ir_name = _clean(key)
+        ins = [value[p] for p in preds[key]]
+        if kind == "Output":
+            if len(ins) != 1:
+                ins = [_sum(g, ir, f"{ir_name}.sum", ins)]
+            outputs.append(ins[0])
+            continue
+        if kind == "Input":
+            g.add(ir.Input(ir_name, shape=_shape(key, node.input_type), kind="float"))
+            value[key] = ir_name
+            continue
+        if not ins:
+            raise SpikeportError(f"NIR graph: node {key} ({kind}) has no input")
+        src = ins[0] if len(ins) == 1 else _sum(g, ir, f"{ir_name}.in", ins)
+        g.add(_convert(ir, key, ir_name, node, kind, step), src)
+        value[key] = ir_name
+    if not outputs:
+        raise SpikeportError("NIR graph: no Output node")
+    g.set_outputs(outputs)
+    return g
+
+
+def _sum(g: Any, ir: Any, name: str, ins: list[str]) -> str:
+    acc = ins[0]
+    for i, other in enumerate(ins[1:]):
+        node = name if i == len(ins) - 2 else f"{name}.{i}"
+        g.add(ir.Add(node), {"a": acc, "b": other})
+        acc = node
+    return acc
+
+
+def _convert(ir: Any, key: str, name: str, node: Any, kind: str, dt: float) -> Any:
+    if kind == "Affine":
+        return ir.Linear(name, weight=np.asarray(node.weight), bias=np.asarray(node.bias))
+    if kind == "Linear":
+        return ir.Linear(name, weight=np.asarray(node.weight))
+    if kind == "Conv2d":
+        return ir.Conv2d(
+            name,
+            weight=np.asarray(node.weight),
+            bias=None if node.bias is None else np.asarray(node.bias),
+            stride=_pair(key, "stride", node.stride),
+            padding=_pair(key, "padding", node.padding),
+            dilation=_pair(key, "dilation", node.dilation),
+            groups=int(np.asarray(node.groups).item()),
+        )
+    if kind == "Flatten":
+        return ir.Flatten(name, start_dim=int(node.start_dim), end_dim=int(node.end_dim))
+    # LIF
+    # round away the float noise of tau_nir / dt (2e-4 / 1e-4 is 2.0000000000000004)
+    tau = float(np.round(_uniform(key, "tau", node.tau) / dt, 9))
+    if not np.isfinite(tau) or tau <= 1.0:
+        raise UnsupportedError(f"{key} (LIF): tau / dt = {tau} must be finite and > 1")
+    r = _uniform(key, "r", node.r)
+    if np.isclose(r, 1.0, rtol=1e-6):
+        decay_input = True
+    elif np.isclose(r, tau, rtol=1e-6):
+        decay_input = False
+    else:
+        raise UnsupportedError(f"{key} (LIF): r = {r} must be 1 or tau / dt = {tau}")
+    v_reset = 0.0 if node.v_reset is None else _uniform(key, "v_reset", node.v_reset)
+    v_leak = _uniform(key, "v_leak", node.v_leak)
+    if not np.isclose(v_leak, v_reset, rtol=1e-6, atol=1e-12):
+        raise UnsupportedError(f"{key} (LIF): v_leak {v_leak} must equal v_reset {v_reset}")
+    return ir.LIF(
+        name,
+        tau=tau,
+        v_threshold=_uniform(key, "v_threshold", node.v_threshold),
+        v_reset=v_reset,
+        decay_input=decay_input,
+    )
+
+
+def _topological(nodes: dict, preds: dict[str, list[str]]) -> list[str]:
+    order, done, visiting = [], set(), set()
+
+    def visit(k: str) -> None:
+        if k in done:
+            return
+        if k in visiting:
+            raise UnsupportedError(f"NIR graph: recurrent connection through {k} (not supported)")
+        visiting.add(k)
+        for p in preds[k]:
+            visit(p)
+        visiting.discard(k)
+        done.add(k)
+        order.append(k)
+
+    for k in nodes:
+        visit(k)
+    return order
