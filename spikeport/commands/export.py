@@ -1,0 +1,76 @@
+"""``spikeport export ARTIFACT --format {nir,onnx,netx} -o FILE``: write an IR artifact in an
+interchange format.
+
+* ``nir``: the NIR-expressible part (``spikeport.deploy.nir_export``), HDF5 via ``nir.write``;
+  ``--dt`` sets the NIR timestep in seconds.
+* ``onnx``: the one-timestep model of a lowered graph with ``ai.spikeport`` custom operators
+  (``spikeport.deploy.onnx_export``), checked with ``onnx.checker``.
+* ``netx``: a lava-dl ``.net`` file via ``spikeport.deploy.netx_export`` when that module is
+  present; otherwise a "not yet supported" error.
+
+Unsupported nodes are refused with a one-line error naming them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+FORMATS = ("nir", "onnx", "netx")
+SUFFIX = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write an IR artifact as NIR, ONNX or netx",
+        description="Export an IR artifact directory (graph.json + tensors.h5) as a NIR graph, "
+        "an ONNX model of one timestep (custom domain ai.spikeport) or a lava-dl netx file.",
+    )
+    p.add_argument("artifact", metavar="ARTIFACT", help="IR artifact directory")
+    p.add_argument("--format", required=True, choices=FORMATS, help="interchange format")
+    p.add_argument(
+        "-o", "--out", metavar="FILE", help="output file (default: ARTIFACT/<graph><suffix>)"
+    )
+    p.add_argument("--dt", type=float, default=None, help="NIR timestep in seconds (default 1e-4)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikeport import ir
+    from spikeport.errors import SpikeportError, UnsupportedError
+
+    if args.format == "netx" and importlib.util.find_spec("spikeport.deploy.netx_export") is None:
+        raise UnsupportedError(
+            "--format netx: netx export is not yet supported (spikeport/deploy/netx_export.py "
+            "is not available)"
+        )
+    if args.dt is not None and args.format != "nir":
+        raise SpikeportError(f"--dt: only used by --format nir, not {args.format}")
+    import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention for loading)
+
+    graph = ir.load(args.artifact)
+    out = Path(args.out) if args.out else Path(args.artifact) / f"{graph.name}{SUFFIX[args.format]}"
+    if out.parent and not out.parent.is_dir():
+        raise SpikeportError(f"{out}: directory {out.parent} does not exist")
+    if args.format == "nir":
+        from spikeport.deploy.nir_export import DEFAULT_DT, export_nir
+
+        g = export_nir(graph, out, dt=args.dt or DEFAULT_DT)
+        kinds: dict[str, int] = {}
+        for node in g.nodes.values():
+            kinds[type(node).__name__] = kinds.get(type(node).__name__, 0) + 1
+        summary = ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items()))
+    elif args.format == "onnx":
+        from spikeport.deploy.onnx_export import export_onnx, onnx_summary
+
+        model = export_onnx(graph, out)
+        summary = ", ".join(f"{k} x{v}" for k, v in onnx_summary(model).items())
+    else:
+        from spikeport.deploy.netx_export import export_netx
+
+        export_netx(graph, out)
+        summary = f"{len(graph)} IR nodes"
+    print(f"wrote {out} ({args.format}): {summary}")
+    return 0
