@@ -20,6 +20,8 @@ def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
 
 def shift_floor(x: np.ndarray, exp: int) -> np.ndarray:
     """``x << exp`` for exp > 0, else arithmetic ``x >> -exp`` (floor toward -inf)."""
+    if exp == 0 and isinstance(x, np.ndarray):
+        return x
     return np.left_shift(x, exp) if exp > 0 else np.right_shift(x, -exp)
 
 

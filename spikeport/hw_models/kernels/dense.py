@@ -130,6 +130,15 @@ class DenseSynapse:
         if steps < 2:
             return out
         flat = x[:-1].reshape(steps - 1, -1, self.n_in)  # the last step's result is never sent
+        if self.max_delay == 0:
+            rows = flat.reshape(-1, self.n_in)
+            live = np.flatnonzero(rows.any(axis=1))  # all-zero inputs contribute nothing
+            if len(live) < len(rows):
+                sent = np.zeros((len(rows), self.n_out), dtype=np.int64)
+                if len(live):
+                    sent[live] = self.compute(rows[live])[0][1]
+                out[1:] = sent.reshape(steps - 1, *lead, self.n_out)
+                return out
         if self.max_delay == 0 or not self._linear_shift:
             for d, part in self.compute(flat):
                 if 1 + d < steps:
@@ -139,34 +148,35 @@ class DenseSynapse:
         bound = float(np.abs(flat).max(initial=0)) * float(self._row_bound)
         if bound >= 2.0**53:
             raise OverflowError("Dense input too large for exact float64 accumulation")
-        # per input j: every (step, lead) where it is non-zero, times its synapses; a synapse
-        # of delay d delivers at slot t + 1 + d (slots past the end fall into spare bins)
-        bins, vals = [], []
-        for j in np.flatnonzero(self.nonzero_fanout):
-            t_e, l_e = np.nonzero(flat[:, :, j])
-            if not len(t_e):
-                continue
-            lo, hi = self._syn_start[j], self._syn_start[j + 1]
-            base = (t_e + 1) * n_lead + l_e
-            bins.append(
-                (base[:, None] + self._syn_d[None, lo:hi] * n_lead) * self.n_out
-                + self._syn_out[None, lo:hi]
-            )
-            w = self._syn_w[None, lo:hi]
-            vals.append(
-                np.broadcast_to(w, bins[-1].shape)
-                if not self.graded
-                else flat[t_e, l_e, j].astype(np.float64)[:, None] * w
-            )
+        # every non-zero input event (step, lead, j) times its synapses; a synapse of delay d
+        # delivers at slot t + 1 + d (slots past the end fall into spare bins). Events come
+        # grouped by input j, so each group is one outer sum into preallocated buffers.
+        j_e, t_e, l_e = np.nonzero(flat.transpose(2, 0, 1))
         size = (steps + self.max_delay + 1) * n_lead * self.n_out
-        if bins:
-            acc = np.bincount(
-                np.concatenate([b.ravel() for b in bins]),
-                np.concatenate([v.ravel() for v in vals]),
-                minlength=size,
-            )
-        else:
-            acc = np.zeros(size)
+        fan = self._syn_start[j_e + 1] - self._syn_start[j_e]
+        total = int(fan.sum())
+        if not total:
+            return out
+        base = ((t_e + 1) * n_lead + l_e) * self.n_out
+        off = self._syn_d * (n_lead * self.n_out) + self._syn_out  # per synapse
+        bins = np.empty(total, dtype=np.int64)
+        vals = np.empty(total, dtype=np.float64)
+        groups = np.searchsorted(j_e, np.arange(self.n_in + 1))
+        pos = 0
+        for j in np.flatnonzero(np.diff(groups)):
+            lo, hi = self._syn_start[j], self._syn_start[j + 1]
+            e0, e1 = groups[j], groups[j + 1]
+            n = (e1 - e0) * (hi - lo)
+            if not n:
+                continue
+            np.add.outer(base[e0:e1], off[lo:hi], out=bins[pos : pos + n].reshape(e1 - e0, -1))
+            w = vals[pos : pos + n].reshape(e1 - e0, -1)
+            if self.graded:
+                np.multiply.outer(flat[t_e[e0:e1], l_e[e0:e1], j], self._syn_w[lo:hi], out=w)
+            else:
+                w[...] = self._syn_w[lo:hi]
+            pos += n
+        acc = np.bincount(bins, vals, minlength=size)
         acc = acc[: steps * n_lead * self.n_out]
         acc = np.rint(acc).astype(np.int64).reshape(steps, *lead, self.n_out)
         return shift_floor(acc, self.weight_exp)
