@@ -59,6 +59,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no bias correction from the digits training images' mean layer inputs",
     )
+    p.add_argument(
+        "--lower-attention",
+        action="store_true",
+        help="lower attention cores to AND/XNOR popcount and dendritic primitives",
+    )
     p.add_argument("--list-passes", action="store_true", help="list the passes and exit")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_passes:
         from spikeport.converters.pipeline import default_passes
 
-        for name, desc in default_passes().describe():
+        for name, desc in default_passes(lower=True).describe():
             print(f"{name:28s} {desc}")
         return 0
     if not args.checkpoint or not args.out:
@@ -128,7 +133,14 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_digits_split()
     calibration = None if data is None or args.no_calibration else data.x_train
-    conv = convert_model(model, sample_shape, config=qcfg, name=ckpt.stem, calibration=calibration)
+    conv = convert_model(
+        model,
+        sample_shape,
+        config=qcfg,
+        name=ckpt.stem,
+        calibration=calibration,
+        lower=args.lower_attention,
+    )
     fidelity = None
     if data is not None and not args.no_eval:
         fidelity = measure_fidelity(

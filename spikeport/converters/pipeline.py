@@ -25,6 +25,9 @@ from spikeport.converters.passes import (
     SimplifyLayout,
     SinkLayoutBelowLIF,
 )
+from spikeport.converters.passes.lower_axnor import LowerAxnor
+from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
+from spikeport.converters.passes.lower_sdsa import LowerSdsa
 from spikeport.converters.torch_fx import to_ir
 from spikeport.ir import Graph
 
@@ -34,20 +37,24 @@ EXAMPLE_BATCH = 7
 
 
 def default_passes(
-    config: QuantConfig | None = None, input_means: dict[str, np.ndarray] | None = None
+    config: QuantConfig | None = None,
+    input_means: dict[str, np.ndarray] | None = None,
+    lower: bool = False,
 ) -> PassManager:
-    """The standard pass order (``spikeport convert --list-passes`` prints it)."""
-    return PassManager(
-        [
-            AbsorbTransposeBatchNorm(),
-            SinkLayoutBelowLIF(),
-            SimplifyLayout(),
-            FoldBatchNorm(),
-            FoldInputScale(),
-            MergeAttentionScale(),
-            Quantize(config, input_means),
-        ]
-    )
+    """The standard pass order (``spikeport convert --list-passes`` prints it); `lower` adds
+    the attention lowering passes after quantisation (docs/lowering.md)."""
+    passes = [
+        AbsorbTransposeBatchNorm(),
+        SinkLayoutBelowLIF(),
+        SimplifyLayout(),
+        FoldBatchNorm(),
+        FoldInputScale(),
+        MergeAttentionScale(),
+        Quantize(config, input_means),
+    ]
+    if lower:
+        passes += [LowerAxnor(), LowerSdsa(), LowerLrfDyn()]
+    return PassManager(passes)
 
 
 @dataclass
@@ -65,18 +72,20 @@ def convert_model(
     config: QuantConfig | None = None,
     name: str | None = None,
     calibration: torch.Tensor | None = None,
+    lower: bool = False,
 ) -> Conversion:
     """Trace `model` (inputs [B, *sample_shape]) and run the default passes.
 
     `calibration` (e.g. training images): measure each synapse's mean input on the folded
-    float graph and let quantisation correct the bias shift of weight rounding."""
+    float graph and let quantisation correct the bias shift of weight rounding.
+    `lower`: also run the attention lowering passes (IntAttention -> hardware primitives)."""
     example = torch.zeros(EXAMPLE_BATCH, *sample_shape)
     float_graph = to_ir(model, example, T=T, name=name)
     means = None
     if calibration is not None:
         folded = default_passes(config).run(float_graph, until="merge-attention-scale")
         means = synapse_input_means(folded, calibration)
-    manager = default_passes(config, means)
+    manager = default_passes(config, means, lower=lower)
     quantized = manager.run(float_graph)
     return Conversion(float_graph, quantized, manager.log)
 
