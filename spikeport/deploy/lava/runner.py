@@ -193,6 +193,8 @@ class Comparison:
     lava_seconds: float
     sim_seconds: float
     predictions: dict[str, list[int]] = field(default_factory=dict)
+    lava_probes: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+    sim_probes: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def identical(self) -> bool:
@@ -251,4 +253,12 @@ def compare(
                 first_mismatch_step=int(np.argmax(diff)) if diff.any() else None,
             )
         )
-    return Comparison(rows, lava.batch, lava.steps, lava.seconds, sim.seconds)
+    return Comparison(
+        rows,
+        lava.batch,
+        lava.steps,
+        lava.seconds,
+        sim.seconds,
+        lava_probes=lava.probes,
+        sim_probes=dict(sim.probes),
+    )
