@@ -18,14 +18,20 @@ Mapping (standard ONNX where it is exact in integers, domain ``ai.spikeport`` ot
   SigmaDelta -> ``SigmaDeltaStep`` (state ``:act``, ``:residue``, ``:error`` [, ``:sigma``]);
   Sigma -> ``Add`` (state ``:sigma``).
 * AndPopcount / XnorPopcount -> the custom operators of the same name.
+* IntAttention (ssa, axnor, lrf_ssa, lrf_dyn): heads split with ``Reshape``/``Transpose``;
+  ``AndPopcount`` (+ ``XnorPopcount`` with a_int 1 = the XNOR count) and per-head weights
+  with ``Mul``/``Add``; ``MatMul`` with V, shifts as for Dense; lrf_dyn through the custom
+  ``DendriticScan``; the local term as depth-wise float64 ``Conv`` (exact). TokenMean ->
+  ``ReduceSum`` over tokens (the integer graph's readout sum, as the simulator).
 * Flatten/Reshape -> ``Reshape``; Transpose -> ``Transpose``; Add -> ``Add``;
   MaxPool2d -> ``MaxPool`` in float64; Delay -> a ring of ``steps`` frames (state ``:ring``,
   ``Slice``/``Squeeze``/``Concat``).
 
 The 1-based timestep is the scalar input ``spikeport.t`` (read by LIFStep with reset_interval).
 Model metadata ``spikeport.states`` lists every (state input, state output, per-sample shape).
-Anything else (float-level nodes, IntAttention, TokenMean, delayed Dense) is refused with one
-UnsupportedError naming every offending node.
+Anything else (float-level nodes, SDSA attention with its windowed inner neuron, the lowered
+attention primitives, TimeMean, delayed Dense) is refused with one UnsupportedError naming
+every offending node.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ _SUPPORTED = (
     "Add",
     "MaxPool2d",
     "Delay",
+    "TokenMean",
+    "IntAttention",
 )
 
 
@@ -115,7 +123,14 @@ class _Builder:
         self.nodes.append(self.h.make_node("Identity", [src], [dst], name=self.fresh(dst)))
 
 
-_CUSTOM = {"LIFStep", "DeltaStep", "SigmaDeltaStep", "AndPopcount", "XnorPopcount"}
+_CUSTOM = {
+    "LIFStep",
+    "DeltaStep",
+    "SigmaDeltaStep",
+    "AndPopcount",
+    "XnorPopcount",
+    "DendriticScan",
+}
 
 
 def unsupported_nodes(graph: Any) -> list[str]:
@@ -127,6 +142,8 @@ def unsupported_nodes(graph: Any) -> list[str]:
             bad.append(f"{rec.name} ({kind})")
         elif kind == "Dense" and rec.delay is not None and np.any(rec.delay):
             bad.append(f"{rec.name} (Dense with synaptic delays)")
+        elif kind == "IntAttention" and rec.variant == "sdsa":
+            bad.append(f"{rec.name} (IntAttention sdsa: windowed inner neuron)")
     return bad
 
 
@@ -377,7 +394,99 @@ def _delay(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
     return out
 
 
+def _token_mean(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    """The simulator's integer TokenMean: the sum over the token axis (no division)."""
+    nd = len(shapes[graph.inputs_of(rec.name)["in"]])
+    axis = b.const(f"{rec.name}.axis", np.array([rec.axis % nd + 1], np.int64))
+    return b.op("ReduceSum", [x, axis], rec.name, keepdims=0)
+
+
+def _heads(b: _Builder, x: str, n: int, heads: int, hd: int, base: str) -> str:
+    """[B, N, D] -> [B, heads, N, head_dim]."""
+    shape = b.const(f"{base}.split", np.array([0, n, heads, hd], np.int64))
+    return b.op("Transpose", [b.op("Reshape", [x, shape], base)], base, perm=[0, 2, 1, 3])
+
+
+def _merge(b: _Builder, x: str, n: int, d: int, base: str) -> str:
+    shape = b.const(f"{base}.merge", np.array([0, n, d], np.int64))
+    return b.op("Reshape", [b.op("Transpose", [x], base, perm=[0, 2, 1, 3]), shape], base)
+
+
+def _local_term(b: _Builder, rec: Any, v: str, n: int, d: int) -> str:
+    """Sum over dilations r of depth-wise 3x3 convs (padding r) over the token grid."""
+    hh, ww = rec.grid
+    base = f"{rec.name}.local"
+    img = b.op("Transpose", [v], base, perm=[0, 2, 1])
+    img = b.op("Reshape", [img, b.const(f"{base}.grid", np.array([0, d, hh, ww], np.int64))], base)
+    img = b.op("Cast", [img], base, to=b.tp.DOUBLE)
+    total = None
+    for i, r in enumerate(rec.local_dilation):
+        w = np.asarray(rec.local_weight[i], dtype=np.float64)
+        y = b.op(
+            "Conv",
+            [img, b.const(f"{base}.w{i}", w)],
+            base,
+            kernel_shape=[3, 3],
+            dilations=[r, r],
+            pads=[r, r, r, r],
+            group=d,
+        )
+        total = y if total is None else b.op("Add", [total, y], base)
+    flat = b.const(f"{base}.flat", np.array([0, d, n], np.int64))
+    out = b.op("Reshape", [b.op("Cast", [total], base, to=b.tp.INT64), flat], base)
+    return _shift(b, b.op("Transpose", [out], base, perm=[0, 2, 1]), rec.local_shift, base)
+
+
+def _int_attention(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    n, d = shapes[rec.name]
+    h, hd, name = rec.heads, rec.head_dim, rec.name
+    q, k, v = ins["q"], ins["k"], ins["v"]
+    if rec.variant == "lrf_dyn":
+        u = v if rec.input_mode == "v" else b.op("Mul", [k, v], name)
+        y = b.op(
+            "DendriticScan",
+            [
+                u,
+                b.const(f"{name}.dyn_a", np.asarray(rec.dyn_a, np.int64)),
+                b.const(f"{name}.dyn_gamma", np.asarray(rec.dyn_gamma, np.int64)),
+                b.const(f"{name}.dyn_c", np.asarray(rec.dyn_c, np.int64)),
+            ],
+            name,
+        )
+        out = _shift(b, y, rec.count_shift - 12, name)
+        if rec.input_mode == "kv_gate_q":
+            out = b.op("Mul", [q, out], name)
+    else:
+        qh, kh, vh = (
+            _heads(b, t, n, h, hd, f"{name}.{p}") for p, t in zip("qkv", (q, k, v), strict=True)
+        )
+        c_and = b.op("AndPopcount", [qh, kh], name)
+        if rec.variant == "axnor":
+            a = np.asarray(rec.a_int, np.int64).reshape(h, 1, 1)
+            c_xnor = b.op("XnorPopcount", [qh, kh], name, a_int=1, a_shift=0)
+            keep = b.const(f"{name}.and_weight", (1 << rec.a_shift) - a)
+            scores = b.op(
+                "Add",
+                [
+                    b.op("Mul", [c_and, keep], name),
+                    b.op("Mul", [c_xnor, b.const(f"{name}.a_int", a)], name),
+                ],
+                name,
+            )
+        else:
+            scores = c_and
+        acc = _shift(b, b.op("MatMul", [scores, vh], name), rec.count_shift, name)
+        if rec.variant == "axnor":
+            acc = _shift(b, acc, -rec.a_shift, name)
+        out = _merge(b, acc, n, d, name)
+    if rec.local_weight is not None:
+        out = b.op("Add", [out, _local_term(b, rec, v, n, d)], name)
+    return out
+
+
 _EMITTERS = {
+    "TokenMean": _token_mean,
+    "IntAttention": _int_attention,
     "Dense": _dense,
     "Conv": _conv,
     "CubaLIF": _lif,

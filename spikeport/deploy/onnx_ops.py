@@ -18,6 +18,9 @@ Operators (inputs -> outputs; attributes in brackets):
 * ``AndPopcount(q, k) -> c``: c[..., n, m] = popcount(q[..., n, :] & k[..., m, :]).
 * ``XnorPopcount(q, k) -> c`` [a_int, a_shift]:
   c = (2^a_shift - a_int) * popcount(q & k) + a_int * popcount(~(q ^ k)).
+* ``DendriticScan(u, a, gamma, c) -> y``: LRF-Dyn dendrites inside one timestep, causal over
+  tokens: per channel X_n = trunc(A X_{n-1} / 2^12) + gamma u_n, y_n = trunc(c . X_n / 2^12)
+  (trunc toward zero; u [..., N, D]; a [D, k, k], gamma, c [D, k]: 12-fractional-bit ints).
 """
 
 from __future__ import annotations
@@ -170,11 +173,33 @@ class XnorPopcount(OpRun):
         return (((1 << a_shift) - a_int) * both + a_int * (both + neither),)
 
 
+def _trunc12(p: np.ndarray) -> np.ndarray:
+    return np.where(p < 0, -((-p) >> 12), p >> 12)
+
+
+class DendriticScan(OpRun):
+    """LRF-Dyn's token-serial dendritic recurrence (state restarts at token 0 every step)."""
+
+    op_domain = DOMAIN
+
+    def _run(self, u, a, gamma, c):  # type: ignore[override]
+        u, a, gamma, c = _i64(u), _i64(a), _i64(gamma), _i64(c)
+        n_tok, k = u.shape[-2], gamma.shape[-1]
+        x = np.zeros((*u.shape[:-2], u.shape[-1], k), dtype=np.int64)  # [..., D, k]
+        y = np.zeros(u.shape, dtype=np.int64)
+        for n in range(n_tok):
+            p = (a * x[..., :, None, :]).sum(-1)  # p[..., d, i] = sum_j a[d, i, j] x[..., d, j]
+            x = _trunc12(p) + gamma * u[..., n, :, None]
+            y[..., n, :] = _trunc12((x * c).sum(-1))
+        return (y,)
+
+
 CUSTOM_OPS: tuple[type[OpRun], ...] = (
     LIFStep,
     DeltaStep,
     SigmaDeltaStep,
     AndPopcount,
     XnorPopcount,
+    DendriticScan,
 )
 """Pass as ``ReferenceEvaluator(model, new_ops=CUSTOM_OPS)``."""

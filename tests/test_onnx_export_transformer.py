@@ -1,0 +1,134 @@
+"""ONNX export of converted spiking Transformers: the quantised, retimed digits Spikformer
+(IntAttention ssa / axnor / lrf_ssa / lrf_dyn, residual Add, MaxPool2d, Delay, LIFReset,
+TokenMean) and attention cores alone, run with onnx.reference, equal the bit-accurate
+simulator at every node and step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+torch = pytest.importorskip("torch")
+
+import spikeport.hw_models.transformer_executors  # noqa: E402,F401  (simulator executors)
+from spikeport import ir  # noqa: E402
+from spikeport.deploy.onnx_export import export_onnx, onnx_summary, run_onnx  # noqa: E402
+from spikeport.errors import UnsupportedError  # noqa: E402
+from spikeport.hw_models.simulator import Simulator  # noqa: E402
+from spikeport.ir.int_attention import IntAttention  # noqa: E402
+
+N, HEADS, HD = 6, 2, 4
+D = HEADS * HD
+
+
+def _core(variant: str, rng: np.random.Generator) -> IntAttention:
+    kw: dict = {"variant": variant, "heads": HEADS, "head_dim": HD, "count_shift": 2}
+    if variant == "axnor":
+        kw |= {"a_int": np.array([3, 5]), "a_shift": 3}
+    if variant == "lrf_ssa":
+        kw |= {
+            "grid": (2, 3),
+            "local_weight": rng.integers(-256, 257, (2, D, 1, 3, 3)),
+            "local_shift": -2,
+        }
+    if variant.startswith("lrf_dyn"):
+        k = 3
+        a = np.zeros((D, k, k), dtype=np.int64)
+        for i in range(k):
+            a[:, i, i] = rng.integers(3000, 4000, D)
+        for i in range(k - 1):
+            a[:, i, i + 1] = rng.integers(-300, 300, D)
+            a[:, i + 1, i] = rng.integers(-300, 300, D)
+        kw |= {
+            "variant": "lrf_dyn",
+            "dyn_a": a,
+            "dyn_gamma": rng.integers(2000, 4096, (D, k)),
+            "dyn_c": rng.integers(-3000, 3000, (D, k)),
+            "count_shift": 4,
+            "input_mode": "v" if variant.endswith("_v") else "kv_gate_q",
+        }
+    return IntAttention("att", **kw)
+
+
+@pytest.mark.parametrize("variant", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "lrf_dyn_v"])
+def test_onnx_attention_core_equals_simulator(variant):
+    rng = np.random.default_rng(0)
+    g = ir.Graph(variant)
+    for p in "qkv":
+        g.add(ir.Input(p, shape=(N, D)))
+    g.add(_core(variant, rng), {"q": "q", "k": "k", "v": "v"})
+    g.add(ir.CubaLIF("lif", shape=(N, D), du=4095, dv=0, vth=3), "att")
+    g.set_outputs(["att", "lif"])
+    data = {p: rng.integers(0, 2, (2, 5, N, D)) for p in "qkv"}
+    model = export_onnx(g)
+    assert "ai.spikeport.AndPopcount" in onnx_summary(model) or variant.startswith("lrf_dyn")
+    got, want = run_onnx(model, data, 5), Simulator(g).run(data, 5).outputs
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    assert np.count_nonzero(want["att"]) and np.count_nonzero(want["lif"])
+
+
+def _digits_graph(attention: str) -> ir.Graph:
+    from spikeport.converters.passes import PassManager, QuantConfig
+    from spikeport.converters.passes.retime import Retime
+    from spikeport.converters.pipeline import convert_model
+    from spikeport.models.digits import PIXEL_MAX, load_digits_split
+    from spikeport.models.train import TrainSettings, digits_config, train_digits
+
+    data = load_digits_split()
+    cfg = digits_config(attention, embed_dim=16, depth=1, num_heads=2)
+    model, _ = train_digits(
+        cfg, TrainSettings(epochs=2, lr=5e-3, threads=1), data=data, progress=False
+    )
+    conv = convert_model(
+        model, (1, 8, 8), config=QuantConfig(input_scale=PIXEL_MAX), calibration=data.x_train
+    )
+    return PassManager([Retime()]).run(conv.quantized), data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention", ["ssa", "axnor", "lrf_ssa", "lrf_dyn"])
+def test_onnx_converted_digits_spikformer_equals_simulator(attention):
+    from spikeport.hw_models.classification import direct_input
+
+    g, data = _digits_graph(attention)
+    g = g.copy()
+    g.set_outputs([n for n in g.topological_order() if type(g.node(n)).__name__ != "Input"])
+    x = direct_input(g, data.x_test[:16].numpy())
+    from spikeport.ir.timing import Timing
+
+    timing = Timing.from_meta(g.meta)
+    steps = timing.T + timing.latency  # Lava's timing: the last layer's window ends here
+    model = export_onnx(g)
+    kinds = {type(n).__name__ for n in g}
+    assert {"IntAttention", "Add", "CubaLIF", "Conv", "Dense", "Delay", "MaxPool2d"} <= kinds
+    got, want = run_onnx(model, x, steps), Simulator(g).run(x, steps).outputs
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    lifs = [n for n in g.topological_order() if type(g.node(n)).__name__ == "CubaLIF"]
+    active = [n for n in lifs if np.count_nonzero(want[n])]
+    # all but the readout (never spikes) and at most the sparse attention LIF are active
+    assert len(active) >= len(lifs) - 2, sorted(set(lifs) - set(active))
+
+
+def test_onnx_token_mean_is_the_integer_token_sum():
+    g = ir.Graph("readout")
+    g.add(ir.Input("x", shape=(N, D), kind="graded"))
+    g.add(ir.TokenMean("mean", axis=0), "x")
+    x = np.random.default_rng(1).integers(-9, 9, (2, 3, N, D))
+    got = run_onnx(export_onnx(g), x, 3)["mean"]
+    assert np.array_equal(got, np.moveaxis(x, 1, 0).sum(axis=2))
+    assert np.array_equal(got, Simulator(g).run(x, 3).outputs["mean"])
+
+
+def test_onnx_export_refuses_sdsa_core_naming_it():
+    g = ir.Graph("sdsa")
+    for p in "qkv":
+        g.add(ir.Input(p, shape=(N, D)))
+    g.add(
+        IntAttention("core", variant="sdsa", heads=HEADS, head_dim=HD, inner_vth=2, inner_dv=0),
+        {"q": "q", "k": "k", "v": "v"},
+    )
+    with pytest.raises(UnsupportedError, match=r"core \(IntAttention sdsa"):
+        export_onnx(g)
