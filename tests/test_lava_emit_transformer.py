@@ -85,6 +85,16 @@ def test_attention_core_in_lava_equals_simulator(variant: str, extra: dict) -> N
         assert len(np.unique(out)) > 3
 
 
+def test_attention_core_is_one_hierarchical_process() -> None:
+    from spikeport.deploy.lava.emitter import emit
+
+    rng = np.random.default_rng(0)
+    graph = _qkv_graph(_attention("lrf_ssa", rng))
+    data = {p: np.zeros((2, N_TOK, DIM), dtype=np.int64) for p in "qkv"}
+    emitted = emit(graph, data, 2)
+    assert type(emitted.procs["attn"]).__name__ == "SpikingAttention"
+
+
 def test_delay_add_maxpool_token_mean_in_lava_equal_simulator() -> None:
     g = ir.Graph("misc")
     g.add(ir.Input("x", shape=(2, 4, 4)))

@@ -19,7 +19,7 @@ executors do, and every emitted custom process sends in the same step it receive
 simulator's stateless executors do; so the emitted graph needs no extra retiming and
 computes the simulator's integers at every node and step (see ``docs/lava_backend.md``).
 
-Call :func:`spikeport.deploy.lava.compat.ensure_lava` before importing this module.
+Lava is imported lazily; :func:`emit` calls ``compat.ensure_lava`` first.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def emit(
     bias: {CubaLIF node: bias_mant} replacing that neuron's bias (netx's image input).
     """
     from spikeport import ir
+    from spikeport.deploy.lava.compat import ensure_lava
 
+    ensure_lava(netx=False)
     try:
         shapes = ir.infer_shapes(graph)
     except ir.GraphError as exc:
@@ -370,70 +372,160 @@ def _emit_token_mean(
 def _emit_attention(
     node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
 ) -> tuple:
-    """One attention core as a small group of processes (see docs/lava_backend.md)."""
-    from spikeport.deploy.lava.processes import attention as att
-    from spikeport.deploy.lava.processes.elementwise import Add, AxisSum, GateTokens
+    """One attention core as the hierarchical ``SpikingAttention`` process."""
+    from spikeport.deploy.lava.processes.blocks import SpikingAttention
 
-    q_shape, k_shape, v_shape = (tuple(in_shapes[p]) for p in ("q", "k", "v"))
-    if node.variant == "sdsa":
-        from lava.proc.lif.process import LIF, LIFReset
+    params = {
+        f: getattr(node, f)
+        for f in (
+            "variant",
+            "heads",
+            "count_shift",
+            "a_int",
+            "a_shift",
+            "grid",
+            "local_weight",
+            "local_dilation",
+            "local_shift",
+            "dyn_a",
+            "dyn_gamma",
+            "dyn_c",
+            "input_mode",
+            "inner_vth",
+            "inner_dv",
+        )
+    }
+    timing = ctx.get("timing")
+    params["reset"] = None
+    if node.variant == "sdsa" and timing is not None and node.name in timing.node_latency:
+        # restart the inner neuron at each data window (Lava's time starts at 1)
+        params["reset"] = (timing.T, (timing.node_latency[node.name] + 1) % timing.T)
+    proc = SpikingAttention(shape=shape, params=params)
+    for p in ("q", "k", "v"):
+        _connect(ins[p], getattr(proc, p))
+    return proc, _port(proc.s_out)
 
-        kv = GateTokens(shape=k_shape, b_shape=v_shape)
-        _connect(ins["k"], kv.a)
-        _connect(ins["v"], kv.b)
-        col = AxisSum(in_shape=k_shape, axis=0, shift=node.count_shift)
-        kv.s_out.connect(col.a_in)
-        kwargs = {"shape": (k_shape[1],), "du": 4095, "dv": node.inner_dv, "vth": node.inner_vth}
-        timing = ctx.get("timing")
-        if timing is not None and node.name in timing.node_latency:  # restart per data window
-            phase = (timing.node_latency[node.name] + 1) % timing.T  # Lava time starts at 1
-            neuron = LIFReset(reset_interval=timing.T, reset_offset=phase, **kwargs)
-        else:
-            neuron = LIF(**kwargs)
-        col.s_out.connect(neuron.a_in)
-        gate = GateTokens(shape=q_shape, b_shape=(k_shape[1],))
-        _connect(ins["q"], gate.a)
-        neuron.s_out.connect(gate.b)
-        return gate, _port(gate.s_out)
-    if node.variant == "lrf_dyn":
-        core = att.Dendrites(
-            shape=q_shape,
-            dyn_a=node.dyn_a,
-            dyn_gamma=node.dyn_gamma,
-            dyn_c=node.dyn_c,
-            input_mode=node.input_mode,
-            count_shift=node.count_shift,
-        )
-        for p in ("q", "k", "v"):
-            _connect(ins[p], getattr(core, p))
-    else:
-        axnor = node.variant == "axnor"
-        a_int = node.a_int if axnor else np.zeros(node.heads, dtype=np.int64)
-        a_shift = node.a_shift if axnor else 0
-        scores = att.SpikeScores(
-            q_shape=q_shape, k_shape=k_shape, heads=node.heads, a_int=a_int, a_shift=a_shift
-        )
-        _connect(ins["q"], scores.q)
-        _connect(ins["k"], scores.k)
-        core = att.ScoreAccumulate(
-            scores_shape=(node.heads, q_shape[0], k_shape[0]),
-            v_shape=v_shape,
-            count_shift=node.count_shift,
-            score_shift=a_shift,
-        )
-        scores.s_out.connect(core.scores)
-        _connect(ins["v"], core.v)
-    if node.local_weight is None:
-        return core, _port(core.s_out)
-    local = att.LocalTerm(
-        shape=v_shape,
-        grid=tuple(node.grid),
-        weight=node.local_weight,
-        dilations=tuple(node.local_dilation),
-        shift=node.local_shift,
+
+# -- lowered attention primitives (``spikeport convert --lower-attention``) -------------------
+def _binary_port_emit(proc: Any, wiring: Mapping[str, PortFn], ports: Mapping[str, str]) -> None:
+    for ir_port, lava_port in ports.items():
+        _connect(wiring[ir_port], getattr(proc, lava_port))
+
+
+@register_emitter("AndPopcount")
+@register_emitter("XnorPopcount")
+def _emit_popcount(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.attention import SpikeScores
+
+    q_shape, k_shape = tuple(in_shapes["q"]), tuple(in_shapes["k"])
+    if len(q_shape) != 3:
+        raise UnsupportedError(f"{node.name}: Lava scores need (heads, N, head_dim) inputs")
+    xnor = type(node).__name__ == "XnorPopcount"
+    proc = SpikeScores(
+        q_shape=q_shape,
+        k_shape=k_shape,
+        heads=q_shape[0],
+        a_int=np.full(q_shape[0], node.a_int if xnor else 0, dtype=np.int64),
+        a_shift=node.a_shift if xnor else 0,
     )
-    _connect(ins["v"], local.a_in)
-    total = Add(shape=shape)
-    core.s_out.connect(total.a)
-    local.s_out.connect(total.b)
-    return total, _port(total.s_out)
+    _binary_port_emit(proc, ins, {"q": "q", "k": "k"})
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("ScoreCombine")
+def _emit_score_combine(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.attention import ScoreCombine
+
+    proc = ScoreCombine(shape=shape, a_int=node.a_int, a_shift=node.a_shift)
+    _binary_port_emit(proc, ins, {"c_and": "c_and", "c_xnor": "c_xnor"})
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("SpikeAccumulate")
+def _emit_spike_accumulate(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.attention import ScoreAccumulate
+
+    proc = ScoreAccumulate(
+        scores_shape=tuple(in_shapes["scores"]),
+        v_shape=tuple(in_shapes["v"]),
+        count_shift=node.count_shift,
+        score_shift=node.score_shift,
+    )
+    _binary_port_emit(proc, ins, {"scores": "scores", "v": "v"})
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("LocalTerm")
+def _emit_local_term(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.attention import LocalTerm
+
+    proc = LocalTerm(
+        shape=shape,
+        grid=tuple(node.grid),
+        weight=node.weight,
+        dilations=tuple(node.dilation),
+        shift=node.shift,
+    )
+    _connect(ins["in"], proc.a_in)
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("SpikeAnd")
+def _emit_spike_and(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.elementwise import GateTokens
+
+    proc = GateTokens(shape=tuple(in_shapes["a"]), b_shape=tuple(in_shapes["b"]))
+    _binary_port_emit(proc, ins, {"a": "a", "b": "b"})
+    return proc, _port(proc.s_out)
+
+
+@register_emitter("TokenSum")
+def _emit_token_sum(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.elementwise import AxisSum
+
+    in_shape = tuple(in_shapes["in"])
+    proc = AxisSum(in_shape=in_shape, axis=len(in_shape) - 2, shift=node.shift)
+    _connect(ins["in"], proc.a_in)
+    return proc, _port(proc.s_out)
+
+
+def dendritic_transition(node: Any) -> np.ndarray:
+    """DendriticAttention's tridiagonal transition as a dense [D, k, k] matrix (2^12 units):
+    diagonal 4096 - decay, A[i, i + 1] = up[i], A[i + 1, i] = down[i]."""
+    d, k = node.decay.shape
+    a = np.zeros((d, k, k), dtype=np.int64)
+    idx = np.arange(k)
+    a[:, idx, idx] = 4096 - np.asarray(node.decay)
+    a[:, idx[:-1], idx[1:]] = np.asarray(node.up)
+    a[:, idx[1:], idx[:-1]] = np.asarray(node.down)
+    return a
+
+
+@register_emitter("DendriticAttention")
+def _emit_dendritic(
+    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
+) -> tuple:
+    from spikeport.deploy.lava.processes.attention import Dendrites
+
+    proc = Dendrites(
+        shape=shape,
+        dyn_a=dendritic_transition(node),
+        dyn_gamma=node.gamma,
+        dyn_c=node.readout,
+        input_mode=node.input_mode,
+        count_shift=node.count_shift,
+    )
+    _binary_port_emit(proc, ins, {"q": "q", "k": "k", "v": "v"})
+    return proc, _port(proc.s_out)

@@ -50,7 +50,7 @@ class SpikeScores(AbstractProcess):
         super().__init__(heads=heads, a_int=np.asarray(a_int), a_shift=a_shift, **kwargs)
         self.q = InPort(shape=q_shape)
         self.k = InPort(shape=k_shape)
-        self.s_out = OutPort(shape=(heads, q_shape[0], k_shape[0]))
+        self.s_out = OutPort(shape=(heads, q_shape[-2], k_shape[-2]))
 
 
 @implements(proc=SpikeScores, protocol=LoihiProtocol)
@@ -64,8 +64,10 @@ class PySpikeScoresModelFixed(PyLoihiProcessModel):
     def run_spk(self) -> None:
         p = self.proc_params
         heads = p["heads"]
-        q = _heads((self.q.recv() != 0).astype(np.int64), heads)
-        k = _heads((self.k.recv() != 0).astype(np.int64), heads)
+        q = (self.q.recv() != 0).astype(np.int64)
+        k = (self.k.recv() != 0).astype(np.int64)
+        if q.ndim == 2:  # (N, D) head-major channels; 3-D inputs are already (h, N, d)
+            q, k = _heads(q, heads), _heads(k, heads)
         both = np.einsum("hni,hmi->hnm", q, k)  # bits set in both
         neither = np.einsum("hni,hmi->hnm", 1 - q, 1 - k)  # bits clear in both
         a = np.asarray(p["a_int"], dtype=np.int64).reshape(heads, 1, 1)
@@ -85,7 +87,10 @@ class ScoreAccumulate(AbstractProcess):
         super().__init__(count_shift=count_shift, score_shift=score_shift, **kwargs)
         self.scores = InPort(shape=scores_shape)
         self.v = InPort(shape=v_shape)
-        self.s_out = OutPort(shape=(scores_shape[1], v_shape[1]))
+        if len(v_shape) == 3:
+            self.s_out = OutPort(shape=(scores_shape[0], scores_shape[1], v_shape[2]))
+        else:
+            self.s_out = OutPort(shape=(scores_shape[1], v_shape[1]))
 
 
 @implements(proc=ScoreAccumulate, protocol=LoihiProtocol)
@@ -99,10 +104,38 @@ class PyScoreAccumulateModelFixed(PyLoihiProcessModel):
     def run_spk(self) -> None:
         s = self.scores.recv().astype(np.int64)
         heads = s.shape[0]
-        v = _heads((self.v.recv() != 0).astype(np.int64), heads)
+        v = (self.v.recv() != 0).astype(np.int64)
+        split = v.ndim == 2  # (M, D) head-major channels; 3-D v is already (h, M, d)
+        if split:
+            v = _heads(v, heads)
         total = np.einsum("hnm,hmj->hnj", s, v)  # integer sums, int64
         out = _shift(total << self.proc_params["count_shift"], -self.proc_params["score_shift"])
-        self.s_out.send(out.transpose(1, 0, 2).reshape(self.s_out.shape))
+        self.s_out.send(out.transpose(1, 0, 2).reshape(self.s_out.shape) if split else out)
+
+
+class ScoreCombine(AbstractProcess):
+    """Per head ``(2^p - a_int[h]) * c_and + a_int[h] * c_xnor`` on (h, N, M) counts."""
+
+    def __init__(self, *, shape: tuple[int, int, int], a_int: np.ndarray, a_shift: int, **kwargs):
+        super().__init__(a_int=np.asarray(a_int), a_shift=a_shift, **kwargs)
+        self.c_and = InPort(shape=shape)
+        self.c_xnor = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+
+
+@implements(proc=ScoreCombine, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyScoreCombineModelFixed(PyLoihiProcessModel):
+    c_and: PyInPort = IN
+    c_xnor: PyInPort = IN
+    s_out: PyOutPort = OUT
+
+    def run_spk(self) -> None:
+        c_and = self.c_and.recv().astype(np.int64)
+        c_xnor = self.c_xnor.recv().astype(np.int64)
+        a = np.asarray(self.proc_params["a_int"], dtype=np.int64).reshape(-1, 1, 1)
+        self.s_out.send(((1 << self.proc_params["a_shift"]) - a) * c_and + a * c_xnor)
 
 
 class LocalTerm(AbstractProcess):

@@ -82,9 +82,7 @@ class AxisSum(AbstractProcess):
     """Sum over one axis, then << shift: the token-mean readout's accumulation (the 1/N is a
     scale the readout absorbs) and SDSA's token column sum."""
 
-    def __init__(
-        self, *, in_shape: tuple[int, ...], axis: int, shift: int = 0, **kwargs
-    ) -> None:
+    def __init__(self, *, in_shape: tuple[int, ...], axis: int, shift: int = 0, **kwargs) -> None:
         out_shape = tuple(d for i, d in enumerate(in_shape) if i != axis % len(in_shape))
         super().__init__(axis=axis % len(in_shape), shift=shift, **kwargs)
         self.a_in = InPort(shape=in_shape)
