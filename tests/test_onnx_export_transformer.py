@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 import spikeport.hw_models.transformer_executors  # noqa: E402,F401  (simulator executors)
 from spikeport import ir  # noqa: E402
 from spikeport.deploy.onnx_export import export_onnx, onnx_summary, run_onnx  # noqa: E402
-from spikeport.errors import UnsupportedError  # noqa: E402
 from spikeport.hw_models.simulator import Simulator  # noqa: E402
 from spikeport.ir.int_attention import IntAttention  # noqa: E402
 
@@ -26,6 +25,8 @@ def _core(variant: str, rng: np.random.Generator) -> IntAttention:
     kw: dict = {"variant": variant, "heads": HEADS, "head_dim": HD, "count_shift": 2}
     if variant == "axnor":
         kw |= {"a_int": np.array([3, 5]), "a_shift": 3}
+    if variant == "sdsa":
+        kw |= {"inner_vth": 5, "inner_dv": 700}
     if variant == "lrf_ssa":
         kw |= {
             "grid": (2, 3),
@@ -51,7 +52,7 @@ def _core(variant: str, rng: np.random.Generator) -> IntAttention:
     return IntAttention("att", **kw)
 
 
-@pytest.mark.parametrize("variant", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "lrf_dyn_v"])
+@pytest.mark.parametrize("variant", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "lrf_dyn_v", "sdsa"])
 def test_onnx_attention_core_equals_simulator(variant):
     rng = np.random.default_rng(0)
     g = ir.Graph(variant)
@@ -62,7 +63,8 @@ def test_onnx_attention_core_equals_simulator(variant):
     g.set_outputs(["att", "lif"])
     data = {p: rng.integers(0, 2, (2, 5, N, D)) for p in "qkv"}
     model = export_onnx(g)
-    assert "ai.spikeport.AndPopcount" in onnx_summary(model) or variant.startswith("lrf_dyn")
+    ops = onnx_summary(model)
+    assert "ai.spikeport.AndPopcount" in ops or variant in ("lrf_dyn", "lrf_dyn_v", "sdsa")
     got, want = run_onnx(model, data, 5), Simulator(g).run(data, 5).outputs
     for name in want:
         assert np.array_equal(got[name], want[name]), name
@@ -88,7 +90,7 @@ def _digits_graph(attention: str) -> ir.Graph:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("attention", ["ssa", "axnor", "lrf_ssa", "lrf_dyn"])
+@pytest.mark.parametrize("attention", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"])
 def test_onnx_converted_digits_spikformer_equals_simulator(attention):
     from spikeport.hw_models.classification import direct_input
 
@@ -120,15 +122,3 @@ def test_onnx_token_mean_is_the_integer_token_sum():
     got = run_onnx(export_onnx(g), x, 3)["mean"]
     assert np.array_equal(got, np.moveaxis(x, 1, 0).sum(axis=2))
     assert np.array_equal(got, Simulator(g).run(x, 3).outputs["mean"])
-
-
-def test_onnx_export_refuses_sdsa_core_naming_it():
-    g = ir.Graph("sdsa")
-    for p in "qkv":
-        g.add(ir.Input(p, shape=(N, D)))
-    g.add(
-        IntAttention("core", variant="sdsa", heads=HEADS, head_dim=HD, inner_vth=2, inner_dv=0),
-        {"q": "q", "k": "k", "v": "v"},
-    )
-    with pytest.raises(UnsupportedError, match=r"core \(IntAttention sdsa"):
-        export_onnx(g)

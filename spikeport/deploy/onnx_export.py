@@ -22,16 +22,17 @@ Mapping (standard ONNX where it is exact in integers, domain ``ai.spikeport`` ot
   ``AndPopcount`` (+ ``XnorPopcount`` with a_int 1 = the XNOR count) and per-head weights
   with ``Mul``/``Add``; ``MatMul`` with V, shifts as for Dense; lrf_dyn through the custom
   ``DendriticScan``; the local term as depth-wise float64 ``Conv`` (exact). TokenMean ->
-  ``ReduceSum`` over tokens (the integer graph's readout sum, as the simulator).
+  ``ReduceSum`` over tokens (the integer graph's readout sum, as the simulator). SDSA:
+  ``ReduceSum(k * v)`` over tokens, ``LIFStep`` (du 4095, state ``:u``, ``:v``, restarted at
+  each data window of a retimed graph), gated by q.
 * Flatten/Reshape -> ``Reshape``; Transpose -> ``Transpose``; Add -> ``Add``;
   MaxPool2d -> ``MaxPool`` in float64; Delay -> a ring of ``steps`` frames (state ``:ring``,
   ``Slice``/``Squeeze``/``Concat``).
 
 The 1-based timestep is the scalar input ``spikeport.t`` (read by LIFStep with reset_interval).
 Model metadata ``spikeport.states`` lists every (state input, state output, per-sample shape).
-Anything else (float-level nodes, SDSA attention with its windowed inner neuron, the lowered
-attention primitives, TimeMean, delayed Dense) is refused with one UnsupportedError naming
-every offending node.
+Anything else (float-level nodes, the lowered attention primitives, TimeMean, delayed Dense)
+is refused with one UnsupportedError naming every offending node.
 """
 
 from __future__ import annotations
@@ -142,8 +143,6 @@ def unsupported_nodes(graph: Any) -> list[str]:
             bad.append(f"{rec.name} ({kind})")
         elif kind == "Dense" and rec.delay is not None and np.any(rec.delay):
             bad.append(f"{rec.name} (Dense with synaptic delays)")
-        elif kind == "IntAttention" and rec.variant == "sdsa":
-            bad.append(f"{rec.name} (IntAttention sdsa: windowed inner neuron)")
     return bad
 
 
@@ -437,10 +436,49 @@ def _local_term(b: _Builder, rec: Any, v: str, n: int, d: int) -> str:
     return _shift(b, b.op("Transpose", [out], base, perm=[0, 2, 1]), rec.local_shift, base)
 
 
+def _sdsa(b: _Builder, rec: Any, q: str, k: str, v: str, d: int, graph: Any) -> str:
+    """q * SN(sum_n k v << m): the inner neuron is a LIFStep (du 4095) whose state restarts
+    at the first step of each of the node's data windows (retimed graphs), as the simulator."""
+    from spikeport.ir.timing import Timing
+
+    name = rec.name
+    axis = b.const(f"{name}.tokens", np.array([1], np.int64))
+    kv = b.op("ReduceSum", [b.op("Mul", [k, v], name), axis], name, keepdims=0)  # [B, D]
+    u_in, u_out = b.state(name, "u", (d,))
+    v_in, v_out = b.state(name, "v", (d,))
+    timing = Timing.from_meta(graph.meta)
+    interval, offset = 0, 0
+    if timing is not None and name in timing.node_latency:
+        interval, offset = timing.T, (timing.node_latency[name] + 1) % timing.T
+    s, u, vv = b.op(
+        "LIFStep",
+        [
+            _shift(b, kv, rec.count_shift, name),
+            u_in,
+            v_in,
+            b.const(f"{name}.bias", np.zeros(d, np.int64)),
+            TIME_INPUT,
+        ],
+        name,
+        n_out=3,
+        du=4095,
+        dv=rec.inner_dv,
+        vth=rec.inner_vth,
+        bias_exp=0,
+        reset_interval=interval,
+        reset_offset=offset,
+    )
+    b.identity(u, u_out)
+    b.identity(vv, v_out)
+    return b.op("Mul", [q, b.op("Unsqueeze", [s, axis], name)], name)
+
+
 def _int_attention(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
     n, d = shapes[rec.name]
     h, hd, name = rec.heads, rec.head_dim, rec.name
     q, k, v = ins["q"], ins["k"], ins["v"]
+    if rec.variant == "sdsa":
+        return _sdsa(b, rec, q, k, v, d, graph)
     if rec.variant == "lrf_dyn":
         u = v if rec.input_mode == "v" else b.op("Mul", [k, v], name)
         y = b.op(
