@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(
             f"{art}: not a quantised artifact (meta level {graph.meta.get('level')!r})"
         )
+    for name in args.probe:
+        if name not in graph:
+            raise SpikeportError(f"--probe {name!r}: no node of that name in {art}/graph.json")
     data = load_digits_split()
     images, labels = data.x_test.numpy(), data.y_test.numpy()
     if args.limit is not None:
