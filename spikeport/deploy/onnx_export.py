@@ -31,8 +31,13 @@ Mapping (standard ONNX where it is exact in integers, domain ``ai.spikeport`` ot
 
 The 1-based timestep is the scalar input ``spikeport.t`` (read by LIFStep with reset_interval).
 Model metadata ``spikeport.states`` lists every (state input, state output, per-sample shape).
-Anything else (float-level nodes, the lowered attention primitives, TimeMean, delayed Dense)
-is refused with one UnsupportedError naming every offending node.
+* Lowered attention primitives (``convert --lower``): ScoreCombine -> ``Mul``/``Add``;
+  SpikeAccumulate -> ``MatMul`` + shifts; LocalTerm -> float64 depth-wise ``Conv``; SpikeAnd
+  -> binarised ``Mul``; TokenSum -> ``ReduceSum`` + shift; DendriticAttention ->
+  ``DendriticScan`` with its tridiagonal as a full matrix.
+
+Anything else (float-level nodes, TimeMean, delayed Dense) is refused with one
+UnsupportedError naming every offending node.
 """
 
 from __future__ import annotations
@@ -71,6 +76,12 @@ _SUPPORTED = (
     "Delay",
     "TokenMean",
     "IntAttention",
+    "ScoreCombine",
+    "SpikeAccumulate",
+    "LocalTerm",
+    "SpikeAnd",
+    "TokenSum",
+    "DendriticAttention",
 )
 
 
@@ -412,15 +423,29 @@ def _merge(b: _Builder, x: str, n: int, d: int, base: str) -> str:
 
 
 def _local_term(b: _Builder, rec: Any, v: str, n: int, d: int) -> str:
+    params = (rec.grid, rec.local_dilation, rec.local_weight, rec.local_shift)
+    return _local(b, f"{rec.name}.local", v, n, d, *params)
+
+
+def _local(
+    b: _Builder,
+    base: str,
+    v: str,
+    n: int,
+    d: int,
+    grid: tuple[int, int],
+    dilations: tuple[int, ...],
+    weight: np.ndarray,
+    shift: int,
+) -> str:
     """Sum over dilations r of depth-wise 3x3 convs (padding r) over the token grid."""
-    hh, ww = rec.grid
-    base = f"{rec.name}.local"
+    hh, ww = grid
     img = b.op("Transpose", [v], base, perm=[0, 2, 1])
     img = b.op("Reshape", [img, b.const(f"{base}.grid", np.array([0, d, hh, ww], np.int64))], base)
     img = b.op("Cast", [img], base, to=b.tp.DOUBLE)
     total = None
-    for i, r in enumerate(rec.local_dilation):
-        w = np.asarray(rec.local_weight[i], dtype=np.float64)
+    for i, r in enumerate(dilations):
+        w = np.asarray(weight[i], dtype=np.float64)
         y = b.op(
             "Conv",
             [img, b.const(f"{base}.w{i}", w)],
@@ -433,7 +458,7 @@ def _local_term(b: _Builder, rec: Any, v: str, n: int, d: int) -> str:
         total = y if total is None else b.op("Add", [total, y], base)
     flat = b.const(f"{base}.flat", np.array([0, d, n], np.int64))
     out = b.op("Reshape", [b.op("Cast", [total], base, to=b.tp.INT64), flat], base)
-    return _shift(b, b.op("Transpose", [out], base, perm=[0, 2, 1]), rec.local_shift, base)
+    return _shift(b, b.op("Transpose", [out], base, perm=[0, 2, 1]), shift, base)
 
 
 def _sdsa(b: _Builder, rec: Any, q: str, k: str, v: str, d: int, graph: Any) -> str:
@@ -522,7 +547,72 @@ def _int_attention(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-de
     return out
 
 
+# -- lowered attention primitives (``convert --lower``) ---------------------------------------
+def _score_combine(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    a = np.asarray(rec.a_int, np.int64).reshape(-1, 1, 1)
+    keep = b.const(f"{rec.name}.and_weight", (1 << rec.a_shift) - a)
+    both = b.op("Mul", [ins["c_and"], keep], rec.name)
+    same = b.op("Mul", [ins["c_xnor"], b.const(f"{rec.name}.a_int", a)], rec.name)
+    return b.op("Add", [both, same], rec.name)
+
+
+def _spike_accumulate(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    acc = _shift(b, b.op("MatMul", [ins["scores"], ins["v"]], rec.name), rec.count_shift, rec.name)
+    return _shift(b, acc, -rec.score_shift, rec.name)
+
+
+def _local_node(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    n, d = shapes[rec.name]
+    return _local(b, rec.name, x, n, d, rec.grid, rec.dilation, rec.weight, rec.shift)
+
+
+def _spike_and(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    a = _binary(b, ins["a"], False, rec.name)
+    other = _binary(b, ins["b"], False, rec.name)
+    src = graph.inputs_of(rec.name)
+    if len(shapes[src["b"]]) < len(shapes[src["a"]]):  # (D,) broadcast over tokens
+        axis = b.const(f"{rec.name}.tokens", np.array([1], np.int64))
+        other = b.op("Unsqueeze", [other, axis], rec.name)
+    return b.op("Mul", [a, other], rec.name)
+
+
+def _token_sum(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    axis = b.const(f"{rec.name}.tokens", np.array([1], np.int64))
+    return _shift(b, b.op("ReduceSum", [x, axis], rec.name, keepdims=0), rec.shift, rec.name)
+
+
+def _dendritic(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
+    """The node's tridiagonal (decay, up, down) as the full A of ``DendriticScan``."""
+    decay = np.asarray(rec.decay, np.int64)
+    d, k = decay.shape
+    a = np.zeros((d, k, k), np.int64)
+    idx = np.arange(k)
+    a[:, idx, idx] = (1 << 12) - decay
+    a[:, idx[:-1], idx[1:]] = np.asarray(rec.up, np.int64)
+    a[:, idx[1:], idx[:-1]] = np.asarray(rec.down, np.int64)
+    q, kk, v = ins["q"], ins["k"], ins["v"]
+    u = v if rec.input_mode == "v" else b.op("Mul", [kk, v], rec.name)
+    y = b.op(
+        "DendriticScan",
+        [
+            u,
+            b.const(f"{rec.name}.A", a),
+            b.const(f"{rec.name}.gamma", np.asarray(rec.gamma, np.int64)),
+            b.const(f"{rec.name}.readout", np.asarray(rec.readout, np.int64)),
+        ],
+        rec.name,
+    )
+    out = _shift(b, y, rec.count_shift - 12, rec.name)
+    return b.op("Mul", [q, out], rec.name) if rec.input_mode == "kv_gate_q" else out
+
+
 _EMITTERS = {
+    "ScoreCombine": _score_combine,
+    "SpikeAccumulate": _spike_accumulate,
+    "LocalTerm": _local_node,
+    "SpikeAnd": _spike_and,
+    "TokenSum": _token_sum,
+    "DendriticAttention": _dendritic,
     "TokenMean": _token_mean,
     "IntAttention": _int_attention,
     "Dense": _dense,
