@@ -31,9 +31,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="hardware model (repeatable; 'all' for every bundled one; default loihi2)",
     )
-    p.add_argument("--data", default="digits", help="digits (default) or random")
+    p.add_argument(
+        "--data",
+        choices=("digits", "random"),
+        default="digits",
+        help="digits test images (default; needs a digits artifact) or random spikes",
+    )
     p.add_argument("--samples", type=int, default=32, help="input samples (default 32)")
-    p.add_argument("--steps", type=int, default=None, help="simulated steps (default T + depth)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="simulated steps (default T + pipeline latency)"
+    )
     p.add_argument("--checkpoint", default=None, help="float model for the analytical mode")
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md, index.html, PNGs")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -51,11 +58,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     g = p.add_argument_group("analytical options (defaults: the papers' convention)")
     g.add_argument("--first-layer-once", action="store_true", help="encoding layer MACs once")
-    g.add_argument("--graded-spikes", choices=("ac", "mac"), default="ac")
-    g.add_argument("--rate", choices=("mean", "nonzero"), default="mean")
-    g.add_argument("--batchnorm", choices=("fused", "counted"), default="fused")
-    g.add_argument("--attention-order", choices=("dxd", "nxn", "auto"), default="dxd")
-    g.add_argument("--pair-rate", choices=("min", "exact"), default="min")
+    g.add_argument(
+        "--graded-spikes",
+        choices=("ac", "mac"),
+        default="ac",
+        help="integer-valued (graded) inputs as AC at their rate (default) or dense MAC",
+    )
+    g.add_argument(
+        "--rate",
+        choices=("mean", "nonzero"),
+        default="mean",
+        help="input rate: tensor mean (default; a 2 counts twice) or non-zero fraction",
+    )
+    g.add_argument(
+        "--batchnorm",
+        choices=("fused", "counted"),
+        default="fused",
+        help="BatchNorm fused into the layer (default) or one MAC per element",
+    )
+    g.add_argument(
+        "--attention-order",
+        choices=("dxd", "nxn", "auto"),
+        default="dxd",
+        help="K^T V first (dxd, default), Q K^T first (nxn) or the cheaper (auto)",
+    )
+    g.add_argument(
+        "--pair-rate",
+        choices=("min", "exact"),
+        default="min",
+        help="spike x spike product rate: min of the two rates (default) or exact coincidences",
+    )
     g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(func=run)
