@@ -90,6 +90,29 @@ def test_random_model_outputs_identical_before_and_after_lowering(variant):
     assert 0 < before[out].mean() < 1
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_simulator_on_retimed_lowered_graph_equals_run_int_before_lowering(variant):
+    from spikeport.converters.passes.retime import Retime
+    from spikeport.hw_models.classification import direct_input
+    from spikeport.hw_models.simulator import Simulator
+    from spikeport.ir.timing import Timing
+
+    g = random_model(variant, seed=VARIANTS.index(variant))
+    g.meta["T"] = 4
+    x = (np.random.default_rng(2).random((16, *g.node("x").shape)) < 0.5).astype(np.int64)
+    ref: dict[str, np.ndarray] = {}
+    run_int(g, x, observe=lambda n, v: ref.__setitem__(n, v))
+    rg = PassManager([Retime()]).run(lowering().run(g))
+    timing = Timing.from_meta(rg.meta)
+    # neurons and the attention output (a synapse's result arrives one step later)
+    names = [n for n in ref if n in rg and type(g.node(n)).__name__ in ("CubaLIF", "IntAttention")]
+    assert "attn" in names
+    res = Simulator(rg, probes=names).run(direct_input(rg, x))
+    for n in names:
+        lo, hi = timing.window(n)
+        np.testing.assert_array_equal(res.probes[(n, "out")][lo:hi], ref[n], err_msg=n)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_digits_model_readout_identical_before_and_after_lowering(request, variant):
