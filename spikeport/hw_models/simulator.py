@@ -269,7 +269,7 @@ class _ConvExecutor(Executor):
         return out, {}
 
 
-CONV_CHUNK_ELEMENTS = 1 << 22
+CONV_CHUNK_ELEMENTS = 1 << 20
 """Conv frames are evaluated together in chunks of about this many output elements."""
 
 

@@ -32,23 +32,34 @@ def decay_toward_zero(x: np.ndarray, decay: int | np.ndarray) -> np.ndarray:
     return np.sign(p) * (np.abs(p) >> np.int64(12))
 
 
+FLOAT32_EXACT = 1 << 24
+"""float32 represents every integer of magnitude <= 2**24 exactly."""
+
+
 def exact_matmul(
     a: np.ndarray,
     b: np.ndarray,
     b_abs_colsum_max: int | None = None,
     b_float: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Integer ``a @ b`` as int64, using float64 BLAS when the result is provably exact.
+    """Integer ``a @ b`` as int64, using float BLAS when the result is provably exact.
 
     Every partial sum is bounded by ``max|a| * max_j sum_i |b[i, j]|``; while that is below
-    2**53 the float64 product equals the integer product bit for bit (and does not depend on
-    the summation order or thread count). Otherwise numpy's int64 matmul is used.
-    `b_float` may pass a cached ``b.astype(float64)``.
+    2**24 (float32) or 2**53 (float64) every partial sum, in any order, is an exactly
+    represented integer, so the float product equals the integer product bit for bit (and
+    does not depend on the summation order or thread count). float32 is used when its bound
+    holds (half the memory traffic of float64), else float64; beyond 2**53 numpy's int64
+    matmul. `b_float` may pass a cached ``b.astype(float64)``. `a` may already be float
+    (holding integers).
     """
     if b_abs_colsum_max is None:
         b_abs_colsum_max = int(np.abs(b).sum(axis=0).max()) if b.size else 0
     a_max = int(np.abs(a).max()) if a.size else 0
-    if a_max * b_abs_colsum_max < FLOAT_EXACT:
+    bound = a_max * b_abs_colsum_max
+    if bound < FLOAT32_EXACT:
+        prod = a.astype(np.float32, copy=False) @ b.astype(np.float32)
+        return prod.astype(np.int64)  # exact integers: the cast does not round
+    if bound < FLOAT_EXACT:
         bf = b.astype(np.float64) if b_float is None else b_float
-        return np.rint(a.astype(np.float64) @ bf).astype(np.int64)
+        return np.rint(a.astype(np.float64, copy=False) @ bf).astype(np.int64)
     return a.astype(np.int64) @ b.astype(np.int64)

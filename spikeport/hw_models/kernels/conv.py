@@ -16,7 +16,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from spikeport.hw_models.kernels.arith import exact_matmul, wrap_signed
+from spikeport.hw_models.kernels.arith import (
+    FLOAT32_EXACT,
+    FLOAT_EXACT,
+    exact_matmul,
+    wrap_signed,
+)
 
 A_OUT_BITS = 24
 
@@ -43,6 +48,14 @@ def conv2d_int(
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(weight, dtype=np.int64)
     b, c_in, _, _ = x.shape
+    # the im2col copy is made in the float type exact_matmul will use (float32 when every
+    # partial sum stays below 2**24), so the column matrix is copied once, at 4 bytes
+    colsum = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
+    x_max = int(np.abs(x).max()) if x.size else 0
+    if x_max * colsum < FLOAT32_EXACT:
+        x = x.astype(np.float32)
+    elif x_max * colsum < FLOAT_EXACT:
+        x = x.astype(np.float64)
     c_out, c_in_g, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -57,7 +70,7 @@ def conv2d_int(
         cols = win[:, g * c_in_g : (g + 1) * c_in_g]  # [B, Cg, Ho, Wo, kH, kW]
         cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, c_in_g * kh * kw)
         wg = w[g * co_g : (g + 1) * co_g].reshape(co_g, -1).T  # [Cg*kH*kW, co_g]
-        res = exact_matmul(cols, wg)
+        res = exact_matmul(cols, wg, colsum)
         out[:, g * co_g : (g + 1) * co_g] = res.reshape(b, ho, wo, co_g).transpose(0, 3, 1, 2)
     return out
 
