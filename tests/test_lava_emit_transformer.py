@@ -85,6 +85,33 @@ def test_attention_core_in_lava_equals_simulator(variant: str, extra: dict) -> N
         assert len(np.unique(out)) > 3
 
 
+def test_lowered_score_primitives_in_lava_equal_simulator() -> None:
+    """convert --lower-attention primitives on head-split (h, N, d) spikes."""
+    from spikeport.ir.attention_nodes import ScoreCombine, SpikeAccumulate
+
+    g = ir.Graph("lowered")
+    for p in ("q", "k", "v"):
+        g.add(ir.Input(p, shape=(HEADS, N_TOK, HEAD_DIM)))
+    g.add(ir.AndPopcount("and", head_dim=HEAD_DIM, out_bits=3), {"q": "q", "k": "k"})
+    g.add(
+        ir.XnorPopcount("xnor", head_dim=HEAD_DIM, a_int=1, a_shift=0, out_bits=3),
+        {"q": "q", "k": "k"},
+    )
+    g.add(
+        ScoreCombine("combine", heads=HEADS, head_dim=HEAD_DIM, a_int=[5, 11], a_shift=4),
+        {"c_and": "and", "c_xnor": "xnor"},
+    )
+    g.add(
+        SpikeAccumulate("acc", score_bits=7, count_shift=2, score_shift=4),
+        {"scores": "combine", "v": "v"},
+    )
+    rng = np.random.default_rng(5)
+    data = {p: (rng.random((1, 4, HEADS, N_TOK, HEAD_DIM)) < 0.5).astype(np.int64) for p in "qkv"}
+    result = compare(g, data, 4, probes=["and", "xnor", "combine", "acc"])
+    assert result.identical, [(r.node, r.mismatches) for r in result.rows]
+    assert len(np.unique(result.lava_probes[("acc", "out")])) > 3
+
+
 def test_attention_core_is_one_hierarchical_process() -> None:
     from spikeport.deploy.lava.emitter import emit
 
@@ -136,9 +163,11 @@ def digits_artifacts(request, tmp_path_factory):  # noqa: ANN001, ANN201
         if not ckpt.is_file():
             model, _ = train_digits(cfg, quick, progress=False)
             save_model(model, ckpt)
-        art = tmp_path_factory.mktemp(f"art_{variant}")
-        assert main(["convert", str(ckpt), "-o", str(art), "--no-progress", "--no-eval"]) == 0
-        out[variant] = art
+        for lowered in (False, True):
+            art = tmp_path_factory.mktemp(f"art_{variant}{'_lowered' if lowered else ''}")
+            argv = ["convert", str(ckpt), "-o", str(art), "--no-progress", "--no-eval"]
+            assert main(argv + (["--lower-attention"] if lowered else [])) == 0
+            out[(variant, lowered)] = art
     return out
 
 
@@ -147,10 +176,11 @@ def digits_artifacts(request, tmp_path_factory):  # noqa: ANN001, ANN201
 def test_digits_model_in_lava_equals_simulator_and_predicts_the_same(
     variant: str, digits_artifacts
 ) -> None:  # noqa: ANN001
+    """Quantised + retimed IntAttention graph: 2 test images, every node output and step."""
     from spikeport.ir.timing import Timing
     from spikeport.report.energy_inputs import input_data, load_graph
 
-    graph = load_graph(digits_artifacts[variant])
+    graph = load_graph(digits_artifacts[(variant, False)])
     timing = Timing.from_meta(graph.meta)
     assert timing is not None and timing.latency > 0  # retimed: Delay nodes, LIFReset windows
     data = input_data(graph, "digits", 2, None)
@@ -175,3 +205,19 @@ def test_digits_model_in_lava_equals_simulator_and_predicts_the_same(
     sim_pred = sim.probes[(readout, "v")][timing.readout_step].argmax(axis=1)
     assert np.array_equal(v_final.argmax(axis=1), sim_pred)
     assert len(np.unique(v_final)) > 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_lowered_digits_model_in_lava_equals_simulator(variant: str, digits_artifacts) -> None:  # noqa: ANN001
+    """`convert --lower-attention` (bit-packed scores, dendritic node, SDSA primitives):
+    1 test image, every node output at every step and the readout v."""
+    from spikeport.report.energy_inputs import input_data, load_graph
+
+    graph = load_graph(digits_artifacts[(variant, True)])
+    kinds = {type(n).__name__ for n in graph}
+    assert "IntAttention" not in kinds
+    data = input_data(graph, "digits", 1, None)
+    probes = default_probes(graph) + [(graph.meta["readout"], "v")]
+    result = compare(graph, data.feed, data.steps, probes=probes)
+    assert result.identical, [(r.node, r.var, r.mismatches) for r in result.rows if r.mismatches]
