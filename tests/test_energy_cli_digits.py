@@ -109,3 +109,29 @@ def test_energy_on_converted_digits_model(request, tmp_path, attention, capsys) 
     expected = float((pix * fan).sum()) * g.meta["T"] / SAMPLES
     layers = {le["name"]: le for le in doc["hardware"]["loihi"]["measured"]["layers"]}
     assert layers[first]["ops"]["acs"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_window_counts_equal_the_simulators_windowed_run(request) -> None:
+    """Counting each node's data window of a full T + L run (our slicing) equals the
+    simulator computing only the windows (its ``windowed=True``): two implementations."""
+    from spikeport.hw_models.measured import run_measured
+    from spikeport.report.energy_inputs import input_data, retime
+
+    ckpt, data = _model_path(request, "ssa")
+    conv = convert_model(
+        from_checkpoint(ckpt),
+        (1, 8, 8),
+        config=QuantConfig(input_scale=PIXEL_MAX),
+        calibration=data.x_train,
+    )
+    g, _ = retime(conv.quantized)
+    d = input_data(g, "digits", 8, None)
+    a, _ = run_measured(g, d.feed, d.steps, window=d.timesteps, use_sim_windows=True)
+    b, _ = run_measured(g, d.feed, d.steps, window=d.timesteps, use_sim_windows=False)
+    assert a.steps == b.steps == d.steps
+    assert [n.name for n in a.nodes] == [n.name for n in b.nodes]
+    for x, y in zip(a.nodes, b.nodes, strict=True):
+        assert dict(x.counters) == dict(y.counters), x.name
+        assert x.active_updates == y.active_updates, x.name
+    assert sum(n.counters["synaptic_events"] for n in a.nodes) > 0
