@@ -133,3 +133,27 @@ def test_primitive_widths_hold_the_largest_scores():
     assert probes[("att.xnor", "out")].max() == 8320  # 2^6 * 130
     assert got.max() == 5 * 8320 * 2**cs // 2**m == 10400
     assert int(got.max()).bit_length() <= acc.out_bits(n)
+
+
+def test_local_term_width_holds_the_largest_tap_sum():
+    # 11 x 11 grid: the centre token sees all 9 taps at dilations 3 and 5; weights -256
+    # everywhere give the extreme sum -18 * 256 = -4608, inside int14 = 9 + ceil(log2(19)).
+    dim = 2
+    att = IntAttention(
+        "att",
+        variant="lrf_ssa",
+        heads=1,
+        head_dim=dim,
+        count_shift=0,
+        grid=(11, 11),
+        local_weight=np.full((2, dim, 1, 3, 3), -256),
+        local_shift=0,
+    )
+    g = lowered(att, 121)
+    local = g.node("att.local")
+    assert local.sum_bits == 14
+    ones = np.ones((1, 1, 121, dim), dtype=np.int64)
+    _, probes = run(g, {"q": ones * 0, "k": ones * 0, "v": ones}, ["att.local"])
+    got = probes[("att.local", "out")]
+    assert got.min() == -4608 == got[0, 0, 5 * 11 + 5, 0]
+    assert -(1 << (local.sum_bits - 1)) <= got.min()

@@ -63,3 +63,13 @@ def test_lowered_sdsa_equals_converter_integer_formula(heads, d, n, count_shift,
     res = Simulator(lowered(att, n)).run({p: np.moveaxis(a, 0, 1) for p, a in x.items()})
     want = ia.sdsa_int(x["q"], x["k"], x["v"], count_shift=count_shift, vth=vth, dv=dv)
     np.testing.assert_array_equal(res.outputs["att"], want)
+
+
+def test_token_sum_width_holds_the_all_ones_column_sum():
+    n, shift = 6, 2
+    g = lowered(IntAttention("att", variant="sdsa", heads=1, head_dim=3, count_shift=shift), n)
+    assert g.node("att.kv_sum").out_bits(n) == 3 + 2  # ceil(log2(6 + 1)) + shift
+    ones = np.ones((1, 1, n, 3), dtype=np.int64)
+    res = Simulator(g, probes=["att.kv_sum"]).run({p: ones for p in "qkv"})
+    got = res.probes[("att.kv_sum", "out")]
+    assert got.max() == 6 << 2 == 24  # fits 5 unsigned bits

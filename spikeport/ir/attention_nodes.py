@@ -191,6 +191,11 @@ class LocalTerm(Node):
     def formats(self) -> dict[str, IntFormat]:
         return {"weight": IntFormat(9, True)}
 
+    @property
+    def sum_bits(self) -> int:
+        """Signed width of the tap sum before the shift: 9 + count_bits(9 R)."""
+        return 9 + count_bits(9 * self.weight.shape[0])
+
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         x = tuple(inputs["in"])
         hh, ww = self.grid
@@ -225,6 +230,10 @@ class TokenSum(Node):
     def _check_fields(self) -> None:
         if not isinstance(self.shift, int) or not 0 <= self.shift <= 16:
             raise self.fail(f"shift must be an int in 0..16, got {self.shift!r}")
+
+    def out_bits(self, tokens: int) -> int:
+        """Unsigned output width for `tokens` (N) rows: count_bits(N) + shift."""
+        return count_bits(tokens) + self.shift
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         x = tuple(inputs["in"])
