@@ -243,3 +243,46 @@ def test_nir_export_refuses_unexpressible_nodes_naming_them():
     h.add(ir.MaxPool2d("mp"), "x")
     with pytest.raises(UnsupportedError, match=r"mp \(MaxPool2d of non-binary input\)"):
         to_nir(h)
+
+
+def test_partial_export_stops_at_the_first_unexpressible_node_and_runs(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("nirtorch")
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    from spikeport.hw_models.reference_eval import run_float
+
+    g = _float_graph()  # ... sn1 -> fl -> fc -> sn2, then a token mean NIR cannot express
+    g.add(ir.Reshape("tokens", shape=(2, 3)), "sn2")
+    g.add(ir.TokenMean("mean"), "tokens")
+    with pytest.raises(UnsupportedError, match=r"tokens \(Reshape\), mean \(TokenMean\)"):
+        to_nir(g)
+    path = tmp_path / "part.nir"
+    export_nir(g, path, partial=True)
+    loaded = nir.read(str(path))
+    assert loaded.metadata["dropped"] == "tokens,mean"
+    assert "sn2.output" in loaded.nodes and "mean" not in loaded.nodes
+    net = import_from_nir(str(path), dt=1e-4, step_mode="m", dtype=torch.float32)
+    T = 6
+    x = torch.from_numpy(np.random.default_rng(8).uniform(0, 2, (T, 2, 2, 8, 8)).astype("f4"))
+    seen = {}
+    run_float(g, x, T=T, observe=lambda n, v: seen.__setitem__(n, v))
+    with torch.no_grad():
+        assert torch.equal(net(x)[0], seen["sn2"])
+
+
+def test_partial_export_of_a_converted_spikformer_keeps_the_patch_embedding():
+    torch = pytest.importorskip("torch")
+    from spikeport.converters.torch_fx import to_ir
+    from spikeport.models.registry import build_model
+    from spikeport.models.train import digits_config
+
+    model = build_model(digits_config("axnor", embed_dim=16, depth=1, num_heads=2)).eval()
+    g = to_ir(model, torch.zeros(2, 1, 8, 8))
+    with pytest.raises(UnsupportedError, match=r"block\.0\.attn\.core \(Attention\)"):
+        to_nir(g)
+    ng = to_nir(g, partial=True)
+    kinds = [type(v).__name__ for v in ng.nodes.values()]
+    assert kinds.count("Conv2d") >= 4 and kinds.count("LIF") >= 4
+    assert "SumPool2d" in kinds and "Threshold" in kinds  # max-pool of spikes
+    assert "block.0.attn.core" in ng.metadata["dropped"].split(",")

@@ -68,6 +68,21 @@ def test_export_nir_of_a_float_artifact_round_trips(float_artifact, tmp_path):
     assert np.array_equal(back.node("fc").weight, original.node("fc").weight)
 
 
+def test_export_nir_partial_leaves_out_what_nir_cannot_express(tmp_path, capsys):
+    g = ir.Graph("readout")
+    g.add(ir.Input("x", shape=(6,), kind="float"))
+    g.add(ir.Linear("fc", weight=np.ones((3, 6), "f4")), "x")
+    g.add(ir.LIF("sn", tau=2.0), "fc")
+    g.add(ir.TimeMean("mean"), "sn")
+    art = ir.save(g, tmp_path / "readout")
+    out = tmp_path / "r.nir"
+    assert main(["export", str(art), "--format", "nir", "-o", str(out)]) == 2
+    assert "mean (TimeMean)" in capsys.readouterr().err
+    assert main(["export", str(art), "--format", "nir", "-o", str(out), "--partial"]) == 0
+    assert "left out 1 node(s)" in capsys.readouterr().out
+    assert nir.read(str(out)).metadata["dropped"] == "mean"
+
+
 def test_export_netx_writes_a_net_file(int_artifact, tmp_path):
     out = tmp_path / "tiny.net"
     assert main(["export", str(int_artifact), "--format", "netx", "-o", str(out)]) == 0

@@ -1,8 +1,9 @@
 """``spikeport export ARTIFACT --format {nir,onnx,netx} -o FILE``: write an IR artifact in an
 interchange format.
 
-* ``nir``: the NIR-expressible part (``spikeport.deploy.nir_export``), HDF5 via ``nir.write``;
-  ``--dt`` sets the NIR timestep in seconds.
+* ``nir``: the graph as NIR (``spikeport.deploy.nir_export``), HDF5 via ``nir.write``;
+  ``--dt`` sets the NIR timestep in seconds; ``--partial`` exports the expressible part from
+  the inputs up to the first node NIR cannot express instead of refusing.
 * ``onnx``: the one-timestep model of a lowered graph with ``ai.spikeport`` custom operators
   (``spikeport.deploy.onnx_export``), checked with ``onnx.checker``.
 * ``netx``: a lava-dl ``.net`` file via ``spikeport.deploy.netx_export`` when that module is
@@ -34,6 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--out", metavar="FILE", help="output file (default: ARTIFACT/<graph><suffix>)"
     )
     p.add_argument("--dt", type=float, default=None, help="NIR timestep in seconds (default 1e-4)")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="NIR: export the expressible part (from the inputs up to the first node NIR "
+        "cannot express) instead of refusing",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
             "--format netx: netx export is not yet supported (spikeport/deploy/netx_export.py "
             "is not available)"
         )
-    if args.dt is not None and args.format != "nir":
-        raise SpikeportError(f"--dt: only used by --format nir, not {args.format}")
+    for flag, used in (("--dt", args.dt is not None), ("--partial", args.partial)):
+        if used and args.format != "nir":
+            raise SpikeportError(f"{flag}: only used by --format nir, not {args.format}")
     import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention for loading)
 
     graph = ir.load(args.artifact)
@@ -57,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "nir":
         from spikeport.deploy.nir_export import DEFAULT_DT, export_nir
 
-        g = export_nir(graph, out, dt=args.dt or DEFAULT_DT)
+        g = export_nir(graph, out, dt=args.dt or DEFAULT_DT, partial=args.partial)
         kinds: dict[str, int] = {}
         for node in g.nodes.values():
             kinds[type(node).__name__] = kinds.get(type(node).__name__, 0) + 1
         summary = ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items()))
+        if g.metadata.get("dropped"):
+            summary += f"; left out {len(g.metadata['dropped'].split(','))} node(s)"
     elif args.format == "onnx":
         from spikeport.deploy.onnx_export import export_onnx, onnx_summary
 

@@ -28,7 +28,8 @@ exactly the discrete neuron we run (docs/interchange.md has the derivations):
   ``Linear`` sums over i with the score weights. Inputs must be flat (N * d,) vectors.
 
 Everything else (attention cores, token/time means, reshape/transpose, sigma-delta, delays)
-is refused with one UnsupportedError naming every such node.
+is refused with one UnsupportedError naming every such node; ``partial=True`` instead exports
+the expressible part from the inputs up to those nodes (the cut nodes' inputs become outputs).
 """
 
 from __future__ import annotations
@@ -56,30 +57,71 @@ def _kind(graph: Any, name: str) -> str:
 
 def unsupported_nodes(graph: Any) -> list[str]:
     """'name (Type[: reason])' of every node that has no NIR form (after BN folding)."""
-    bad = []
+    return [f"{name} ({why})" for name, why in _refusals(graph).items()]
+
+
+def _refusals(graph: Any) -> dict[str, str]:
+    bad: dict[str, str] = {}
     for rec in graph:
         kind = type(rec).__name__
         if kind not in _DIRECT | _EXTRA:
-            bad.append(f"{rec.name} ({kind})")
+            bad[rec.name] = kind
         elif kind == "BatchNorm":
-            bad.append(f"{rec.name} (BatchNorm not right after a Conv2d/Linear)")
+            bad[rec.name] = "BatchNorm not right after a Conv2d/Linear"
         elif kind == "LIF" and rec.v_reset is None:
-            bad.append(f"{rec.name} (LIF with soft reset)")
+            bad[rec.name] = "LIF with soft reset"
         elif kind == "Dense" and rec.delay is not None and np.any(rec.delay):
-            bad.append(f"{rec.name} (Dense with synaptic delays)")
+            bad[rec.name] = "Dense with synaptic delays"
+        elif kind == "CubaLIF" and rec.reset_interval is not None:
+            bad[rec.name] = "CubaLIF with periodic state reset"
+        elif kind == "CubaLIF" and rec.dv == 0 and np.any(rec.bias_mant):
+            bad[rec.name] = "CubaLIF bias without voltage decay"
         elif kind == "MaxPool2d":
             src = graph.inputs_of(rec.name).get("in")
             if src is None or _kind(graph, src) not in _SPIKING[:2]:
-                bad.append(f"{rec.name} (MaxPool2d of non-binary input)")
+                bad[rec.name] = "MaxPool2d of non-binary input"
         elif kind in ("AndPopcount", "XnorPopcount"):
             srcs = graph.inputs_of(rec.name)
             if any(_kind(graph, s) not in _SPIKING for s in srcs.values()):
-                bad.append(f"{rec.name} ({kind} of non-binary input)")
+                bad[rec.name] = f"{kind} of non-binary input"
     return bad
 
 
-def to_nir(graph: Any, dt: float = DEFAULT_DT) -> Any:
-    """The ``nir.NIRGraph`` of `graph` (node names kept; Add nodes become wiring)."""
+def expressible_part(graph: Any) -> tuple[Any, list[str]]:
+    """The largest sub-graph reachable from the inputs through NIR-expressible nodes only, and
+    the names of the nodes left out. Nodes whose values leave the part become its outputs."""
+    bad = _refusals(graph)
+    keep: list[str] = []
+    for name in graph.topological_order():
+        srcs = graph.inputs_of(name).values()
+        if name not in bad and all(s in keep for s in srcs):
+            keep.append(name)
+    if all(_kind(graph, n) == "Input" for n in keep):
+        raise UnsupportedError(
+            f"graph {graph.name}: no NIR-expressible part "
+            f"({', '.join(unsupported_nodes(graph)) or 'nothing after the inputs'})"
+        )
+    kept = set(keep)
+    part = graph.copy()
+    dropped = [n for n in graph.topological_order() if n not in kept]
+    outs = [
+        n
+        for n in keep
+        if _kind(graph, n) != "Input"
+        and (n in graph.outputs or any(s not in kept for s in graph.successors(n)))
+    ]
+    for n in dropped:
+        part.remove(n)
+    part.set_outputs(outs)
+    return part, dropped
+
+
+def to_nir(graph: Any, dt: float = DEFAULT_DT, partial: bool = False) -> Any:
+    """The ``nir.NIRGraph`` of `graph` (node names kept; Add nodes become wiring).
+
+    partial: export only :func:`expressible_part` (from the inputs up to the first node NIR
+    cannot express), listing the nodes left out in ``metadata["dropped"]`` (comma-separated)
+    instead of refusing the graph."""
     import nir
 
     from spikeport import ir
@@ -89,6 +131,9 @@ def to_nir(graph: Any, dt: float = DEFAULT_DT) -> Any:
         raise SpikeportError(f"dt must be positive seconds, got {dt}")
     graph = graph.copy()
     FoldBatchNorm().run(graph)
+    dropped: list[str] = []
+    if partial:
+        graph, dropped = expressible_part(graph)
     bad = unsupported_nodes(graph)
     if bad:
         raise UnsupportedError(f"graph {graph.name}: no NIR form for {', '.join(bad)}")
@@ -133,14 +178,19 @@ def to_nir(graph: Any, dt: float = DEFAULT_DT) -> Any:
         nodes[key] = nir.Output({"output": np.array(shape)})
         edges += [(e, key) for e in ends[out]]
     meta = {"producer": "spikeport", "dt": float(dt), "source_graph": graph.name}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    if dropped:
+        meta["dropped"] = ",".join(dropped)
+    try:
+        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    except ValueError as exc:  # NIR's own type inference, e.g. Affine on a token sequence
+        raise UnsupportedError(f"graph {graph.name}: NIR rejects the graph: {exc}") from None
 
 
-def export_nir(graph: Any, path: str | Path, dt: float = DEFAULT_DT) -> Any:
+def export_nir(graph: Any, path: str | Path, dt: float = DEFAULT_DT, partial: bool = False) -> Any:
     """Write `graph`'s NIR form to `path` (HDF5, ``nir.write``); returns the NIRGraph."""
     import nir
 
-    g = to_nir(graph, dt)
+    g = to_nir(graph, dt, partial)
     nir.write(str(path), g)
     return g
 
