@@ -99,6 +99,29 @@ def _by_op_rows(doc: dict) -> list[list[str]]:
     return rows
 
 
+def _side_by_side_rows(entry: dict) -> list[list[str]] | None:
+    """Per layer: measured vs analytical energy on one target (layers named alike in the IR
+    and the PyTorch model line up; a layer only one mode counts shows '-' in the other)."""
+    m, a = entry.get("measured"), entry.get("analytical")
+    if not (m and a):
+        return None
+    me = {le["name"]: le["energy_j"] for le in m["layers"]}
+    ae = {le["name"]: le["energy_j"] for le in a["layers"]}
+    names = list(me) + [n for n in ae if n not in me]
+    rows = [["layer", "measured", "analytical", "measured / analytical"]]
+    for n in names:
+        ratio = f"{me[n] / ae[n]:.2f}" if me.get(n) and ae.get(n) else "-"
+        rows.append(
+            [
+                n,
+                _si(me[n], "J") if n in me else "-",
+                _si(ae[n], "J") if n in ae else "-",
+                ratio,
+            ]
+        )
+    return rows
+
+
 def _layer_rows(rep: dict) -> list[list[str]]:
     rows = [["layer", "kind", "ops", "energy", "share", "not modelled"]]
     for le in rep["layers"]:
@@ -193,6 +216,10 @@ def markdown(doc: dict, plots: dict[str, str] | None = None) -> str:
     for key, fname in (plots or {}).items():
         lines += ["", f"![{key} (estimate)]({fname})"]
     for hw, entry in doc["hardware"].items():
+        side = _side_by_side_rows(entry)
+        if side:
+            lines += ["", f"## {hw} - measured vs analytical per layer (ESTIMATES)", "",
+                      _md_table(side)]  # fmt: skip
         for mode in ("measured", "analytical"):
             rep = entry.get(mode)
             if rep:
@@ -238,6 +265,13 @@ def html_page(doc: dict, plots: dict[str, str] | None = None) -> str:
     for key, fname in (plots or {}).items():
         parts.append(f"<figure><img src='{e(fname)}' alt='{e(key)} (estimate)'></figure>")
     for hw, entry in doc["hardware"].items():
+        side = _side_by_side_rows(entry)
+        if side:
+            parts += [
+                f"<h2>{e(hw)} - measured vs analytical per layer "
+                "<span class='estimate'>(ESTIMATES)</span></h2>",
+                _html_table(side),
+            ]
         for mode in ("measured", "analytical"):
             rep = entry.get(mode)
             if rep:
