@@ -16,18 +16,21 @@ Equals ``hw_models.int_attention.ssa_int`` / ``axnor_int`` (+ ``local_int``) bit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from spikeport.converters.passes.attention_splice import close, cut, split_heads
+from spikeport.converters.passes.attention_splice import Cut, close, cut, split_heads
 from spikeport.converters.passes.graph_edit import kind
 from spikeport.converters.passes.manager import Pass
 from spikeport.ir import Add, AndPopcount, Graph, Node, Reshape, Transpose, XnorPopcount
 from spikeport.ir.attention_nodes import LocalTerm, ScoreCombine, SpikeAccumulate, count_bits
+from spikeport.ir.int_attention import IntAttention
 
 VARIANTS = ("ssa", "lrf_ssa", "axnor")
 
 
-def add_local(graph: Graph, rec, v: str) -> str:
+def add_local(graph: Graph, rec: IntAttention, v: str) -> str:
     """The LRF local term of `rec` (an IntAttention) on V; returns its node name."""
     name = f"{rec.name}.local"
     graph.add(
@@ -43,7 +46,13 @@ def add_local(graph: Graph, rec, v: str) -> str:
     return name
 
 
-def finish(graph: Graph, c, rec, make_last, wiring: dict[str, str]) -> None:
+def finish(
+    graph: Graph,
+    c: Cut,
+    rec: IntAttention,
+    make_last: Callable[[str], Node],
+    wiring: dict[str, str],
+) -> None:
     """Add the subgraph's last node (``make_last(name)``, inputs `wiring`) under the
     attention's name, or under ``<name>.global`` followed by the local term and an Add."""
     if rec.local_weight is None:
@@ -83,7 +92,7 @@ class LowerAxnor(Pass):
         finish(graph, c, rec, last, {"in": f"{name}.merge"})
 
     @staticmethod
-    def _scores(graph: Graph, rec, q: str, k: str) -> tuple[str, int]:
+    def _scores(graph: Graph, rec: IntAttention, q: str, k: str) -> tuple[str, int]:
         """Add the score primitive(s); returns (scores node, score_shift)."""
         name, d = rec.name, rec.head_dim
         qk = {"q": q, "k": k}
