@@ -161,9 +161,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save(quantized, out)
     save(conv.float_graph, out / "float")
-    report = build_report(
-        quantized, conv.pass_log, fidelity, source=str(ckpt), dataset=dataset
-    )
+    report = build_report(quantized, conv.pass_log, fidelity, source=str(ckpt), dataset=dataset)
     report["timing"] = quantized.meta["timing"]
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(format_table(report))
