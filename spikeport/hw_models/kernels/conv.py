@@ -45,17 +45,19 @@ def conv2d_int(
     (H, W) pairs for stride/padding/dilation; output size as PyTorch's/Lava's
     ``(n + 2p - d(k-1) - 1) // s + 1``. Products go through :func:`exact_matmul`.
     """
-    x = np.asarray(x, dtype=np.int64)
+    x = np.asarray(x)
     w = np.asarray(weight, dtype=np.int64)
     b, c_in, _, _ = x.shape
     # the im2col copy is made in the float type exact_matmul will use (float32 when every
     # partial sum stays below 2**24), so the column matrix is copied once, at 4 bytes
     colsum = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
-    x_max = int(np.abs(x).max()) if x.size else 0
+    x_max = max(int(x.max()), -int(x.min())) if x.size else 0
     if x_max * colsum < FLOAT32_EXACT:
         x = x.astype(np.float32)
     elif x_max * colsum < FLOAT_EXACT:
         x = x.astype(np.float64)
+    else:
+        x = x.astype(np.int64)
     c_out, c_in_g, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -105,7 +107,7 @@ class ConvSynapse:
     def compute(self, s: np.ndarray) -> np.ndarray:
         """The wrapped 24-bit activation for input `s` [B, C, H, W] (no pipeline)."""
         x = np.asarray(s)
-        x = x.astype(np.int64) if self.graded else (x != 0).astype(np.int64)
+        x = x.astype(np.int64) if self.graded else (x != 0).astype(np.int8)
         y = conv2d_int(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
         return wrap_signed(y, A_OUT_BITS)
 

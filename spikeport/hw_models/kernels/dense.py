@@ -97,7 +97,7 @@ class DenseSynapse:
     def compute(self, s: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Shifted accumulations per delay for input `s` [..., n_in] (no pipeline)."""
         x = np.asarray(s)
-        x = (x != 0).astype(np.int64) if not self.graded else x.astype(np.int64)
+        x = (x != 0).astype(np.int8) if not self.graded else x.astype(np.int64)
         delays, stacked, bound, stacked_float = self._stacked_weights()
         flat = x.reshape(-1, self.n_in)
         acc = exact_matmul(flat, stacked, bound, stacked_float)
@@ -124,7 +124,7 @@ class DenseSynapse:
         otherwise one product per delay value.
         """
         x = np.asarray(s)
-        x = (x != 0).astype(np.int64) if not self.graded else x.astype(np.int64)
+        x = (x != 0).astype(np.int8) if not self.graded else x.astype(np.int64)
         steps, lead = x.shape[0], x.shape[1:-1]
         out = np.zeros((*x.shape[:-1], self.n_out), dtype=np.int64)
         if steps < 2:

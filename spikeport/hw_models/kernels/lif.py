@@ -122,15 +122,17 @@ class CubaLifNeuron:
         The int32 wraps Lava applies are skipped when the inputs and bias make them
         impossible (|decay(u)| <= 3 * 2**23 and |a << 6| + 2**25 < 2**31, |v| terms likewise).
         """
-        a64 = np.left_shift(np.asarray(a_in, dtype=np.int64), ACT_SHIFT)
-        steps = a64.shape[0]
+        a_in = np.asarray(a_in)
         big = 1 << 31
-        a_max = int(np.abs(a64).max(initial=0))
+        lo, hi = (int(a_in.min()), int(a_in.max())) if a_in.size else (0, 0)
+        a_max = max(hi, -lo) << ACT_SHIFT
         b_max = int(np.abs(self.bias).max(initial=0))
         wrap_u = a_max + (1 << 25) >= big
         wrap_v = b_max + (1 << 24) + (1 << 25) >= big
         if not (wrap_u or wrap_v):
-            return self._run_float(a64, a_max, b_max, state_reset, record)
+            return self._run_float(a_in, a_max, b_max, state_reset, record)
+        a64 = np.left_shift(a_in.astype(np.int64), ACT_SHIFT)
+        steps = a64.shape[0]
         spikes = np.zeros(a64.shape, dtype=np.int64)
         rec = {name: np.zeros(a64.shape, dtype=np.int64) for name in record}
         ku, kv = np.int64(4096 - self.du - DS_OFFSET), np.int64(4096 - self.dv)
@@ -170,7 +172,7 @@ class CubaLifNeuron:
 
     def _run_float(
         self,
-        a64: np.ndarray,
+        a_in: np.ndarray,
         a_max: int,
         b_max: int,
         state_reset: tuple[int, int] | None,
@@ -183,7 +185,7 @@ class CubaLifNeuron:
         when reachable: with the input bound A = max|a << 6|, |u| <= max(|u0|, A * 4096 /
         (du + 1)) and |v| <= max(|v0|, (U + max|bias|) * 4096 / dv) (decay only shrinks
         magnitudes, resets and spikes set 0)."""
-        steps = a64.shape[0]
+        steps = a_in.shape[0]
         lim = UV_LIMIT
         ku, kv = 4096 - self.du - DS_OFFSET, 4096 - self.dv
         u0 = int(np.abs(self.u).max(initial=0))
@@ -196,12 +198,13 @@ class CubaLifNeuron:
         uv = np.stack([self.u, self.v]).astype(np.float64)
         u, v = uv[0], uv[1]
         decay = np.array([ku / 4096.0, kv / 4096.0]).reshape(2, *([1] * self.u.ndim))
-        a = a64.astype(np.float64)
+        a = a_in.astype(np.float64)
+        a *= float(1 << ACT_SHIFT)  # a << 6, exact
         bias = self.bias.astype(np.float64) if b_max else None
         vth = float(self.vth_scaled)
         flim, two = float(lim), float(2 * lim)
-        spk = np.zeros(a64.shape, dtype=bool)
-        rec = {name: np.zeros(a64.shape, dtype=np.int64) for name in record}
+        spk = np.zeros(a.shape, dtype=bool)
+        rec = {name: np.zeros(a.shape, dtype=np.int64) for name in record}
         for t in range(steps):
             self.t += 1
             if self.reset_interval is not None and self.t % self.reset_interval == self.reset_phase:
