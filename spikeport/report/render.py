@@ -30,6 +30,11 @@ def _si(x: float | None, unit: str) -> str:
     return f"{x:.3g} {unit}".rstrip() if x else f"0 {unit}".rstrip()
 
 
+def _title(doc: dict) -> str:
+    """The artifact's file or folder name and the graph's name."""
+    return f"{Path(doc['artifact']).name} (graph '{doc['graph']}')"
+
+
 def read_document(path: str | Path) -> dict:
     """Load and check a report.json written by ``spikeport energy``."""
     p = Path(path)
@@ -194,7 +199,7 @@ def _mode_lines(doc: dict) -> list[str]:
 def markdown(doc: dict, plots: dict[str, str] | None = None) -> str:
     """The report as Markdown."""
     lines = [
-        f"# Energy per inference - ESTIMATE: {doc['graph']}",
+        f"# Energy per inference - ESTIMATE: {_title(doc)}",
         "",
         f"Artifact `{doc['artifact']}`; data: {doc['data'].get('description', '')}.",
         "",
@@ -247,9 +252,8 @@ def html_page(doc: dict, plots: dict[str, str] | None = None) -> str:
     e = html.escape
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>spikeport energy: "
-        f"{e(doc['graph'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Energy per inference: {e(doc['graph'])} <span class='estimate'>(ESTIMATE)</span>"
-        "</h1>",
+        f"{e(_title(doc))}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Energy per inference: {e(_title(doc))} <span class='estimate'>(ESTIMATE)</span></h1>",
         f"<p>Artifact <code>{e(doc['artifact'])}</code>; data: "
         f"{e(doc['data'].get('description', ''))}.</p>",
         "<p class='estimate'>Every figure is an estimate: operation counts x per-operation "
