@@ -90,6 +90,31 @@ def test_ensure_lava_repairs_imports_reshape_and_netx_input() -> None:
     )
 
 
+def test_lava_imports_after_the_start_method_was_fixed() -> None:
+    """Lava calls mp.set_start_method('fork') at import; a process that already fixed the
+    start method (as `spikeport demo` does before its Lava stage) must still import Lava."""
+    broken = _python(
+        """
+        import multiprocessing as mp
+        mp.get_start_method()
+        import lava.magma.runtime.message_infrastructure.multiprocessing
+        """
+    )
+    assert "context has already been set" in broken.stderr
+    proc = _python(
+        """
+        import multiprocessing as mp
+        mp.get_start_method()
+        from spikeport.deploy.lava.compat import ensure_lava, applied_patches
+        ensure_lava(netx=False)
+        import lava.proc.io.sink
+        print("fork-start-method" in applied_patches(), mp.get_start_method())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["True", "fork"]
+
+
 @pytest.mark.lava
 def test_worker_exception_surfaces_with_its_traceback() -> None:
     """A ProcessModel that raises in its worker: the parent error must name the real cause."""

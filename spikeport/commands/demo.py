@@ -1,8 +1,13 @@
 """``spikeport demo``: the main job, run as a sequence of stages over one shared context.
 
-Stage 1 trains the five digits models (or reuses cached ones under ``OUT/models/<attention>/``
-whose ``run_key`` matches the current config and training settings); the last stage prints a
-table. Later stages (convert, simulate, Lava, energy) append to ``STAGES``.
+Stages: train the five digits models (or reuse cached ones under ``OUT/models/<attention>/``
+whose ``run_key`` matches the current config and training settings), convert each to a
+quantised, retimed artifact (``OUT/artifacts/<attention>/``), simulate the whole test split
+bit-accurately, cross-check a few samples in Lava, write an energy report per model
+(``OUT/energy/<attention>/``: JSON, Markdown, HTML + PNG), and print one summary table.
+
+Every stage after training runs the real subcommand in-process (``spikeport convert``,
+``simulate``, ``lava``, ``energy``), so the demo exercises exactly what a user runs.
 """
 
 from __future__ import annotations
@@ -26,9 +31,15 @@ class DemoContext:
     retrain: bool = False
     epochs: int | None = None
     progress: bool = True
+    lava_samples: int = 3
+    energy_samples: int = 32
     models: dict[str, Path] = field(default_factory=dict)  # attention -> run directory
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     cached: dict[str, bool] = field(default_factory=dict)
+    converted: dict[str, dict[str, Any]] = field(default_factory=dict)  # convert report.json
+    simulated: dict[str, dict[str, Any]] = field(default_factory=dict)  # simulate --json
+    lava: dict[str, dict[str, Any]] = field(default_factory=dict)  # lava --json
+    energy: dict[str, dict[str, Any]] = field(default_factory=dict)  # energy report.json
 
 
 def stage_train(ctx: DemoContext) -> None:
@@ -69,9 +80,96 @@ def _cached_metrics(run_dir: Path, key: str) -> dict[str, Any] | None:
     return metrics if metrics.get("run_key") == key else None
 
 
+def _spikeport(*argv: str) -> str:
+    """Run one spikeport subcommand in-process; return its stdout (raise on failure)."""
+    import contextlib
+    import io
+
+    from spikeport.cli import main
+    from spikeport.errors import SpikeportError
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(list(argv))
+    if code != 0:
+        raise SpikeportError(f"demo: `spikeport {' '.join(argv)}` exited with status {code}")
+    return buffer.getvalue()
+
+
+def _artifact(ctx: DemoContext, attention: str) -> Path:
+    return ctx.out / "artifacts" / attention
+
+
+def _quiet(ctx: DemoContext) -> tuple[str, ...]:
+    return () if ctx.progress else ("--no-progress",)
+
+
+def stage_convert(ctx: DemoContext) -> None:
+    """`spikeport convert`: quantise, lower to Loihi fixed point, retime; measure fidelity."""
+    for attention in ctx.attentions:
+        art = _artifact(ctx, attention)
+        _spikeport("convert", str(ctx.models[attention] / "model.pt"), "-o", str(art), *_quiet(ctx))
+        ctx.converted[attention] = json.loads((art / "report.json").read_text())
+
+
+def stage_simulate(ctx: DemoContext) -> None:
+    """`spikeport simulate --json`: the whole test split, bit-accurately."""
+    for attention in ctx.attentions:
+        out = _spikeport("simulate", str(_artifact(ctx, attention)), "--data", "digits", "--json")
+        ctx.simulated[attention] = json.loads(out)
+
+
+def stage_lava(ctx: DemoContext) -> None:
+    """`spikeport lava --json`: a few test images through Lava and the simulator."""
+    from spikeport.errors import LavaNotAvailableError
+
+    for attention in ctx.attentions:
+        try:
+            out = _spikeport(
+                "lava",
+                str(_artifact(ctx, attention)),
+                "--samples",
+                str(ctx.lava_samples),
+                "--data",
+                "digits",
+                "--json",
+            )
+        except LavaNotAvailableError as exc:
+            ctx.lava[attention] = {"identical": None, "error": str(exc)}
+            continue
+        ctx.lava[attention] = json.loads(out)
+
+
+def stage_energy(ctx: DemoContext) -> None:
+    """`spikeport energy --out`: per-layer energy for every hardware model, HTML + PNG."""
+    for attention in ctx.attentions:
+        out_dir = ctx.out / "energy" / attention
+        _spikeport(
+            "energy",
+            str(_artifact(ctx, attention)),
+            "--hw",
+            "all",
+            "--data",
+            "digits",
+            "--samples",
+            str(ctx.energy_samples),
+            "--out",
+            str(out_dir),
+        )
+        ctx.energy[attention] = json.loads((out_dir / "report.json").read_text())
+
+
 def stage_report(ctx: DemoContext) -> None:
-    """Print test accuracy and training time per attention variant."""
+    """Print the summary table and write it to OUT/summary.json."""
     print(format_table(ctx))
+    if ctx.converted:
+        print()
+        print(format_summary(ctx))
+        (ctx.out / "summary.json").write_text(json.dumps(summary_rows(ctx), indent=2) + "\n")
+        print(
+            f"\nreports: {ctx.out / 'energy'}/<attention>/index.html; "
+            f"summary: {ctx.out / 'summary.json'}"
+        )
 
 
 def format_table(ctx: DemoContext) -> str:
@@ -94,8 +192,84 @@ def format_table(ctx: DemoContext) -> str:
     return title + "\n" + "\n".join(lines)
 
 
+def summary_rows(ctx: DemoContext) -> list[dict[str, Any]]:
+    """One record per attention variant, gathered from the stages' own JSON outputs."""
+    rows = []
+    for attention in ctx.attentions:
+        conv = ctx.converted.get(attention, {})
+        sim = ctx.simulated.get(attention, {})
+        lava = ctx.lava.get(attention, {})
+        energy = ctx.energy.get(attention, {})
+        mapping = energy.get("hardware", {}).get("loihi2", {}).get("mapping", {})
+        rows.append(
+            {
+                "attention": attention,
+                "float_accuracy": conv.get("float_accuracy"),
+                "quantized_accuracy": conv.get("quantized_accuracy"),
+                "simulated_accuracy": sim.get("accuracy"),
+                "simulated_samples": sim.get("samples"),
+                "simulated_samples_per_s": sim.get("throughput"),
+                "lava_identical": lava.get("identical"),
+                "lava_samples": lava.get("samples"),
+                "energy_per_inference_j": {
+                    hw: e.get("measured")
+                    for hw, e in energy.get("energy_per_inference_j", {}).items()
+                },
+                "attention_state_bytes": mapping.get("attention_state_bytes"),
+            }
+        )
+    return rows
+
+
+def format_summary(ctx: DemoContext) -> str:
+    """The demo's closing table: fidelity, Lava agreement, energy, attention state memory."""
+    rows = summary_rows(ctx)
+    targets = sorted({hw for r in rows for hw in r["energy_per_inference_j"]})
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.2f}"
+
+    def lava(r: dict[str, Any]) -> str:
+        if r["lava_identical"] is None:
+            return "not run"
+        return f"{'identical' if r['lava_identical'] else 'DIFFERS'} ({r['lava_samples']})"
+
+    head = ["attention", "float %", "int %", "sim %", "sim img/s", "Lava vs sim"]
+    head += [f"{hw} uJ" for hw in targets] + ["attn state B"]
+    table = [head]
+    for r in rows:
+        energy = r["energy_per_inference_j"]
+        table.append(
+            [
+                r["attention"],
+                pct(r["float_accuracy"]),
+                pct(r["quantized_accuracy"]),
+                pct(r["simulated_accuracy"]),
+                "-"
+                if r["simulated_samples_per_s"] is None
+                else f"{r['simulated_samples_per_s']:.0f}",
+                lava(r),
+            ]
+            + ["-" if energy.get(hw) is None else f"{1e6 * energy[hw]:.2f}" for hw in targets]
+            + ["-" if r["attention_state_bytes"] is None else str(r["attention_state_bytes"])]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    title = (
+        "pipeline summary: float (PyTorch) vs integer (quantised reference) vs bit-accurate "
+        "simulator accuracy on the digits test split; energy per inference = measured-mode "
+        "ESTIMATE from the simulator's events (see each index.html for the basis)"
+    )
+    return title + "\n" + "\n".join(lines)
+
+
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("train digits models", stage_train),
+    ("convert (quantise, retime)", stage_convert),
+    ("simulate the test split bit-accurately", stage_simulate),
+    ("cross-check samples in Lava", stage_lava),
+    ("energy reports", stage_energy),
     ("report", stage_report),
 ]
 
@@ -103,7 +277,7 @@ STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="the main job: train (or reuse) the digits models and report",
+        help="the main job: train, convert, simulate, Lava cross-check, energy report",
         description="Run the demo pipeline stage by stage: " + ", ".join(n for n, _ in STAGES),
     )
     p.add_argument("--out", default="out", metavar="DIR", help="output root (default ./out)")
@@ -115,6 +289,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--retrain", action="store_true", help="ignore cached models")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
+    p.add_argument(
+        "--lava-samples", type=int, default=3, help="test images run through Lava (default 3)"
+    )
+    p.add_argument(
+        "--energy-samples", type=int, default=32, help="test images for energy (default 32)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -136,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
         retrain=args.retrain,
         epochs=args.epochs,
         progress=not args.no_progress,
+        lava_samples=args.lava_samples,
+        energy_samples=args.energy_samples,
     )
     for i, (name, stage) in enumerate(STAGES, 1):
         print(f"[{i}/{len(STAGES)}] {name}", flush=True)

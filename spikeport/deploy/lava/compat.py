@@ -1,6 +1,6 @@
 """Run lava-nc 0.10.0 / lava-dl 0.6.0 on Python 3.11 + numpy 2, without editing installed files.
 
-Lava is archived upstream; its last releases declare Python < 3.11 and numpy < 2. Four things
+Lava is archived upstream; its last releases declare Python < 3.11 and numpy < 2. Several things
 break on this project's interpreter (details: ``docs/semantics.md`` and the shared Lava notes
 §4.2), and :func:`ensure_lava` repairs each one at run time, in memory only:
 
@@ -22,6 +22,11 @@ break on this project's interpreter (details: ``docs/semantics.md`` and the shar
     2 * padding[0]``, ``channels % groups``); numpy 2 (NEP 50) raises ``OverflowError`` once a
     size exceeds 127 (e.g. PilotNet's 200-pixel width). We wrap ``utils.conv`` so it receives
     Python ints.
+(f) ``message_infrastructure/multiprocessing.py`` calls ``mp.set_start_method('fork')`` at
+    import, which raises "context has already been set" when this process fixed the start
+    method earlier (seen in ``spikeport demo``, which runs torch, the simulator and then Lava
+    in one process). We import it once with that call a no-op when the method is already
+    'fork'.
 
 Lava's workers are ``fork``-ed (``message_infrastructure/multiprocessing.py``), so the patches
 made in the parent are in force in every ProcessModel process.
@@ -38,6 +43,7 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
+import multiprocessing
 import sys
 import threading
 import types
@@ -82,6 +88,7 @@ def ensure_lava(*, netx: bool = True) -> None:
     with _LOCK:
         if not lava_available():
             raise LavaNotAvailableError("lava-nc is not installed (run `make setup`)")
+        _once("fork-start-method", _import_lava_multiprocessing_tolerating_start_method)
         _once("dataclass-defaults", _import_var_model_with_factory_defaults)
         _once("reshape-port", _patch_reshape_port)
         _once("conv-int8-geometry", _patch_conv_geometry)
@@ -104,6 +111,38 @@ def applied_patches() -> tuple[str, ...]:
 def _once(name: str, apply: Callable[[], bool]) -> None:
     if name not in _applied:
         _applied[name] = apply()
+
+
+# (f) ---------------------------------------------------------------------------------------
+_LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
+def _import_lava_multiprocessing_tolerating_start_method() -> bool:
+    """Lava's ``message_infrastructure/multiprocessing.py`` calls ``mp.set_start_method('fork')``
+    at import, which raises "context has already been set" once anything in this process (a
+    torch or tqdm helper, a Pool) has fixed the start method. Import it once with that call
+    made a no-op when the method is already 'fork' (Linux's default), so nothing changes."""
+    if _LAVA_MP in sys.modules:
+        return False
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current is None:
+        return False  # Lava's own call will succeed
+    if current != "fork":
+        raise LavaNotAvailableError(
+            f"Lava needs the 'fork' multiprocessing start method, but this process uses {current!r}"
+        )
+    original = multiprocessing.set_start_method
+
+    def set_start_method(method: str, force: bool = False) -> None:
+        if method != multiprocessing.get_start_method():
+            original(method, force)
+
+    multiprocessing.set_start_method = set_start_method
+    try:
+        importlib.import_module(_LAVA_MP)
+    finally:
+        multiprocessing.set_start_method = original
+    return True
 
 
 # (a) ---------------------------------------------------------------------------------------
