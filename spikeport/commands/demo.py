@@ -221,6 +221,10 @@ def summary_rows(ctx: DemoContext) -> list[dict[str, Any]]:
     return rows
 
 
+def _count(x: float | None) -> str:
+    return "-" if x is None else f"{int(x):,}"
+
+
 def format_summary(ctx: DemoContext) -> str:
     """The demo's closing table: fidelity, Lava agreement, energy, attention state memory."""
     rows = summary_rows(ctx)
@@ -251,7 +255,7 @@ def format_summary(ctx: DemoContext) -> str:
                 lava(r),
             ]
             + ["-" if energy.get(hw) is None else f"{1e6 * energy[hw]:.2f}" for hw in targets]
-            + ["-" if r["attention_state_bytes"] is None else str(r["attention_state_bytes"])]
+            + [_count(r["attention_state_bytes"])]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
