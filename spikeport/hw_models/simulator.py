@@ -260,7 +260,8 @@ class _ConvExecutor(Executor):
         counts["synaptic_events"][:] = events
         counts["weight_reads"][:] = events
         counts["dense_macs"][:] = self.macs * batch
-        out = np.zeros((steps, batch, *self.out_shape), dtype=np.int64)
+        # a_out wraps to signed 24 bits: int32 holds it exactly at half int64's memory
+        out = np.zeros((steps, batch, *self.out_shape), dtype=np.int32)
         frames = x[:-1].reshape(-1, *x.shape[2:])  # the last step's result is never sent
         chunk = max(1, CONV_CHUNK_ELEMENTS // max(1, math.prod(self.out_shape)))
         flat_out = out[1:].reshape(-1, *self.out_shape)

@@ -82,7 +82,7 @@ class _AddExecutor(_StepwiseExecutor):
     """a + b on graded integers (residual of spikes: 0, 1, 2, ...)."""
 
     def compute(self, inputs: Inputs) -> np.ndarray:
-        return inputs["a"] + inputs["b"]
+        return np.add(inputs["a"], inputs["b"], dtype=np.int64)  # spikes may come as int8
 
     def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
         n = math.prod(out.shape[1:])
@@ -103,7 +103,7 @@ class _MaxPoolExecutor(_StepwiseExecutor):
         ph, pw = self.node.padding
         flat = x.reshape(-1, c, h, w)
         if ph or pw:
-            low = np.iinfo(np.int64).min
+            low = np.iinfo(flat.dtype).min if flat.dtype.kind in "iu" else -np.inf
             flat = np.pad(flat, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
         ho, wo = self.out_shape[1:]
         out = None

@@ -13,6 +13,8 @@ State: u, v int64 holding 24-bit values. Input: integer activation a_in. Output:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from spikeport.hw_models.kernels.arith import decay_toward_zero, shift_floor, wrap_signed
@@ -22,6 +24,8 @@ UV_LIMIT = 1 << 23
 ACT_SHIFT = 6
 VTH_SHIFT = 6
 DS_OFFSET = 1
+FLOAT_CHUNK_ELEMENTS = 1 << 21
+"""The float64 LIF loop handles about this many (step x neuron) elements per batch chunk."""
 """Lava adds 1 to du (``ds_offset``): the effective current decay is (du + 1) / 4096."""
 
 
@@ -195,17 +199,53 @@ class CubaLifNeuron:
         u_lim = lim if need_wrap else u_bound
         v_bound = max(v0, (u_lim + b_max) * 4096 // self.dv + 1) if self.dv > 0 else None
         need_clip = v_bound is None or v_bound >= lim - 1
-        uv = np.stack([self.u, self.v]).astype(np.float64)
+        batch = self.u.shape[0]
+        per_sample = max(1, steps * math.prod(self.shape))
+        chunk = max(1, min(batch, FLOAT_CHUNK_ELEMENTS // per_sample))
+        spk = np.zeros(a_in.shape, dtype=bool)
+        rec = {name: np.zeros(a_in.shape, dtype=np.int64) for name in record}
+        new_u, new_v = np.empty_like(self.u), np.empty_like(self.v)
+        t0 = self.t
+        for b0 in range(0, batch, chunk):  # batch chunks bound the float64 copies
+            sl = slice(b0, b0 + chunk)
+            bias = self.bias[sl] if self.bias.ndim == self.u.ndim else self.bias
+            self.t = t0
+            new_u[sl], new_v[sl] = self._float_chunk(
+                a_in[:, sl],
+                self.u[sl],
+                self.v[sl],
+                bias if b_max else None,
+                (ku, kv, need_wrap, need_clip),
+                spk[:, sl],
+                {name: r[:, sl] for name, r in rec.items()},
+                state_reset,
+            )
+        self.u, self.v = new_u, new_v
+        return spk.view(np.int8), rec
+
+    def _float_chunk(
+        self,
+        a_in: np.ndarray,
+        u0: np.ndarray,
+        v0: np.ndarray,
+        bias_int: np.ndarray | None,
+        params: tuple[int, int, bool, bool],
+        spk: np.ndarray,
+        rec: dict[str, np.ndarray],
+        state_reset: tuple[int, int] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The float64 time loop of :meth:`_run_float` for one batch chunk; fills `spk` and
+        `rec` in place and returns the final (u, v) as int64."""
+        ku, kv, need_wrap, need_clip = params
+        uv = np.stack([u0, v0]).astype(np.float64)
         u, v = uv[0], uv[1]
-        decay = np.array([ku / 4096.0, kv / 4096.0]).reshape(2, *([1] * self.u.ndim))
+        decay = np.array([ku / 4096.0, kv / 4096.0]).reshape(2, *([1] * u0.ndim))
         a = a_in.astype(np.float64)
         a *= float(1 << ACT_SHIFT)  # a << 6, exact
-        bias = self.bias.astype(np.float64) if b_max else None
+        bias = None if bias_int is None else bias_int.astype(np.float64)
         vth = float(self.vth_scaled)
-        flim, two = float(lim), float(2 * lim)
-        spk = np.zeros(a.shape, dtype=bool)
-        rec = {name: np.zeros(a.shape, dtype=np.int64) for name in record}
-        for t in range(steps):
+        flim, two = float(UV_LIMIT), float(2 * UV_LIMIT)
+        for t in range(len(a)):
             self.t += 1
             if self.reset_interval is not None and self.t % self.reset_interval == self.reset_phase:
                 uv[...] = 0.0
@@ -228,5 +268,4 @@ class CubaLifNeuron:
                 rec["u"][t] = u
             if "v" in rec:
                 rec["v"][t] = v
-        self.u, self.v = u.astype(np.int64), v.astype(np.int64)
-        return spk.astype(np.int64), rec
+        return u.astype(np.int64), v.astype(np.int64)
