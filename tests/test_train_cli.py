@@ -55,7 +55,7 @@ def test_demo_trains_then_reuses_cached_models(tmp_path, capsys, monkeypatch):
         return real(small, settings, **kw)
 
     monkeypatch.setattr(train_mod, "train_digits", counting)
-    argv = ["demo", "--out", str(tmp_path), "--epochs", "1", "--no-progress"]
+    argv = ["demo", "--out", str(tmp_path), "--epochs", "1", "--no-progress", "--until", "train"]
     argv += ["--attention", "ssa", "--attention", "sdsa"]
     assert cli.main(argv) == 0
     first = capsys.readouterr().out
@@ -68,7 +68,7 @@ def test_demo_trains_then_reuses_cached_models(tmp_path, capsys, monkeypatch):
     assert calls == ["ssa", "sdsa"]
     assert second.count("(cached)") == 2
 
-    assert cli.main(argv[:3] + ["--epochs", "2", "--attention", "ssa", "--no-progress"]) == 0
+    assert cli.main(argv[:3] + ["--epochs", "2", "--attention", "ssa", "--until", "train"]) == 0
     assert calls[-1] == "ssa"  # different settings -> retrained
 
 

@@ -268,21 +268,23 @@ def format_summary(ctx: DemoContext) -> str:
     return title + "\n" + "\n".join(lines)
 
 
-STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
-    ("train digits models", stage_train),
-    ("convert (quantise, retime)", stage_convert),
-    ("simulate the test split bit-accurately", stage_simulate),
-    ("cross-check samples in Lava", stage_lava),
-    ("energy reports", stage_energy),
-    ("report", stage_report),
-]
+STAGES: dict[str, tuple[str, Callable[[DemoContext], None]]] = {
+    "train": ("train digits models", stage_train),
+    "convert": ("convert (quantise, retime)", stage_convert),
+    "simulate": ("simulate the test split bit-accurately", stage_simulate),
+    "lava": ("cross-check samples in Lava", stage_lava),
+    "energy": ("energy reports", stage_energy),
+    "report": ("report", stage_report),
+}
+"""Stage key -> (title, function), in run order. Each stage needs the ones before it."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
         help="the main job: train, convert, simulate, Lava cross-check, energy report",
-        description="Run the demo pipeline stage by stage: " + ", ".join(n for n, _ in STAGES),
+        description="Run the demo pipeline stage by stage: "
+        + ", ".join(title for title, _ in STAGES.values()),
     )
     p.add_argument("--out", default="out", metavar="DIR", help="output root (default ./out)")
     p.add_argument(
@@ -290,6 +292,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         help=f"variant(s) to run (repeatable; default all: {', '.join(ATTENTIONS)})",
+    )
+    p.add_argument(
+        "--until",
+        choices=list(STAGES),
+        default="report",
+        help="stop after this stage (the summary table is still printed)",
     )
     p.add_argument("--retrain", action="store_true", help="ignore cached models")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
@@ -323,7 +331,12 @@ def run(args: argparse.Namespace) -> int:
         lava_samples=args.lava_samples,
         energy_samples=args.energy_samples,
     )
-    for i, (name, stage) in enumerate(STAGES, 1):
-        print(f"[{i}/{len(STAGES)}] {name}", flush=True)
+    keys = list(STAGES)
+    chosen = keys[: keys.index(args.until) + 1]
+    if chosen[-1] != "report":
+        chosen.append("report")
+    for i, key in enumerate(chosen, 1):
+        title, stage = STAGES[key]
+        print(f"[{i}/{len(chosen)}] {title}", flush=True)
         stage(ctx)
     return 0
