@@ -1,0 +1,91 @@
+"""Simulator vs Lava speed on a converted digits spiking Transformer (SSA attention).
+
+Uses ``out/models/ssa/model.pt`` (trained with ``spikeport train --dataset digits --attention
+ssa`` when missing), converts it with ``spikeport convert`` into a temporary artifact, then runs
+N=2 digits test images through Lava (emitted process graph, ``Loihi2SimCfg(select_tag=
+'fixed_pt')``, CPU) and through the bit-accurate simulator with
+``spikeport.deploy.lava.runner.compare``. Every node's output spikes at every step and the
+readout's v are compared; the speed ratio is Lava seconds / simulator seconds as measured by
+``compare`` (both include building their run; Lava's includes compiling its process graph).
+Target: >= 200x, outputs identical.
+
+Run: .venv/bin/python benchmarks/sim_vs_lava_transformer.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results import record  # noqa: E402
+
+TARGET = 200.0
+SAMPLES = 2
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "out" / "models" / "ssa" / "model.pt"
+
+
+def spikeport(*args: str) -> None:
+    cmd = [sys.executable, "-m", "spikeport", *args]
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> int:
+    if not MODEL.is_file():
+        print(f"training {MODEL.parent} (missing)")
+        spikeport("train", "--dataset", "digits", "--attention", "ssa", "--out", str(MODEL.parent))
+    from spikeport.deploy.lava.compat import ensure_lava
+    from spikeport.deploy.lava.runner import compare, default_probes
+    from spikeport.report.energy_inputs import input_data, load_graph
+
+    ensure_lava(netx=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        art = Path(tmp) / "ssa"
+        t0 = time.perf_counter()
+        spikeport("convert", str(MODEL), "-o", str(art), "--no-eval", "--no-progress")
+        convert_s = time.perf_counter() - t0
+        graph = load_graph(art)
+    data = input_data(graph, "digits", SAMPLES, None)
+    probes = default_probes(graph)
+    readout = graph.meta.get("readout")
+    if readout in graph and (readout, "v") not in probes:
+        probes.append((readout, "v"))
+    load = os.getloadavg()[0]
+    result = compare(graph, data.feed, data.steps, probes=probes)
+    identical = result.identical
+    ratio = result.lava_seconds / result.sim_seconds
+    print(
+        f"model {MODEL.relative_to(ROOT)} converted in {convert_s:.1f} s; data: {data.description}"
+    )
+    print(
+        f"{result.samples} samples x {result.steps} steps, {len(result.rows)} probes "
+        f"(every node's output and the readout's v), identical: {identical}"
+    )
+    print(f"Lava      {result.lava_seconds:8.2f} s")
+    print(f"spikeport {result.sim_seconds:8.3f} s")
+    print(f"load avg  {load:8.1f}   (1 min, before the runs; {os.cpu_count()} cores)")
+    print(f"speed-up  {ratio:8.1f}x   (target >= {TARGET:.0f}x)")
+    record(
+        "sim_vs_lava_transformer_digits_ssa",
+        ratio=ratio,
+        target=f">= {TARGET:.0f} (Lava seconds / simulator seconds)",
+        met=identical and ratio >= TARGET,
+        identical_outputs=identical,
+        lava_seconds=round(result.lava_seconds, 3),
+        simulator_seconds=round(result.sim_seconds, 4),
+        samples=result.samples,
+        steps=result.steps,
+        probes=len(result.rows),
+        load_average=round(load, 1),
+    )
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
