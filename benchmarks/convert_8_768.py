@@ -36,7 +36,7 @@ def child() -> None:
     torch.set_num_threads(2)
     from spikeport.converters.passes import PassManager, QuantConfig
     from spikeport.converters.passes.retime import Retime
-    from spikeport.converters.pipeline import convert_model
+    from spikeport.converters.pipeline import EXAMPLE_BATCH, default_passes, to_ir
     from spikeport.models.registry import build_model, default_config
 
     cfg = default_config("spikformer-imagenet", embed_dim=768, num_heads=12, depth=8, T=4)
@@ -44,11 +44,24 @@ def child() -> None:
     params = sum(p.numel() for p in model.parameters())
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
+    phases: dict[str, list[float]] = {}  # phase -> [seconds, peak RSS GB after it]
+
+    def mark(phase: str, since: float) -> float:
+        now = time.perf_counter()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+        phases[phase] = [round(now - since, 2), round(peak, 3)]
+        return now
+
     try:
-        conv = convert_model(
-            model, (cfg.in_channels, cfg.img_size, cfg.img_size), config=QuantConfig(), name="s8"
-        )
-        quantized = PassManager([Retime()]).run(conv.quantized)
+        # convert_model's two steps, timed apart: trace, then the default passes
+        shape = (cfg.in_channels, cfg.img_size, cfg.img_size)
+        example = torch.zeros(EXAMPLE_BATCH, *shape)
+        float_graph = to_ir(model, example, name="s8")
+        t = mark("trace (torch.fx -> float IR)", start)
+        quantized = default_passes(QuantConfig()).run(float_graph)
+        t = mark("passes (fold, quantise)", t)
+        quantized = PassManager([Retime()]).run(quantized)
+        mark("retime", t)
         error = None
         nodes = len(list(quantized.nodes)) if hasattr(quantized, "nodes") else None
     except Exception as exc:  # noqa: BLE001  (the benchmark reports where it fails)
@@ -63,6 +76,8 @@ def child() -> None:
                 "params": params,
                 "nodes": nodes,
                 "rss_before_kib": rss_before,
+                "phases": phases,
+                "example_batch": EXAMPLE_BATCH,
             }
         )
     )
@@ -104,6 +119,8 @@ def main() -> int:
         print(
             f"  of which before conversion (imports + model): {info['rss_before_kib'] / 1e6:.2f} GB"
         )
+    for phase, (sec, peak) in (info.get("phases") or {}).items():
+        print(f"  {phase:30s} {sec:8.2f} s, peak RSS after it {peak:6.2f} GB")
     print(f"load avg    {load:8.1f}   (1 min, before the run; {os.cpu_count()} cores)")
     record(
         "convert_spikformer_8_768",
@@ -115,6 +132,8 @@ def main() -> int:
         peak_rss_gb=round(peak_gb, 3),
         memory_ratio=round(peak_gb / TARGET_GB, 4),
         error=info["error"],
+        phases=info.get("phases"),
+        example_batch=info.get("example_batch"),
         params=info["params"],
         load_average=round(load, 1),
     )
