@@ -75,15 +75,16 @@ def machine_line() -> str:
     )
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, path: Path = DOCS) -> None:
+    """Replace the generated section of `path` (between BEGIN and END) with `text`."""
     block = f"{BEGIN}\n\nMachine: {machine_line()}.\n\n{text}\n\n{END}"
-    doc = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
+    doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
     if BEGIN in doc and END in doc:
         pre, rest = doc.split(BEGIN, 1)
         doc = pre + block + rest.split(END, 1)[1]
     else:
         doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(doc)
+    path.write_text(doc)
 
 
 def main(argv: list[str] | None = None) -> int:
