@@ -31,7 +31,7 @@ class DemoContext:
     retrain: bool = False
     epochs: int | None = None
     progress: bool = True
-    lava_samples: int = 3
+    lava_samples: int = 2
     energy_samples: int = 32
     models: dict[str, Path] = field(default_factory=dict)  # attention -> run directory
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -302,7 +302,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--retrain", action="store_true", help="ignore cached models")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
     p.add_argument(
-        "--lava-samples", type=int, default=3, help="test images run through Lava (default 3)"
+        "--lava-samples", type=int, default=2, help="test images run through Lava (default 2)"
     )
     p.add_argument(
         "--energy-samples", type=int, default=32, help="test images for energy (default 32)"
