@@ -1,4 +1,6 @@
-"""The `spikeport` command line: train | convert | simulate | lava | energy | report | export | demo.
+"""The `spikeport` command line.
+
+Subcommands: train | convert | simulate | lava | energy | report | export | demo.
 
 Each subcommand lives in `spikeport/commands/<name>.py` and provides `add_parser(subparsers)`
 and `run(args) -> int`. User mistakes raise `SpikeportError`; they are printed as one line

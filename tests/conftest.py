@@ -1,4 +1,7 @@
-"""Shared pytest fixtures. (No __init__.py in tests/: lava-dl installs a top-level `tests` package.)"""
+"""Shared pytest fixtures.
+
+No __init__.py in tests/: lava-dl installs a top-level package named `tests`.
+"""
 
 from __future__ import annotations
 

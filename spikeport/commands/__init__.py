@@ -1,4 +1,5 @@
 """CLI subcommands: one module per subcommand, each with `add_parser(subparsers)` and `run(args)`.
 
-`add_parser` must stay cheap (no torch / Lava imports at module level) so `spikeport --help` is fast.
+`add_parser` must stay cheap (no torch / Lava imports at module level) so that
+`spikeport --help` is fast.
 """
