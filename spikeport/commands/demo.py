@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ATTENTIONS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
+from spikeport.commands.train import ATTENTIONS
 
 
 @dataclass
