@@ -1,11 +1,13 @@
 """Shared pytest fixtures.
 
-No __init__.py in tests/: lava-dl installs a top-level package named `tests`.
+No __init__.py in tests/: lava-dl installs a top-level package named `tests`, so helper
+modules here (digits_models.py) are imported by putting this directory on sys.path.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,26 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from digits_models import DigitsModels  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def digits_models(request) -> DigitsModels:  # noqa: ANN001
+    """Trained digits Spikformers (``.path/.model/.metrics(attention, kind)``), each trained
+    once per pytest cache directory and shared by all tests and xdist workers."""
+    return DigitsModels(request.config.cache.mkdir("spikeport-digits-trained"))
+
+
+@pytest.fixture(scope="session")
+def digits_split():  # noqa: ANN201  (DigitsSplit)
+    """The seeded 1,437 / 360 digits split (load_digits_split(seed=0))."""
+    from spikeport.models.digits import load_digits_split
+
+    return load_digits_split()

@@ -2,7 +2,7 @@
 float graph is bit-exact against PyTorch on the 360 test images and the quantised integer
 graph keeps test accuracy within 1.0 percentage point, for every attention variant.
 
-Trained models are cached in pytest's cache directory (keyed by the training run key)."""
+Trained models come from the shared ``digits_models`` fixture (tests/digits_models.py)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,16 @@ import pytest
 
 from spikeport.converters.passes import QuantConfig
 from spikeport.converters.pipeline import convert_model, measure_fidelity
-from spikeport.models.checkpoint import from_checkpoint, save_model
-from spikeport.models.digits import PIXEL_MAX, load_digits_split
-from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
+from spikeport.models.digits import PIXEL_MAX
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attention", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"])
-def test_quantized_digits_accuracy_within_one_point_of_float(request, attention):
-    data = load_digits_split()
-    cfg, settings = digits_config(attention), TrainSettings()
-    path = request.config.cache.mkdir("spikeport-digits-models") / f"{run_key(cfg, settings)}.pt"
-    if path.is_file():
-        model = from_checkpoint(path)
-    else:
-        model, _ = train_digits(cfg, settings, data=data, progress=False)
-        save_model(model, path)
+def test_quantized_digits_accuracy_within_one_point_of_float(
+    digits_models, digits_split, attention
+):
+    data = digits_split
+    model = digits_models.model(attention, "full")
     conv = convert_model(
         model, (1, 8, 8), config=QuantConfig(input_scale=PIXEL_MAX), calibration=data.x_train
     )

@@ -11,37 +11,24 @@ from torch import nn
 from spikeport.converters.torch_fx import to_ir
 from spikeport.errors import UnsupportedError
 from spikeport.hw_models.reference_eval import run_float
-from spikeport.models.checkpoint import from_checkpoint, save_model
-from spikeport.models.digits import load_digits_split
 from spikeport.models.neuron import MultiStepLIF
-from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
 
 VARIANTS = ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"]
-SMALL = dict(embed_dim=32, depth=1, num_heads=2)
-QUICK = TrainSettings(epochs=4, lr=5e-3, threads=1)
 
 
 @pytest.fixture(scope="module")
-def split():
-    return load_digits_split()
+def split(digits_split):
+    return digits_split
 
 
 @pytest.fixture(scope="module")
-def small_model(request, split):
-    """A quickly trained small digits model per variant (cached in pytest's cache dir)."""
-    cache = request.config.cache.mkdir("spikeport-convert-small-models")
+def small_model(digits_models):
+    """A quickly trained small digits model per variant (the shared ``digits_models``)."""
     models = {}
 
     def get(attention: str) -> nn.Module:
         if attention not in models:
-            cfg = digits_config(attention, **SMALL)
-            path = cache / f"{attention}-{run_key(cfg, QUICK)}.pt"
-            if path.is_file():
-                models[attention] = from_checkpoint(path)
-            else:
-                model, _ = train_digits(cfg, QUICK, data=split, progress=False)
-                save_model(model, path)
-                models[attention] = model
+            models[attention] = digits_models.model(attention, "small")
         return models[attention]
 
     return get

@@ -1,12 +1,11 @@
-"""`spikeport energy` end to end on converted digits Spikformers (trained models cached in
-pytest's cache, as in test_convert_fidelity.py): both modes on every hardware model, the
+"""`spikeport energy` end to end on converted digits Spikformers (the shared ``digits_models``
+fixture's trained models, as in test_convert_fidelity.py): both modes on every hardware model, the
 simulator's firing rates against the PyTorch model's on the same images, and the encoding
 conv's synops against an independent count."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,25 +16,10 @@ from spikeport.converters.passes import QuantConfig
 from spikeport.converters.pipeline import convert_model
 from spikeport.hw_models.hardware import available_hardware_models
 from spikeport.ir import load, save
-from spikeport.models.checkpoint import from_checkpoint, save_model
-from spikeport.models.digits import PIXEL_MAX, load_digits_split
-from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
+from spikeport.models.checkpoint import from_checkpoint
+from spikeport.models.digits import PIXEL_MAX
 
 SAMPLES = 24
-
-
-def _model_path(request, attention: str):
-    data = load_digits_split()
-    cfg, settings = digits_config(attention), TrainSettings()
-    path = request.config.cache.mkdir("spikeport-digits-models") / f"{run_key(cfg, settings)}.pt"
-    if path.is_file():
-        return path, data
-    trained = Path(__file__).resolve().parents[1] / "out" / "models" / attention / "model.pt"
-    if trained.is_file():  # `spikeport train` / `make demo` output, default settings
-        return trained, data
-    model, _ = train_digits(cfg, settings, data=data, progress=False)
-    save_model(model, path)
-    return path, data
 
 
 def _torch_lif_rates(model, images: torch.Tensor) -> dict[str, float]:
@@ -63,8 +47,10 @@ def _torch_lif_rates(model, images: torch.Tensor) -> dict[str, float]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attention", ["ssa", "lrf_dyn"])
-def test_energy_on_converted_digits_model(request, tmp_path, attention, capsys) -> None:
-    ckpt, data = _model_path(request, attention)
+def test_energy_on_converted_digits_model(
+    digits_models, digits_split, tmp_path, attention, capsys
+) -> None:
+    ckpt, data = digits_models.path(attention, "full"), digits_split
     model = from_checkpoint(ckpt)
     conv = convert_model(
         model, (1, 8, 8), config=QuantConfig(input_scale=PIXEL_MAX), calibration=data.x_train
@@ -112,15 +98,15 @@ def test_energy_on_converted_digits_model(request, tmp_path, attention, capsys) 
 
 
 @pytest.mark.slow
-def test_window_counts_equal_the_simulators_windowed_run(request) -> None:
+def test_window_counts_equal_the_simulators_windowed_run(digits_models, digits_split) -> None:
     """Counting each node's data window of a full T + L run (our slicing) equals the
     simulator computing only the windows (its ``windowed=True``): two implementations."""
     from spikeport.hw_models.measured import run_measured
     from spikeport.report.energy_inputs import input_data, retime
 
-    ckpt, data = _model_path(request, "ssa")
+    data = digits_split
     conv = convert_model(
-        from_checkpoint(ckpt),
+        digits_models.model("ssa", "full"),
         (1, 8, 8),
         config=QuantConfig(input_scale=PIXEL_MAX),
         calibration=data.x_train,

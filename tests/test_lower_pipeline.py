@@ -115,21 +115,15 @@ def test_simulator_on_retimed_lowered_graph_equals_run_int_before_lowering(varia
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_digits_model_readout_identical_before_and_after_lowering(request, variant):
+def test_digits_model_readout_identical_before_and_after_lowering(
+    digits_models, digits_split, variant
+):
     from spikeport.converters.passes import QuantConfig
     from spikeport.converters.pipeline import convert_model, default_passes
-    from spikeport.models.checkpoint import from_checkpoint, save_model
-    from spikeport.models.digits import PIXEL_MAX, load_digits_split
-    from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
+    from spikeport.models.digits import PIXEL_MAX
 
-    data = load_digits_split()
-    cfg, settings = digits_config(variant), TrainSettings()
-    path = request.config.cache.mkdir("spikeport-digits-models") / f"{run_key(cfg, settings)}.pt"
-    if path.is_file():
-        model = from_checkpoint(path)
-    else:
-        model, _ = train_digits(cfg, settings, data=data, progress=False)
-        save_model(model, path)
+    data = digits_split
+    model = digits_models.model(variant, "full")
     qcfg = QuantConfig(input_scale=PIXEL_MAX)
     float_graph = convert_model(model, (1, 8, 8), config=qcfg).float_graph
     quantized = default_passes(qcfg).run(float_graph, until="quantize")

@@ -5,7 +5,7 @@ SDSA inner neuron restarting per window). Slow: for the default digits model of 
 the five attention variants, the retimed artifact under Lava's timing equals the
 layer-synchronous integer reference (`reference_eval.run_int`) at every LIF (after the
 latency shift) and on the readout v, over the whole test split, whatever the batch size
-and BLAS thread count. Trained models are cached in pytest's cache directory."""
+and BLAS thread count. Trained models come from the shared ``digits_models`` fixture."""
 
 from __future__ import annotations
 
@@ -88,25 +88,15 @@ VARIANTS = ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"]
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from spikeport.models.digits import load_digits_split
-
-    return load_digits_split()
+def digits(digits_split):
+    return digits_split
 
 
-def _quantized(request, attention, data):
+def _quantized(models, attention, data):
     from spikeport.converters.pipeline import convert_model
-    from spikeport.models.checkpoint import from_checkpoint, save_model
     from spikeport.models.digits import PIXEL_MAX
-    from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
 
-    cfg, settings = digits_config(attention), TrainSettings()
-    path = request.config.cache.mkdir("spikeport-digits-models") / f"{run_key(cfg, settings)}.pt"
-    if path.is_file():
-        model = from_checkpoint(path)
-    else:
-        model, _ = train_digits(cfg, settings, data=data, progress=False)
-        save_model(model, path)
+    model = models.model(attention, "full")
     conv = convert_model(
         model, (1, 8, 8), config=QuantConfig(input_scale=PIXEL_MAX), calibration=data.x_train
     )
@@ -115,10 +105,12 @@ def _quantized(request, attention, data):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attention", VARIANTS)
-def test_simulator_equals_integer_reference_on_digits_transformer(request, digits, attention):
+def test_simulator_equals_integer_reference_on_digits_transformer(
+    digits_models, digits, attention
+):
     from threadpoolctl import threadpool_limits
 
-    q = _quantized(request, attention, digits)
+    q = _quantized(digits_models, attention, digits)
     rg = PassManager([Retime()]).run(q)
     timing = Timing.from_meta(rg.meta)
     assert timing is not None and timing.delays  # residual joins needed delays
