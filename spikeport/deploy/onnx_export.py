@@ -1,9 +1,12 @@
-"""Export a lowered (integer) IR graph as an ONNX model of one timestep, and run it.
+"""Export a lowered (integer) IR graph as an ONNX model, one timestep or T unrolled, and run it.
 
-The model computes one Lava timestep of the whole graph, with every piece of state as a
-graph input and its next value as a graph output; :func:`run_onnx` steps it T times with
-``onnx.reference.ReferenceEvaluator`` and the custom operators of
-:mod:`spikeport.deploy.onnx_ops`. Tensors are int64 with a leading batch axis ``B``.
+Default (``steps=None``): the model computes one Lava timestep of the whole graph, with every
+piece of state as a graph input and its next value as a graph output; :func:`run_onnx` steps
+it T times with ``onnx.reference.ReferenceEvaluator`` and the custom operators of
+:mod:`spikeport.deploy.onnx_ops`. ``steps=T``: one model with the step subgraph repeated T
+times (tensor names suffixed ``@t<k>``), inputs and outputs [B, T, *shape], the state
+starting from zeros inside the graph and the timestep a constant per step; one evaluator
+run computes all T steps. Tensors are int64 with a leading batch axis ``B``.
 
 Mapping (standard ONNX where it is exact in integers, domain ``ai.spikeport`` otherwise):
 
@@ -29,8 +32,9 @@ Mapping (standard ONNX where it is exact in integers, domain ``ai.spikeport`` ot
   MaxPool2d -> ``MaxPool`` in float64; Delay -> a ring of ``steps`` frames (state ``:ring``,
   ``Slice``/``Squeeze``/``Concat``).
 
-The 1-based timestep is the scalar input ``spikeport.t`` (read by LIFStep with reset_interval).
-Model metadata ``spikeport.states`` lists every (state input, state output, per-sample shape).
+The 1-based timestep is the scalar input ``spikeport.t`` (read by LIFStep with reset_interval;
+a constant per step when unrolled). Model metadata ``spikeport.states`` lists every (state
+input, state output, per-sample shape) (empty when unrolled; ``spikeport.steps`` is T then).
 * Lowered attention primitives (``convert --lower``): ScoreCombine -> ``Mul``/``Add``;
   SpikeAccumulate -> ``MatMul`` + shifts; LocalTerm -> float64 depth-wise ``Conv``; SpikeAnd
   -> binarised ``Mul``; TokenSum -> ``ReduceSum`` + shift; DendriticAttention ->
@@ -86,9 +90,12 @@ _SUPPORTED = (
 
 
 class _Builder:
-    """Accumulates ONNX nodes, initializers, graph inputs/outputs and the state table."""
+    """Accumulates ONNX nodes, initializers, graph inputs/outputs and the state table.
 
-    def __init__(self) -> None:
+    One-step mode declares each state as a graph input/output pair; unrolled mode
+    (``unrolled=True``) instead chains it from step to step, starting from zeros."""
+
+    def __init__(self, unrolled: bool = False) -> None:
         from onnx import TensorProto, helper
 
         self.h = helper
@@ -98,6 +105,10 @@ class _Builder:
         self.inputs: list[Any] = []
         self.outputs: list[Any] = []
         self.states: list[tuple[str, str, tuple[int, ...]]] = []
+        self.time = TIME_INPUT  # tensor holding the 1-based timestep (int64 scalar)
+        self.carry: dict[str, str] | None = {} if unrolled else None
+        self.batch: str | None = None  # [1] tensor holding B (unrolled mode)
+        self._consts: dict[tuple[str, str, tuple[int, ...], bytes], str] = {}
         self._n = 0
 
     def fresh(self, base: str) -> str:
@@ -105,11 +116,18 @@ class _Builder:
         return f"{base}#{self._n}"
 
     def const(self, base: str, value: np.ndarray) -> str:
+        """An initializer holding `value` (shared by every request of equal base and value)."""
+        import hashlib
+
         from onnx import numpy_helper
 
-        name = self.fresh(base)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
+        arr = np.asarray(value, order="C")  # keeps 0-d (ascontiguousarray makes it [1])
+        key = (base, arr.dtype.str, arr.shape, hashlib.sha1(arr.tobytes()).digest())
+        if key not in self._consts:
+            name = self.fresh(base)
+            self.inits.append(numpy_helper.from_array(arr, name))
+            self._consts[key] = name
+        return self._consts[key]
 
     def op(self, op_type: str, inputs: list[str], base: str, n_out: int = 1, **attrs: Any):
         outs = [self.fresh(f"{base}.{op_type}") for _ in range(n_out)]
@@ -124,12 +142,24 @@ class _Builder:
         return self.h.make_tensor_value_info(name, self.tp.INT64, dims)
 
     def state(self, node: str, var: str, shape: tuple[int, ...]) -> tuple[str, str]:
-        """Declare state `var` of `node`: returns (input tensor, output tensor) names."""
-        s_in, s_out = f"{node}:{var}", f"{node}:{var}.next"
+        """Declare state `var` of `node`: returns (current value, next value) tensor names."""
+        key = f"{node}:{var}"
+        if self.carry is not None:
+            s_in = self.carry.get(key) or self.zeros(key, shape)
+            self.carry[key] = s_out = self.fresh(f"{key}.next")
+            return s_in, s_out
+        s_in, s_out = key, f"{key}.next"
         self.inputs.append(self.tensor_info(s_in, shape))
         self.outputs.append(self.tensor_info(s_out, shape))
         self.states.append((s_in, s_out, tuple(shape)))
         return s_in, s_out
+
+    def zeros(self, base: str, shape: tuple[int, ...]) -> str:
+        """int64 zeros [B, *shape] (B read from the first graph input)."""
+        assert self.batch is not None
+        dims = self.const(f"{base}.shape", np.array(shape, np.int64))
+        dims = self.op("Concat", [self.batch, dims], base, axis=0)
+        return self.op("Expand", [self.const(f"{base}.zero", np.array(0, np.int64)), dims], base)
 
     def identity(self, src: str, dst: str) -> None:
         self.nodes.append(self.h.make_node("Identity", [src], [dst], name=self.fresh(dst)))
@@ -157,13 +187,19 @@ def unsupported_nodes(graph: Any) -> list[str]:
     return bad
 
 
-def export_onnx(graph: Any, path: str | Path | None = None) -> Any:
-    """The one-timestep ONNX model (``onnx.ModelProto``) of lowered `graph`; saved to `path`
-    when given. Raises UnsupportedError naming every node that has no ONNX form."""
+def export_onnx(graph: Any, path: str | Path | None = None, steps: int | None = None) -> Any:
+    """The ONNX model (``onnx.ModelProto``) of lowered `graph`; saved to `path` when given.
+
+    steps None: one timestep, state as graph inputs/outputs, timestep input ``spikeport.t``.
+    steps T: the T-step unrolled model: inputs [B, T, *shape], outputs [B, T, *shape] (step k
+    at index k - 1), state from zeros. Raises UnsupportedError naming every node that has no
+    ONNX form."""
     import onnx
 
     from spikeport import ir
 
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise SpikeportError(f"steps must be a positive number of timesteps, got {steps!r}")
     bad = unsupported_nodes(graph)
     if bad:
         raise UnsupportedError(
@@ -174,42 +210,91 @@ def export_onnx(graph: Any, path: str | Path | None = None) -> Any:
         shapes = {k: tuple(v) for k, v in ir.infer_shapes(graph).items()}
     except ir.GraphError as exc:
         raise SpikeportError(f"graph {graph.name}: {exc}") from None
-    b = _Builder()
-    b.inputs.append(b.h.make_tensor_value_info(TIME_INPUT, b.tp.INT64, []))
-    value: dict[str, str] = {}
-    for rec in graph:
-        name, kind = rec.name, type(rec).__name__
-        ins = {p: value[s] for p, s in graph.inputs_of(name).items()}
-        x = ins.get("in")
-        if kind == "Input":
-            b.inputs.append(b.tensor_info(name, shapes[name]))
-            value[name] = name
-            continue
-        out = _EMITTERS[kind](b, rec, ins, x, shapes, graph)
-        b.identity(out, name)
-        value[name] = name
     for name in graph.outputs:
         if type(graph.node(name)).__name__ == "Input":
             raise UnsupportedError(f"{name} (Input): an Input node cannot be a graph output")
-        b.outputs.insert(0, b.tensor_info(name, shapes[name]))
+    b = _Builder(unrolled=steps is not None)
+    outputs = list(graph.outputs)
+    if steps is None:
+        b.inputs.append(b.h.make_tensor_value_info(TIME_INPUT, b.tp.INT64, []))
+        for name in graph.input_names:
+            b.inputs.append(b.tensor_info(name, shapes[name]))
+        _emit_step(b, graph, shapes, {n: n for n in graph.input_names}, "")
+        b.outputs[:0] = [b.tensor_info(n, shapes[n]) for n in outputs]
+        doc = "One timestep of a Loihi fixed-point graph; state as inputs/outputs."
+    else:
+        _unroll(b, graph, shapes, steps)
+        doc = (
+            f"{steps} unrolled timesteps of a Loihi fixed-point graph; inputs and outputs "
+            "[B, T, ...]; state starts at zero."
+        )
     g = b.h.make_graph(b.nodes, graph.name, b.inputs, b.outputs, b.inits)
     model = b.h.make_model(
         g,
         opset_imports=[b.h.make_opsetid("", OPSET), b.h.make_opsetid("ai.spikeport", 1)],
         producer_name="spikeport",
-        doc_string="One timestep of a Loihi fixed-point graph; state as inputs/outputs.",
+        doc_string=doc,
     )
     meta = {
         "spikeport.states": json.dumps([[i, o, list(s)] for i, o, s in b.states]),
         "spikeport.inputs": json.dumps(graph.input_names),
-        "spikeport.outputs": json.dumps(list(graph.outputs)),
-        "spikeport.time_input": TIME_INPUT,
+        "spikeport.outputs": json.dumps(outputs),
     }
+    if steps is None:
+        meta["spikeport.time_input"] = TIME_INPUT
+    else:
+        meta["spikeport.steps"] = str(steps)
+        meta["spikeport.layout"] = "B,T"
     b.h.set_model_props(model, meta)
     onnx.checker.check_model(model)
     if path is not None:
         onnx.save(model, str(path))
     return model
+
+
+def _emit_step(
+    b: _Builder, graph: Any, shapes: dict, frames: dict[str, str], suffix: str
+) -> dict[str, str]:
+    """Emit one timestep of every non-Input node; frames maps each Input to its tensor.
+    Returns {IR node: tensor}; each node's value is also named ``<node><suffix>``."""
+    value = dict(frames)
+    for rec in graph:
+        name, kind = rec.name, type(rec).__name__
+        if kind == "Input":
+            continue
+        ins = {p: value[s] for p, s in graph.inputs_of(name).items()}
+        out = _EMITTERS[kind](b, rec, ins, ins.get("in"), shapes, graph)
+        value[name] = f"{name}{suffix}"
+        b.identity(out, value[name])
+    return value
+
+
+def _unroll(b: _Builder, graph: Any, shapes: dict, steps: int) -> None:
+    """Graph inputs [B, T, *shape] -> T step subgraphs -> graph outputs [B, T, *shape]."""
+    for name in graph.input_names:
+        b.inputs.append(b.tensor_info(name, (steps, *shapes[name])))
+    first = graph.input_names[0]
+    b.batch = b.op(
+        "Slice",
+        [
+            b.op("Shape", [first], "batch"),
+            b.const("batch.start", np.array([0], np.int64)),
+            b.const("batch.end", np.array([1], np.int64)),
+        ],
+        "batch",
+    )
+    per_step: dict[str, list[str]] = {n: [] for n in graph.outputs}
+    axis = b.const("time.axis", np.array([1], np.int64))
+    for t in range(1, steps + 1):
+        b.time = b.const(TIME_INPUT, np.array(t, np.int64))
+        index = b.const("time.index", np.array(t - 1, np.int64))
+        frames = {n: b.op("Gather", [n, index], f"{n}@t{t}", axis=1) for n in graph.input_names}
+        value = _emit_step(b, graph, shapes, frames, f"@t{t}")
+        for n in per_step:
+            per_step[n].append(b.op("Unsqueeze", [value[n], axis], f"{n}@t{t}"))
+    for n, frames_out in per_step.items():
+        b.nodes.append(b.h.make_node("Concat", frames_out, [n], name=b.fresh(n), axis=1))
+        b.outputs.append(b.tensor_info(n, (steps, *shapes[n])))
 
 
 # -- emitters: (builder, node, {port: tensor}, in tensor, shapes, graph) -> output tensor ----
@@ -290,7 +375,7 @@ def _lif(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
     mant = np.broadcast_to(np.asarray(rec.bias_mant, np.int64), shape).copy()
     s, u, v = b.op(
         "LIFStep",
-        [a, u_in, v_in, b.const(f"{rec.name}.bias_mant", mant), TIME_INPUT],
+        [a, u_in, v_in, b.const(f"{rec.name}.bias_mant", mant), b.time],
         rec.name,
         n_out=3,
         du=rec.du,
@@ -482,7 +567,7 @@ def _sdsa(b: _Builder, rec: Any, q: str, k: str, v: str, d: int, graph: Any) -> 
             u_in,
             v_in,
             b.const(f"{name}.bias", np.zeros(d, np.int64)),
-            TIME_INPUT,
+            b.time,
         ],
         name,
         n_out=3,
@@ -634,7 +719,8 @@ _EMITTERS = {
 
 # -- running ------------------------------------------------------------------------------
 def model_meta(model: Any) -> dict[str, Any]:
-    """The spikeport metadata of an exported model (states, inputs, outputs)."""
+    """The spikeport metadata of an exported model (states, inputs, outputs; steps: T of an
+    unrolled model, None for the one-step model)."""
     props = {p.key: p.value for p in model.metadata_props}
     if "spikeport.states" not in props:
         raise SpikeportError("ONNX model: no spikeport.states metadata (not exported by spikeport)")
@@ -642,13 +728,15 @@ def model_meta(model: Any) -> dict[str, Any]:
         "states": [(i, o, tuple(s)) for i, o, s in json.loads(props["spikeport.states"])],
         "inputs": json.loads(props["spikeport.inputs"]),
         "outputs": json.loads(props["spikeport.outputs"]),
+        "steps": int(props["spikeport.steps"]) if "spikeport.steps" in props else None,
     }
 
 
 def run_onnx(
     model: Any, data: np.ndarray | Mapping[str, np.ndarray], steps: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Step an exported model with ``onnx.reference.ReferenceEvaluator`` + spikeport's ops.
+    """Run an exported model with ``onnx.reference.ReferenceEvaluator`` + spikeport's ops:
+    a one-step model is stepped `steps` times, an unrolled model (T steps) run once.
 
     data: [B, T, *shape] per graph input (an array when there is one input), zeros after T.
     Returns {output node: [steps, B, *shape]} int64, the layout of the simulator's outputs.
@@ -669,6 +757,8 @@ def run_onnx(
     batch = next(iter(feeds.values())).shape[0]
     steps = steps if steps is not None else max(f.shape[1] for f in feeds.values())
     sess = ReferenceEvaluator(model, new_ops=list(CUSTOM_OPS))
+    if meta["steps"] is not None:
+        return _run_unrolled(sess, meta, feeds, steps)
     state = {i: np.zeros((batch, *s), np.int64) for i, _, s in meta["states"]}
     names = meta["outputs"] + [o for _, o, _ in meta["states"]]
     recorded: dict[str, list[np.ndarray]] = {n: [] for n in meta["outputs"]}
@@ -681,6 +771,26 @@ def run_onnx(
             recorded[n].append(np.asarray(got[n], np.int64))
         state = {i: got[o] for i, o, _ in meta["states"]}
     return {n: np.stack(v) if v else np.zeros((0, batch)) for n, v in recorded.items()}
+
+
+def _run_unrolled(
+    sess: Any, meta: dict[str, Any], feeds: dict[str, np.ndarray], steps: int
+) -> dict[str, np.ndarray]:
+    total = meta["steps"]
+    longest = max(f.shape[1] for f in feeds.values())
+    if steps > total or longest > total:
+        raise SpikeportError(
+            f"ONNX model is unrolled for {total} steps: cannot run {max(steps, longest)}"
+        )
+    padded = {
+        n: np.concatenate([f, np.zeros((f.shape[0], total - f.shape[1], *f.shape[2:]), f.dtype)], 1)
+        for n, f in feeds.items()
+    }
+    got = sess.run(meta["outputs"], padded)
+    return {
+        n: np.moveaxis(np.asarray(v, np.int64), 1, 0)[:steps]
+        for n, v in zip(meta["outputs"], got, strict=True)
+    }
 
 
 def onnx_summary(model: Any) -> dict[str, int]:
