@@ -19,7 +19,7 @@ onnx = pytest.importorskip("onnx")
 from spikeport import ir  # noqa: E402
 from spikeport.converters.netx_import import load_netx  # noqa: E402
 from spikeport.deploy.onnx_export import export_onnx, onnx_summary, run_onnx  # noqa: E402
-from spikeport.errors import UnsupportedError  # noqa: E402
+from spikeport.errors import SpikeportError, UnsupportedError  # noqa: E402
 from spikeport.hw_models.simulator import Simulator  # noqa: E402
 
 
@@ -131,6 +131,71 @@ def test_onnx_reference_run_equals_simulator_on_synthetic_graph(steps):
         assert np.array_equal(got[name], want[name]), name
     if steps > 1:
         assert np.count_nonzero(want["n1"]) > 0 and np.count_nonzero(want["n2"]) > 0
+
+
+def _run_once(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One ReferenceEvaluator run of an unrolled model -> {output: [T, B, ...]} (sim layout)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from spikeport.deploy.onnx_ops import CUSTOM_OPS
+
+    names = [o.name for o in model.graph.output]
+    got = ReferenceEvaluator(model, new_ops=list(CUSTOM_OPS)).run(names, feeds)
+    return {n: np.moveaxis(v, 1, 0) for n, v in zip(names, got, strict=True)}
+
+
+@pytest.mark.parametrize("key", sorted(NETS))
+def test_unrolled_onnx_model_run_once_equals_simulator_on_netx_networks(key, tmp_path):
+    steps = 12
+    g = _all_outputs(load_netx(_netx_dir() / NETS[key]))
+    x = _netx_input(g, key, batch=2, steps=steps)
+    path = tmp_path / f"{key}_T{steps}.onnx"
+    export_onnx(g, path, steps=steps)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    # the whole sequence in, every step out; no state or time inputs left
+    assert [i.name for i in model.graph.input] == g.input_names
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["B", steps, *g.node(g.input_names[0]).shape]
+    got = _run_once(model, {g.input_names[0]: x})
+    want = Simulator(g).run(x, steps).outputs
+    assert set(got) == set(want)
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    last = [n for n in g.outputs if type(g.node(n)).__name__ in ("Dense", "Conv")][-1]
+    assert np.count_nonzero(want[last]) > 0
+
+
+def test_unrolled_onnx_equals_simulator_with_lif_reset_and_delay():
+    """The per-step time constant drives LIFReset (interval 5, offset 2) and the Delay ring
+    starts from the in-graph zeros."""
+    steps = 17
+    g = _all_outputs(_synthetic_graph())
+    x = np.random.default_rng(11).integers(-120, 128, (3, steps, 4, 6))
+    model = export_onnx(g, steps=steps)
+    got = _run_once(model, {"x": x})
+    want = Simulator(g).run(x, steps).outputs
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    assert np.count_nonzero(want["n1"]) > 0 and np.count_nonzero(want["n2"]) > 0
+    # the reset matters: without it the first LIF's voltage would differ at step 7 on
+    g2 = g.copy()
+    g2.replace(g2.node("n1").replace(reset_interval=None))
+    assert not np.array_equal(Simulator(g2).run(x, steps).outputs["n1"], want["n1"])
+
+
+def test_run_onnx_of_unrolled_model_pads_short_input_and_refuses_longer_runs():
+    g = _all_outputs(_synthetic_graph())
+    x = np.random.default_rng(4).integers(-120, 128, (2, 6, 4, 6))
+    model = export_onnx(g, steps=9)
+    got = run_onnx(model, x)
+    assert got["n2"].shape == (6, 2, 15)
+    want = Simulator(g).run(x, 9).outputs
+    assert all(np.array_equal(run_onnx(model, x, 9)[k], want[k]) for k in want)
+    with pytest.raises(SpikeportError, match="unrolled for 9 steps"):
+        run_onnx(model, x, 10)
+    with pytest.raises(SpikeportError, match="steps must be a positive"):
+        export_onnx(g, steps=0)
 
 
 def _popcount_by_bits(q: np.ndarray, k: np.ndarray, a_int: int, a_shift: int) -> np.ndarray:

@@ -56,6 +56,30 @@ def test_export_onnx_writes_a_model_that_runs_like_the_simulator(int_artifact, t
     assert all(np.array_equal(got[k], want[k]) for k in want)
 
 
+def test_export_onnx_steps_writes_one_unrolled_model(int_artifact, tmp_path, capsys):
+    from onnx.reference import ReferenceEvaluator
+
+    from spikeport.deploy.onnx_ops import CUSTOM_OPS
+
+    out = tmp_path / "tiny_T6.onnx"
+    args = ["export", str(int_artifact), "--format", "onnx", "--steps", "6", "-o", str(out)]
+    assert main(args) == 0
+    assert "6 unrolled steps" in capsys.readouterr().out
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model)
+    g = ir.load(int_artifact)
+    x = np.random.default_rng(3).integers(0, 30_000, (2, 6, *g.node("input").shape))
+    (got,) = ReferenceEvaluator(model, new_ops=list(CUSTOM_OPS)).run(None, {"input": x})
+    want = Simulator(g).run(x, 6).outputs[g.outputs[0]]
+    assert got.shape == (2, 6, *want.shape[2:])  # [B, T, ...]
+    assert np.array_equal(np.moveaxis(got, 1, 0), want)
+    bad = ["export", str(int_artifact), "--format", "nir", "--steps", "6"]
+    assert main(bad) == 2
+    assert "--steps" in capsys.readouterr().err
+    assert main(["export", str(int_artifact), "--format", "onnx", "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
+
+
 def test_export_nir_of_a_float_artifact_round_trips(float_artifact, tmp_path):
     out = tmp_path / "f.nir"
     assert (

@@ -5,7 +5,8 @@ interchange format.
   ``--dt`` sets the NIR timestep in seconds; ``--partial`` exports the expressible part from
   the inputs up to the first node NIR cannot express instead of refusing.
 * ``onnx``: the one-timestep model of a lowered graph with ``ai.spikeport`` custom operators
-  (``spikeport.deploy.onnx_export``), checked with ``onnx.checker``.
+  (``spikeport.deploy.onnx_export``), checked with ``onnx.checker``; ``--steps T`` writes
+  instead one model of T unrolled timesteps (inputs and outputs [B, T, ...]).
 * ``netx``: a lava-dl ``.net`` file via ``spikeport.deploy.netx_export`` when that module is
   present; otherwise a "not yet supported" error.
 
@@ -27,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="write an IR artifact as NIR, ONNX or netx",
         description="Export an IR artifact directory (graph.json + tensors.h5) as a NIR graph, "
-        "an ONNX model of one timestep (custom domain ai.spikeport) or a lava-dl netx file.",
+        "an ONNX model of one timestep or of T unrolled ones (custom domain ai.spikeport) or a "
+        "lava-dl netx file.",
     )
     p.add_argument("artifact", metavar="ARTIFACT", help="IR artifact directory")
     p.add_argument("--format", required=True, choices=FORMATS, help="interchange format")
@@ -41,6 +43,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="NIR: export the expressible part (from the inputs up to the first node NIR "
         "cannot express) instead of refusing",
     )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="T",
+        help="ONNX: one model of T unrolled timesteps, inputs/outputs [B, T, ...] "
+        "(default: the one-timestep model with state as inputs/outputs)",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,9 +63,15 @@ def run(args: argparse.Namespace) -> int:
             "--format netx: netx export is not yet supported (spikeport/deploy/netx_export.py "
             "is not available)"
         )
-    for flag, used in (("--dt", args.dt is not None), ("--partial", args.partial)):
-        if used and args.format != "nir":
-            raise SpikeportError(f"{flag}: only used by --format nir, not {args.format}")
+    for flag, used, fmt in (
+        ("--dt", args.dt is not None, "nir"),
+        ("--partial", args.partial, "nir"),
+        ("--steps", args.steps is not None, "onnx"),
+    ):
+        if used and args.format != fmt:
+            raise SpikeportError(f"{flag}: only used by --format {fmt}, not {args.format}")
+    if args.steps is not None and args.steps < 1:
+        raise SpikeportError(f"--steps: must be a positive number of timesteps, got {args.steps}")
     import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention for loading)
 
     graph = ir.load(args.artifact)
@@ -75,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "onnx":
         from spikeport.deploy.onnx_export import export_onnx, onnx_summary
 
-        model = export_onnx(graph, out)
+        model = export_onnx(graph, out, steps=args.steps)
         summary = ", ".join(f"{k} x{v}" for k, v in onnx_summary(model).items())
+        if args.steps is not None:
+            summary = f"{args.steps} unrolled steps; {summary}"
     else:
         from spikeport.deploy.netx_export import export_netx
 
