@@ -129,6 +129,64 @@ def test_onnx_converted_digits_spikformer_equals_simulator(attention, lower):
     assert len(active) >= len(lifs) - 2, sorted(set(lifs) - set(active))
 
 
+def _run_once(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One ReferenceEvaluator run of an unrolled model -> {output: [T, B, ...]} (sim layout)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from spikeport.deploy.onnx_ops import CUSTOM_OPS
+
+    names = [o.name for o in model.graph.output]
+    got = ReferenceEvaluator(model, new_ops=list(CUSTOM_OPS)).run(names, feeds)
+    return {n: np.moveaxis(v, 1, 0) for n, v in zip(names, got, strict=True)}
+
+
+@pytest.mark.parametrize("variant", ["axnor", "lrf_dyn", "sdsa"])
+def test_unrolled_onnx_attention_core_run_once_equals_simulator(variant):
+    rng = np.random.default_rng(0)
+    g = ir.Graph(variant)
+    for p in "qkv":
+        g.add(ir.Input(p, shape=(N, D)))
+    g.add(_core(variant, rng), {"q": "q", "k": "k", "v": "v"})
+    g.add(ir.CubaLIF("lif", shape=(N, D), du=4095, dv=0, vth=3), "att")
+    g.set_outputs(["att", "lif"])
+    data = {p: rng.integers(0, 2, (2, 5, N, D)) for p in "qkv"}
+    got = _run_once(export_onnx(g, steps=5), data)
+    want = Simulator(g).run(data, 5).outputs
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    assert np.count_nonzero(want["lif"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("attention", "lower"), [("sdsa", False), ("axnor", True)], ids=["sdsa-cores", "axnor-lowered"]
+)
+def test_unrolled_onnx_converted_digits_spikformer_equals_simulator(attention, lower):
+    """One evaluator run of the T + latency step model (LIFReset and the SDSA inner neuron
+    read the per-step time constant) equals the simulator at every node and step."""
+    from spikeport.hw_models.classification import direct_input
+    from spikeport.ir.timing import Timing
+
+    g, data = _digits_graph(attention, lower)
+    g = g.copy()
+    g.set_outputs([n for n in g.topological_order() if type(g.node(n)).__name__ != "Input"])
+    timing = Timing.from_meta(g.meta)
+    steps = timing.T + timing.latency
+    x = direct_input(g, data.x_test[:16].numpy())
+    assert any(getattr(n, "reset_interval", None) for n in g)  # LIFReset present
+    model = export_onnx(g, steps=steps)
+    onnx.checker.check_model(model)
+    seq = np.zeros((x.shape[0], steps, *x.shape[2:]), np.int64)
+    seq[:, : x.shape[1]] = x  # zeros after the T data steps, as the simulator
+    got = _run_once(model, {g.input_names[0]: seq})
+    want = Simulator(g).run(x, steps).outputs
+    for name in want:
+        assert np.array_equal(got[name], want[name]), name
+    lifs = [n for n in g.topological_order() if type(g.node(n)).__name__ == "CubaLIF"]
+    # all but the readout (never spikes) and at most the sparse attention LIF are active
+    assert sum(bool(np.count_nonzero(want[n])) for n in lifs) >= len(lifs) - 2
+
+
 def test_onnx_token_mean_is_the_integer_token_sum():
     g = ir.Graph("readout")
     g.add(ir.Input("x", shape=(N, D), kind="graded"))
