@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikeport.hw_models.kernels.arith import exact_matmul, shift_floor
+from spikeport.hw_models.kernels.loops import delayed_scatter
 
 
 def sign_mode(weight: np.ndarray) -> str:
@@ -75,7 +76,6 @@ class DenseSynapse:
             raise ValueError("Dense delays must lie in 0..63 (Lava DelayDense)")
         self.max_delay = int(self.delay.max()) if self.delay.size else 0
         self._stacked: tuple[list[int], np.ndarray, int, np.ndarray] | None = None
-        self._row_bound = int(np.abs(self.weight).sum(axis=1).max()) if self.weight.size else 0
         # a negative weight_exp floors each per-step, per-delay sum; when every weight is a
         # multiple of 2**-weight_exp that shift is an exact division, hence linear
         self._linear_shift = self.weight_exp >= 0 or not np.any(
@@ -83,7 +83,7 @@ class DenseSynapse:
         )
         csc = np.nonzero(self.weight.T)  # (input j, output i) of every non-zero synapse
         self._syn_in, self._syn_out = csc[0], csc[1]
-        self._syn_w = self.weight.T[csc].astype(np.float64)
+        self._syn_w = self.weight.T[csc]
         self._syn_d = self.delay.T[csc]
         self._syn_start = np.searchsorted(self._syn_in, np.arange(self.n_in + 1))
         self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
@@ -120,8 +120,8 @@ class DenseSynapse:
 
         Identical to calling :meth:`step` T times from an empty pipeline. Without delays one
         matrix product; with delays and a linear shift, an event-driven scatter of each
-        non-zero input over its synapses (exact float64 sums under the 2**53 bound);
-        otherwise one product per delay value.
+        non-zero input over its synapses (compiled, exact int64: |sums| < 2**63 because
+        messages are at most 24-bit and weights 9-bit); otherwise one product per delay.
         """
         x = np.asarray(s)
         x = (x != 0).astype(np.int8) if not self.graded else x.astype(np.int64)
@@ -144,42 +144,9 @@ class DenseSynapse:
                 if 1 + d < steps:
                     out[1 + d :] += part[: steps - 1 - d].reshape(-1, *lead, self.n_out)
             return out
-        n_lead = flat.shape[1]
-        bound = float(np.abs(flat).max(initial=0)) * float(self._row_bound)
-        if bound >= 2.0**53:
-            raise OverflowError("Dense input too large for exact float64 accumulation")
-        # every non-zero input event (step, lead, j) times its synapses; a synapse of delay d
-        # delivers at slot t + 1 + d (slots past the end fall into spare bins). Events come
-        # grouped by input j, so each group is one outer sum into preallocated buffers.
-        j_e, t_e, l_e = np.nonzero(flat.transpose(2, 0, 1))
-        size = (steps + self.max_delay + 1) * n_lead * self.n_out
-        fan = self._syn_start[j_e + 1] - self._syn_start[j_e]
-        total = int(fan.sum())
-        if not total:
-            return out
-        base = ((t_e + 1) * n_lead + l_e) * self.n_out
-        off = self._syn_d * (n_lead * self.n_out) + self._syn_out  # per synapse
-        bins = np.empty(total, dtype=np.int64)
-        vals = np.empty(total, dtype=np.float64)
-        groups = np.searchsorted(j_e, np.arange(self.n_in + 1))
-        pos = 0
-        for j in np.flatnonzero(np.diff(groups)):
-            lo, hi = self._syn_start[j], self._syn_start[j + 1]
-            e0, e1 = groups[j], groups[j + 1]
-            n = (e1 - e0) * (hi - lo)
-            if not n:
-                continue
-            np.add.outer(base[e0:e1], off[lo:hi], out=bins[pos : pos + n].reshape(e1 - e0, -1))
-            w = vals[pos : pos + n].reshape(e1 - e0, -1)
-            if self.graded:
-                np.multiply.outer(flat[t_e[e0:e1], l_e[e0:e1], j], self._syn_w[lo:hi], out=w)
-            else:
-                w[...] = self._syn_w[lo:hi]
-            pos += n
-        acc = np.bincount(bins, vals, minlength=size)
-        acc = acc[: steps * n_lead * self.n_out]
-        acc = np.rint(acc).astype(np.int64).reshape(steps, *lead, self.n_out)
-        return shift_floor(acc, self.weight_exp)
+        acc = np.zeros((steps + self.max_delay, flat.shape[1], self.n_out), dtype=np.int64)
+        delayed_scatter(flat, self._syn_start, self._syn_out, self._syn_w, self._syn_d, acc)
+        return shift_floor(acc[:steps], self.weight_exp).reshape(*x.shape[:-1], self.n_out)
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send what was computed last step (plus due delayed parts), then accumulate `s`."""

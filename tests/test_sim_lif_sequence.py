@@ -1,17 +1,16 @@
-"""The LIF whole-sequence float64 loop run in batch chunks gives the same spikes, recorded
-u/v and final state as stepping (LIFReset phases, state resets, per-sample bias)."""
+"""The LIF whole-sequence loop (compiled) gives the same spikes, recorded u/v and final state
+as the numpy step, over a batch (LIFReset phases, state resets, per-sample bias)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from spikeport.hw_models.kernels import lif
 from spikeport.hw_models.kernels.lif import CubaLifNeuron
 
 
 @pytest.mark.parametrize("per_sample_bias", [False, True])
-def test_chunked_sequence_equals_steps(monkeypatch, per_sample_bias):
+def test_batched_sequence_equals_steps(per_sample_bias):
     rng = np.random.default_rng(4)
     batch, shape, steps = 7, (3, 5), 9
     a = rng.integers(-300, 900, (steps, batch, *shape))
@@ -37,7 +36,6 @@ def test_chunked_sequence_equals_steps(monkeypatch, per_sample_bias):
             ref.v[...] = 0
         want_u.append(ref.u.copy())
         want_v.append(ref.v.copy())
-    monkeypatch.setattr(lif, "FLOAT_CHUNK_ELEMENTS", steps * 15 * 2)  # 2 samples per chunk
     got = CubaLifNeuron(shape, **kw)
     got.reset(batch)
     if bias is not None:

@@ -1,0 +1,120 @@
+"""Compiled time loops (numba) of the kernels whose state carries from step to step.
+
+A neuron's update depends on its previous state, so its time loop cannot be one numpy call;
+stepping it from Python costs several numpy calls per step, which dominates on long runs of
+small layers (lava-dl's ntidigits: 3,000 steps of 256 neurons). These loops do the same
+integer arithmetic per element, in int64, with Lava's int32 wraps written out; they are
+single-threaded, so their results do not depend on the thread count. The numpy ``step``
+methods of the kernels are the readable reference they are tested against (and both against
+Lava itself: tests/test_sim_kernels_vs_lava.py).
+
+Compiled code is cached on disk beside this file (numba ``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+UV_LIMIT = 1 << 23
+"""Loihi u and v are 24-bit: u wraps past +-2**23, v saturates at +-(2**23 - 1)."""
+
+
+@njit(cache=True, inline="always")
+def _wrap32(x: int) -> int:
+    """Two's-complement wrap of an int64 to 32 bits (numpy's int32 overflow)."""
+    return ((x + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+@njit(cache=True, inline="always")
+def _decay(x: int, k: int) -> int:
+    """``trunc(x * k / 4096)`` toward zero (Lava's 12-bit decay with k = 4096 - decay)."""
+    p = x * k
+    return -((-p) >> 12) if p < 0 else p >> 12
+
+
+@njit(cache=True)
+def lif_loop(
+    a: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    bias: np.ndarray,
+    params: np.ndarray,
+    spikes: np.ndarray,
+    rec_u: np.ndarray,
+    rec_v: np.ndarray,
+) -> None:
+    """Loihi CUBA LIF over T steps, in place (docs/semantics.md, kernels/lif.py).
+
+    a: [T, B, N] integer activations; u, v: [B, N] int64 state (updated); bias: [B, N] int64
+    (``bias_mant << bias_exp``, int32-wrapped); spikes: [T, B, N] int8 out; rec_u, rec_v:
+    [T, B, N] int64 or [0, 0, 0] when not recorded. params (int64): ku = 4096 - du - 1,
+    kv = 4096 - dv, vth << 6, t0 (steps already run), reset interval (0 = none), reset
+    phase, state-reset interval (0 = none), state-reset phase.
+    """
+    ku, kv, vth, t0 = params[0], params[1], params[2], params[3]
+    r_int, r_phase, s_int, s_phase = params[4], params[5], params[6], params[7]
+    steps, batch, n = a.shape
+    lim, two = UV_LIMIT, 2 * UV_LIMIT
+    keep_u, keep_v = rec_u.shape[0] > 0, rec_v.shape[0] > 0
+    for t in range(steps):
+        lif_reset = r_int > 0 and (t0 + t + 1) % r_int == r_phase
+        state_reset = s_int > 0 and t % s_int == s_phase
+        for b in range(batch):
+            for i in range(n):
+                if lif_reset:
+                    u[b, i] = 0
+                    v[b, i] = 0
+                uu = _wrap32(_decay(u[b, i], ku) + (np.int64(a[t, b, i]) << 6))
+                if uu > lim:  # Lava's one fold of 2**24 (np.where twice)
+                    w = uu - two
+                else:
+                    w = uu
+                if w <= -lim:
+                    uu = uu + two
+                else:
+                    uu = w
+                vv = _wrap32(_decay(v[b, i], kv) + uu + bias[b, i])
+                if vv > lim - 1:
+                    vv = lim - 1
+                elif vv < -(lim - 1):
+                    vv = -(lim - 1)
+                if vv > vth:
+                    spikes[t, b, i] = 1
+                    vv = 0
+                if state_reset:
+                    uu = 0
+                    vv = 0
+                u[b, i] = uu
+                v[b, i] = vv
+                if keep_u:
+                    rec_u[t, b, i] = uu
+                if keep_v:
+                    rec_v[t, b, i] = vv
+
+
+@njit(cache=True)
+def delayed_scatter(
+    x: np.ndarray,
+    syn_start: np.ndarray,
+    syn_out: np.ndarray,
+    syn_w: np.ndarray,
+    syn_d: np.ndarray,
+    acc: np.ndarray,
+) -> None:
+    """Event-driven Dense with per-synapse delays, accumulated in place (exact int64).
+
+    x: [S, L, n_in] integer messages of S sending steps (L leading positions); synapses of
+    input j are ``syn_start[j]:syn_start[j+1]`` with target ``syn_out``, weight ``syn_w`` and
+    delay ``syn_d``; acc: [S + 1 + max_delay, L, n_out] int64 receives the message of step s
+    through a synapse of delay d at slot s + 1 + d (Lava's one-step synaptic latency).
+    """
+    steps, lead, n_in = x.shape
+    for s in range(steps):
+        for le in range(lead):
+            for j in range(n_in):
+                m = np.int64(x[s, le, j])
+                if m == 0:
+                    continue
+                for k in range(syn_start[j], syn_start[j + 1]):
+                    acc[s + 1 + syn_d[k], le, syn_out[k]] += m * syn_w[k]
