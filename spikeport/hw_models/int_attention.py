@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeport.hw_models.kernels.arith import exact_matmul, shift_floor
+from spikeport.hw_models.kernels.arith import FLOAT32_EXACT, FLOAT_EXACT, shift_floor
 from spikeport.hw_models.kernels.conv import conv2d_int
 from spikeport.hw_models.kernels.lif import CubaLifNeuron
 
@@ -29,12 +29,22 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
 
 
 def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact batched integer matmul [..., n, k] @ [..., k, m]."""
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a = np.broadcast_to(a, (*lead, *a.shape[-2:])).reshape(-1, *a.shape[-2:])
-    b = np.broadcast_to(b, (*lead, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
-    out = np.stack([exact_matmul(x, y) for x, y in zip(a, b, strict=True)])
-    return out.reshape(*lead, a.shape[-2], b.shape[-1])
+    """Exact batched integer matmul [..., n, k] @ [..., k, m] -> int64, one stacked product.
+
+    The bound of :func:`exact_matmul` taken over the whole stack (max|a| times the largest
+    column sum of |b| of any matrix) bounds every partial sum of every product: below 2**24
+    float32, below 2**53 float64, else int64 give the same integers in any summation order.
+    """
+    b_colsum = int(np.abs(b, dtype=np.int64).sum(axis=-2).max()) if b.size else 0
+    a_max = max(int(a.max()), -int(a.min())) if a.size else 0
+    bound = a_max * b_colsum
+    if bound < FLOAT32_EXACT:
+        out = np.matmul(a, b, dtype=np.float32)
+    elif bound < FLOAT_EXACT:
+        out = np.rint(np.matmul(a, b, dtype=np.float64))
+    else:
+        return np.matmul(a.astype(np.int64), b.astype(np.int64))
+    return out.astype(np.int64)  # exact integers: the cast does not round
 
 
 def and_counts(q: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -71,6 +71,10 @@ class Executor:
     def reset(self, batch: int) -> None:
         """Clear all state for a new run of `batch` samples."""
 
+    def release(self) -> None:
+        """Drop the state a finished run left (the simulator calls it once a node ran; the
+        next :meth:`reset` allocates afresh). The default holds nothing."""
+
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         """One timestep: inputs {port: [B, *shape]} -> output [B, *out_shape]."""
         raise NotImplementedError
@@ -163,14 +167,21 @@ class _TransposeExecutor(Executor):
 
 @register_executor("Delay")
 class _DelayExecutor(Executor):
+    ring: np.ndarray | None = None
+
     def reset(self, batch: int) -> None:
-        shape = next(iter(self.in_shapes.values()))
-        self.ring = np.zeros((self.node.steps + 1, batch, *shape), dtype=np.int64)
+        self.ring = None  # sized by the first step: run_all never needs it
         self.t = 0
 
+    def release(self) -> None:
+        self.ring = None
+
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
+        x = _only(inputs)
+        if self.ring is None:
+            self.ring = np.zeros((self.node.steps + 1, *x.shape), dtype=np.int64)
         slots = self.ring.shape[0]
-        self.ring[self.t % slots] = _only(inputs)
+        self.ring[self.t % slots] = x
         out = self.ring[(self.t - self.node.steps) % slots].copy()
         if self.t < self.node.steps:
             out[...] = 0
@@ -203,7 +214,10 @@ class _DenseExecutor(Executor):
         self.macs = lead * n_in * n_out
 
     def reset(self, batch: int) -> None:
-        self.kernel.reset((batch, *next(iter(self.in_shapes.values()))[:-1]))
+        self.kernel.reset((0,))  # step() sizes the pipeline on its first input; run_all needs none
+
+    def release(self) -> None:
+        self.kernel.reset((0,))
 
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         x = _only(inputs)
@@ -245,6 +259,9 @@ class _ConvExecutor(Executor):
     def reset(self, batch: int) -> None:
         self.kernel.reset(batch)
 
+    def release(self) -> None:
+        self.kernel.reset()
+
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         x = _only(inputs)
         events = int(((x != 0) * self.fanout).sum())
@@ -256,18 +273,38 @@ class _ConvExecutor(Executor):
     def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
         x = _only(inputs)  # [T, B, C, H, W]
         steps, batch = x.shape[:2]
-        events = ((x != 0) * self.fanout).reshape(steps, -1).sum(axis=1)
+        out = np.zeros((steps, batch, *self.out_shape), dtype=np.int32)
+        if steps > 1:  # the last step's result is never sent
+            self.convolve(x[:-1], out=out[1:])
+        self._count(x, counts)
+        return out, {}
+
+    def run_window(self, x: np.ndarray, counts: dict[str, np.ndarray]) -> np.ndarray:
+        """Windowed runs: output window step t = a_out of input window step t, [T, B, ...]."""
+        self._count(x, counts)
+        return self.convolve(x)
+
+    def _count(self, x: np.ndarray, counts: dict[str, np.ndarray]) -> None:
+        steps, batch = x.shape[:2]
+        events = np.zeros(steps, dtype=np.int64)
+        for t in range(steps):  # per step: no [T, B, C, H, W] int64 temporary
+            events[t] = int(np.dot((x[t] != 0).reshape(batch, -1).sum(0), self.fanout.ravel()))
         counts["synaptic_events"][:] = events
         counts["weight_reads"][:] = events
         counts["dense_macs"][:] = self.macs * batch
-        # a_out wraps to signed 24 bits: int32 holds it exactly at half int64's memory
-        out = np.zeros((steps, batch, *self.out_shape), dtype=np.int32)
-        frames = x[:-1].reshape(-1, *x.shape[2:])  # the last step's result is never sent
+
+    def convolve(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The wrapped 24-bit a_out of every frame of `x` [T, B, C, H, W], no latency, as int32
+        (it holds signed 24 bits exactly at half int64's memory; written into `out` if given);
+        evaluated in chunks."""
+        if out is None:
+            out = np.empty((*x.shape[:2], *self.out_shape), dtype=np.int32)
+        frames = x.reshape(-1, *x.shape[2:])
+        flat_out = out.reshape(-1, *self.out_shape)
         chunk = max(1, CONV_CHUNK_ELEMENTS // max(1, math.prod(self.out_shape)))
-        flat_out = out[1:].reshape(-1, *self.out_shape)
         for i in range(0, len(frames), chunk):
             flat_out[i : i + chunk] = self.kernel.compute(frames[i : i + chunk])
-        return out, {}
+        return out
 
 
 CONV_CHUNK_ELEMENTS = 1 << 20
@@ -354,6 +391,10 @@ class _LifExecutor(Executor):
         self.kernel.reset(batch)
         self.kernel.set_bias(self.node.bias_mant)  # drop a previous run's bias override
 
+    def release(self) -> None:
+        self.kernel.reset(0)
+        self.kernel.set_bias(self.node.bias_mant)
+
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         a = _only(inputs) if inputs else 0
         s = self.kernel.step(np.broadcast_to(a, self.kernel.u.shape))
@@ -392,6 +433,9 @@ class _SdnExecutor(Executor):
 
     def reset(self, batch: int) -> None:
         self.kernel.reset(batch)
+
+    def release(self) -> None:
+        self.kernel.reset(0)
 
     def step(self, inputs: Mapping[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
         x = _only(inputs)
@@ -558,6 +602,10 @@ class Simulator:
             outside a node's window reaches another node's window: the LIFReset gates discard
             it), at (T + L) / T times less work; what a full run computes outside windows is
             not produced.
+
+        Node state exists only while its node runs (``Executor.reset`` just before,
+        ``Executor.release`` just after) and a node's output is dropped once its last
+        consumer ran, unless it is a graph output or probed.
         """
         feeds = self._feeds(data)
         batch = next(iter(feeds.values())).shape[0]
@@ -573,13 +621,9 @@ class Simulator:
             steps = max(f.shape[1] for f in feeds.values())
             if self.timing is not None:
                 steps += self.timing.latency
-        for ex in self.executors.values():
-            ex.reset(batch)
-        for name, mant in (bias or {}).items():
-            ex = self.executors.get(name)
-            if not isinstance(ex, _LifExecutor):
+        for name in bias or {}:
+            if not isinstance(self.executors.get(name), _LifExecutor):
                 raise SpikeportError(f"bias override {name!r}: not a CubaLIF node of the graph")
-            ex.kernel.set_bias(np.asarray(mant))
         resets = {}
         for name, (interval, offset) in (state_resets or {}).items():
             if name not in self.executors:
@@ -609,8 +653,13 @@ class Simulator:
             else:
                 wiring = self.graph.inputs_of(name)
                 ins = {port: seqs[src] for port, src in wiring.items()}
+                ex = self.executors[name]
+                ex.reset(batch)  # state lives only while its node runs
+                if bias and name in bias and isinstance(ex, _LifExecutor):
+                    ex.kernel.set_bias(np.asarray(bias[name]))
                 run = self._run_windowed if windowed else self._run_node
                 seqs[name], states = run(name, ins, counts[name], vars_of.get(name, ()), resets)
+                ex.release()
                 for var, arr in states.items():
                     probed[(name, var)] = arr
                 for src in wiring.values():
@@ -641,7 +690,9 @@ class Simulator:
         kind = type(ex.node).__name__
         if kind == "Delay":  # its output window is its input window, later
             return next(iter(ins.values())), {}
-        if kind in ("Dense", "Conv"):  # send one step later: output window = f(input window)
+        if isinstance(ex, _ConvExecutor):
+            return ex.run_window(next(iter(ins.values())), counts), {}
+        if kind == "Dense":  # sends one step later: output window = f(input window)
             padded = {p: np.concatenate([x, np.zeros_like(x[:1])]) for p, x in ins.items()}
             tmp = {k: np.zeros(len(counts[k]) + 1, dtype=np.int64) for k in counts}
             out, states = ex.run_all(padded, tmp, probe_vars, resets.get(name))

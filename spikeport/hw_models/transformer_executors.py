@@ -72,6 +72,18 @@ class _StepwiseExecutor(Executor):
         return out, {}
 
 
+def _abs_max(x: np.ndarray) -> int:
+    return max(int(x.max()), -int(x.min())) if x.size else 0
+
+
+def sum_dtype(bound: int) -> type[np.signedinteger]:
+    """The narrowest of int8/16/32/64 holding every integer of magnitude <= `bound`."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if bound <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 def _per_step(x: np.ndarray) -> np.ndarray:
     """Non-zero count of each step of a [T, ...] array."""
     return np.count_nonzero(x.reshape(len(x), -1), axis=1).astype(np.int64)
@@ -79,10 +91,14 @@ def _per_step(x: np.ndarray) -> np.ndarray:
 
 @register_executor("Add")
 class _AddExecutor(_StepwiseExecutor):
-    """a + b on graded integers (residual of spikes: 0, 1, 2, ...)."""
+    """a + b on graded integers (residual of spikes: 0, 1, 2, ...).
+
+    The sum is stored in the narrowest signed type that holds max|a| + max|b| (int8 for a
+    residual stream of a few spikes): the same integers at 1/8 of int64's memory."""
 
     def compute(self, inputs: Inputs) -> np.ndarray:
-        return np.add(inputs["a"], inputs["b"], dtype=np.int64)  # spikes may come as int8
+        a, b = inputs["a"], inputs["b"]
+        return np.add(a, b, dtype=sum_dtype(_abs_max(a) + _abs_max(b)))
 
     def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
         n = math.prod(out.shape[1:])
