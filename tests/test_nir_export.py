@@ -121,6 +121,74 @@ def test_spikingjelly_rebuilds_integer_export_matching_simulator_up_to_latency(t
     assert 0 < sim.sum() < sim.size
 
 
+def test_integrate_and_fire_cuba_lif_exports_as_nir_if_that_spikingjelly_runs_exactly(tmp_path):
+    """du = 4095, dv = 0, no bias: Loihi's v += a, spike when v > vth, reset to 0, which is
+    NIR's IF with r = 1/dt (SpikingJelly's IFNode). Equal up to the two synaptic latencies."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("nirtorch")
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    from spikeport.hw_models.simulator import Simulator
+
+    rng = np.random.default_rng(6)
+    g = ir.Graph("if_net")
+    g.add(ir.Input("x", shape=(2, 6, 6), kind="graded"))
+    g.add(ir.Conv("conv", weight=rng.integers(-60, 80, (3, 2, 3, 3)), num_message_bits=8), "x")
+    g.add(ir.CubaLIF("n1", shape=(3, 4, 4), du=4095, dv=0, vth=400), "conv")
+    g.add(ir.Flatten("fl"), "n1")
+    g.add(ir.Dense("fc", weight=rng.integers(-90, 120, (5, 48)), weight_exp=1), "fl")
+    g.add(ir.CubaLIF("n2", shape=(5,), du=4095, dv=0, vth=700), "fc")
+    path = tmp_path / "if.nir"
+    export_nir(g, path, dt=1e-3)
+    loaded = nir.read(str(path))
+    assert {type(loaded.nodes[n]).__name__ for n in ("n1", "n2")} == {"IF"}
+    assert np.allclose(loaded.nodes["n1"].r, 1e3)  # 1 / dt
+    assert np.allclose(loaded.nodes["n2"].v_threshold, 700 + 1 / 128)
+    net = import_from_nir(str(path), dt=1e-3, step_mode="m", dtype=torch.float64)
+    T, depth = 12, 2
+    x = np.random.default_rng(7).integers(-3, 8, (3, T, 2, 6, 6))
+    with torch.no_grad():
+        theirs = net(torch.from_numpy(np.moveaxis(x, 1, 0).astype(np.float64)))[0].numpy()
+    sim = Simulator(g).run(x, T + depth).outputs
+    assert np.array_equal(sim["n2"][depth:], theirs.astype(np.int64))
+    assert 0 < sim["n2"].sum() < sim["n2"].size
+    # integration matters: a memoryless neuron (dv = 4096) with these thresholds differs
+    leaky = g.copy()
+    leaky.replace(leaky.node("n1").replace(dv=4096))
+    assert not np.array_equal(Simulator(leaky).run(x, T + depth).outputs["n2"], sim["n2"])
+
+
+def test_delay_exports_as_nir_delay_of_steps_times_dt(tmp_path):
+    g = ir.Graph("late")
+    g.add(ir.Input("x", shape=(4,), kind="graded"))
+    g.add(ir.Dense("fc", weight=np.eye(4, dtype=np.int64)), "x")
+    g.add(ir.CubaLIF("n", shape=(4,), du=4095, dv=4096, vth=0), "fc")
+    g.add(ir.Delay("d", steps=3), "n")
+    path = tmp_path / "late.nir"
+    export_nir(g, path, dt=2e-3)
+    node = nir.read(str(path)).nodes["d"]
+    assert type(node).__name__ == "Delay"
+    assert np.allclose(node.delay, np.full(4, 6e-3))  # NIR: y(t) = x(t - tau), tau = 3 dt
+
+
+def test_refusal_names_reshape_transpose_and_attention_nodes_and_says_why():
+    from spikeport.ir.int_attention import IntAttention
+
+    g = ir.Graph("att")
+    for p in "qkv":
+        g.add(ir.Input(p, shape=(4, 8)))
+    g.add(IntAttention("core", variant="ssa", heads=2, head_dim=4), {p: p for p in "qkv"})
+    g.add(ir.Transpose("tr", perm=(1, 0)), "core")
+    g.add(ir.Reshape("rs", shape=(32,)), "tr")
+    with pytest.raises(UnsupportedError) as err:
+        to_nir(g)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "core (IntAttention), tr (Transpose), rs (Reshape)" in msg
+    assert "IntAttention: an attention core multiplies two dynamic signals" in msg
+    assert "Reshape: NIR 1.0 has no reshape node" in msg and "Transpose: NIR 1.0 has no" in msg
+
+
 def test_general_cuba_lif_parameters_map_to_nir_time_constants():
     g = ir.Graph("p")
     g.add(ir.Input("x", shape=(3,), kind="graded"))

@@ -16,9 +16,13 @@ exactly the discrete neuron we run (docs/interchange.md has the derivations):
   bias -> ``v_leak = bias / 64 * tau_mem / dt`` (refused when tau_mem is infinite).
   Loihi's 12-bit decay truncation, 24-bit wrap and the synapses' one-step latency have no
   NIR form: an integer graph's NIR export is the real-valued model of the same parameters.
+  A CubaLIF with du = 4095 (no current memory), dv = 0 (no leak) and no bias is an
+  integrate-and-fire neuron: ``IF`` with ``r = 1/dt`` (v += a per step, SpikingJelly's
+  IFNode convention), the same ``v_threshold`` and ``v_reset = 0``.
 * ``Linear`` -> ``Affine`` (``Linear`` without bias); ``Conv2d`` -> ``Conv2d``; a
   BatchNorm right after a Conv2d/Linear is folded into it first; ``Dense`` -> ``Affine``
   with Lava's effective weights * 2**weight_exp; ``Conv`` -> ``Conv2d``.
+* ``Delay(steps)`` -> ``Delay(steps * dt)`` (NIR's y(t) = x(t - tau)).
 * ``Flatten`` -> ``Flatten``; ``Add`` -> rewiring (NIR edges into one node sum);
   ``MaxPool2d`` of binary spikes (fed by a spiking neuron) -> ``SumPool2d`` + ``Threshold(0.5)``
   (max of 0/1 values is their OR).
@@ -27,8 +31,8 @@ exactly the discrete neuron we run (docs/interchange.md has the derivations):
   makes q AND k (and ``Affine(-1, bias 0.5)`` + ``Threshold(0)`` makes NOR, for XNOR),
   ``Linear`` sums over i with the score weights. Inputs must be flat (N * d,) vectors.
 
-Everything else (attention cores, token/time means, reshape/transpose, sigma-delta, delays)
-is refused with one UnsupportedError naming every such node; ``partial=True`` instead exports
+Everything else (attention cores, token/time means, reshape/transpose, sigma-delta neurons)
+is refused with one UnsupportedError naming every such node and why; ``partial=True`` exports
 the expressible part from the inputs up to those nodes (the cut nodes' inputs become outputs).
 """
 
@@ -47,7 +51,29 @@ THRESHOLD_OFFSET = 1.0 / 128
 """Half of Loihi's v LSB (1/64 of an activation unit), added to an exported CubaLIF vth."""
 
 _SPIKING = ("LIF", "CubaLIF", "MaxPool2d", "Input")
-_DIRECT = {"Input", "Linear", "Conv2d", "LIF", "Flatten", "Dense", "Conv", "CubaLIF"}
+_DIRECT = {"Input", "Linear", "Conv2d", "LIF", "Flatten", "Dense", "Conv", "CubaLIF", "Delay"}
+_ATTENTION_WHY = (
+    "an attention core multiplies two dynamic signals (scores x V), which no NIR 1.0 "
+    "primitive does; only binary AND/XNOR popcount scores export, as a Threshold sub-graph"
+)
+_WHY = {
+    "Reshape": "NIR 1.0 has no reshape node (only Flatten)",
+    "Transpose": "NIR 1.0 has no transpose/permute node",
+    "Attention": _ATTENTION_WHY,
+    "IntAttention": _ATTENTION_WHY,
+    "DendriticAttention": _ATTENTION_WHY,
+    "SpikeAccumulate": _ATTENTION_WHY,
+    "SpikeAnd": _ATTENTION_WHY,
+    "ScoreCombine": "per-head score weights need a reshape NIR 1.0 lacks",
+    "LocalTerm": "NIR 1.0 has no reshape to the token grid",
+    "TokenMean": "NIR 1.0 has no reduction over tokens",
+    "TokenSum": "NIR 1.0 has no reduction over tokens",
+    "TimeMean": "NIR 1.0 has no reduction over time",
+    "Delta": "NIR 1.0 has no sigma-delta neuron",
+    "SigmaDelta": "NIR 1.0 has no sigma-delta neuron",
+    "Sigma": "NIR 1.0 has no sigma-delta neuron",
+}
+"""Why a node type has no NIR form, added to the refusal message."""
 _EXTRA = {"Add", "MaxPool2d", "AndPopcount", "XnorPopcount", "BatchNorm"}
 
 
@@ -58,6 +84,14 @@ def _kind(graph: Any, name: str) -> str:
 def unsupported_nodes(graph: Any) -> list[str]:
     """'name (Type[: reason])' of every node that has no NIR form (after BN folding)."""
     return [f"{name} ({why})" for name, why in _refusals(graph).items()]
+
+
+def _refusal_message(graph: Any, bad: dict[str, str]) -> str:
+    """One line: every refused node as 'name (Type)', then why per node type."""
+    kinds = sorted({k for k in bad.values() if k in _WHY})
+    why = "; ".join(f"{k}: {_WHY[k]}" for k in kinds)
+    nodes = ", ".join(f"{n} ({k})" for n, k in bad.items())
+    return f"graph {graph.name}: no NIR form for {nodes}" + (f" ({why})" if why else "")
 
 
 def _refusals(graph: Any) -> dict[str, str]:
@@ -134,9 +168,9 @@ def to_nir(graph: Any, dt: float = DEFAULT_DT, partial: bool = False) -> Any:
     dropped: list[str] = []
     if partial:
         graph, dropped = expressible_part(graph)
-    bad = unsupported_nodes(graph)
+    bad = _refusals(graph)
     if bad:
-        raise UnsupportedError(f"graph {graph.name}: no NIR form for {', '.join(bad)}")
+        raise UnsupportedError(_refusal_message(graph, bad))
     try:
         shapes = {k: tuple(int(d) for d in v) for k, v in ir.infer_shapes(graph).items()}
     except ir.GraphError as exc:
@@ -240,12 +274,20 @@ def _node(nir: Any, rec: Any, shapes: dict, srcs: dict, dt: float) -> Any:
         )
     if kind == "CubaLIF":
         return _cuba_lif(nir, rec, shape, dt)
+    if kind == "Delay":
+        return nir.Delay(_full(shape, rec.steps * dt))
     raise UnsupportedError(f"{rec.name} ({kind}): no NIR form")  # pragma: no cover
 
 
 def _cuba_lif(nir: Any, rec: Any, shape: tuple[int, ...], dt: float) -> Any:
     if rec.reset_interval is not None:
         raise UnsupportedError(f"{rec.name} (CubaLIF): periodic state reset has no NIR form")
+    if rec.du == 4095 and rec.dv == 0 and not np.any(rec.bias_mant):
+        return nir.IF(  # v += a each step: SpikingJelly's IFNode, r = 1/dt
+            r=_full(shape, 1.0 / dt),
+            v_threshold=_full(shape, rec.vth + THRESHOLD_OFFSET),
+            v_reset=_full(shape, 0.0),
+        )
     tau_syn = np.inf if rec.du + 1 == 0 else dt * 4096.0 / (rec.du + 1)
     tau_mem = np.inf if rec.dv == 0 else dt * 4096.0 / rec.dv
     mant = np.asarray(rec.bias_mant, dtype=np.float64)
