@@ -1,10 +1,16 @@
-"""torch.fx front end: trace a spiking model with concrete example values and build the float IR.
+"""torch.fx front end: trace a spiking model with concrete example shapes and build the float IR.
 
-The tracer is torch.fx's meta tracer fed with a real example tensor, so Python code that
-reads shapes (``t, b, n, c = x.shape``) runs on concrete integers and every fx node carries
-its example output. Modules that have a handler (LIF neurons, attention cores, Conv2d,
-Linear, BatchNorm, MaxPool2d, ...) are leaves: fx records one call and the handler maps it
-onto IR nodes; other modules are traced through. Any call without a handler raises
+The tracer is torch.fx's meta tracer fed with an example tensor, so Python code that reads
+shapes (``t, b, n, c = x.shape``) runs on concrete integers and every fx node carries the
+shape and dtype of its example output (``node.meta["example"]``, a meta-device tensor: no
+data). The example is propagated as a FakeTensor (shapes only: no arithmetic, no activation
+memory); a model whose forward depends on tensor values, which fake tensors cannot
+evaluate, is traced again on the real example. Either way the model's modules are left as
+they were (state a forward stores, e.g. SpikingJelly's membrane ``v``, is restored).
+
+Modules that have a handler (LIF neurons, attention cores, Conv2d, Linear, BatchNorm,
+MaxPool2d, ...) are leaves: fx records one call and the handler maps it onto IR nodes; other
+modules are traced through. Any call without a handler raises
 ``UnsupportedError("<module path>: <type> — not supported (supported: ...)")``.
 
 Input convention: the model takes images ``[B, C, H, W]`` and repeats them over T itself
@@ -14,6 +20,7 @@ Input convention: the model takes images ``[B, C, H, W]`` and repeats them over 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import warnings
 from typing import Any
@@ -21,6 +28,8 @@ from typing import Any
 import torch
 import torch.fx.experimental.meta_tracer
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
+from torch.utils._pytree import tree_map_only
 
 import spikeport.converters.handlers  # noqa: F401  (registers the handlers)
 from spikeport.converters.registry import (
@@ -35,8 +44,16 @@ from spikeport.errors import UnsupportedError
 from spikeport.ir import Graph, Input
 
 
+def _shape_only(t: torch.Tensor) -> torch.Tensor:
+    """A meta-device tensor with `t`'s shape and dtype (no data, no fake-mode link)."""
+    with unset_fake_temporarily():
+        return torch.empty(tuple(t.shape), dtype=t.dtype, device="meta")
+
+
 class _ConcreteTracer(torch.fx.experimental.meta_tracer.MetaTracer):
-    """MetaTracer with real example tensors as 'meta' values; handled modules are leaves."""
+    """MetaTracer with example (fake or real) tensors as 'meta' values; handled modules are
+    leaves. fx nodes keep only their output's shape, so intermediates are freed as soon as
+    the model's code drops them."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if module_handler(m) is not None:
@@ -61,33 +78,78 @@ class _ConcreteTracer(torch.fx.experimental.meta_tracer.MetaTracer):
             self._in_leaf = outer
         value = getattr(rv, "_tensor_meta", None)
         if value is not None:
-            rv.node.meta["example"] = value
+            rv.node.meta["example"] = tree_map_only(torch.Tensor, _shape_only, value)
         return rv
 
 
-def trace(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
-    """torch.fx graph of `model` (eval mode) traced on the concrete `example` input."""
-    model.eval()
+class _NeedsRealValues(Exception):
+    """The fake-tensor trace failed (e.g. data-dependent control flow): retry on real data."""
+
+
+@contextlib.contextmanager
+def _module_state_restored(model: nn.Module):
+    """Undo attribute changes a forward makes to `model`'s modules (one level into dicts,
+    e.g. SpikingJelly's ``_memories``). Submodules fx registers while tracing are kept."""
+    saved = [
+        (m, {k: dict(v) if type(v) is dict else v for k, v in vars(m).items()})
+        for m in model.modules()
+    ]
+    try:
+        yield
+    finally:
+        for m, state in saved:
+            modules = m._modules
+            vars(m).clear()
+            vars(m).update(state, _modules=modules)
+
+
+def _trace_once(
+    model: nn.Module, param: str, example: torch.Tensor, fake: bool
+) -> tuple[torch.fx.Graph, nn.Module]:
     tracer = _ConcreteTracer()
+    mode = FakeTensorMode(allow_non_fake_inputs=True) if fake else contextlib.nullcontext()
+    with (
+        _module_state_restored(model),
+        torch.no_grad(),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        try:
+            with mode:
+                value = mode.from_tensor(example) if fake else example
+                graph = tracer.trace(model, meta_args={param: value})
+        except UnsupportedError:
+            raise
+        except Exception as exc:  # torch.fx's own errors: make them one line
+            if fake:
+                raise _NeedsRealValues from exc
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UnsupportedError(f"{type(model).__name__}: cannot be traced: {msg}") from None
+    failed = [w for w in caught if "Could not compute metadata" in str(w.message)]
+    if failed:
+        if fake:
+            raise _NeedsRealValues
+        raise UnsupportedError(f"{type(model).__name__}: tracing failed: {failed[0].message}")
+    graph._tracer_extras = {}  # drop MetaTracer's reference to the example
+    return graph, tracer.root
+
+
+def trace(model: nn.Module, example: torch.Tensor, *, fake: bool = True) -> torch.fx.GraphModule:
+    """torch.fx graph of `model` (eval mode) traced on `example`'s shape: propagated as a
+    FakeTensor when `fake` (falling back to the real `example` when that fails), else on
+    the real tensor. Each node's ``meta["example"]`` is a meta tensor of its output shape."""
+    model.eval()
     params = list(inspect.signature(model.forward).parameters)
     if len(params) != 1:
         raise UnsupportedError(
             f"{type(model).__name__}.forward takes {len(params)} inputs; spikeport traces "
             "models with one input tensor"
         )
-    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            graph = tracer.trace(model, meta_args={params[0]: example})
-        except UnsupportedError:
-            raise
-        except Exception as exc:  # torch.fx's own errors: make them one line
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UnsupportedError(f"{type(model).__name__}: cannot be traced: {msg}") from None
-    failed = [w for w in caught if "Could not compute metadata" in str(w.message)]
-    if failed:
-        raise UnsupportedError(f"{type(model).__name__}: tracing failed: {failed[0].message}")
-    return torch.fx.GraphModule(tracer.root, graph, type(model).__name__)
+    try:
+        graph, root = _trace_once(model, params[0], example, fake)
+    except _NeedsRealValues:
+        graph, root = _trace_once(model, params[0], example, False)
+    return torch.fx.GraphModule(root, graph, type(model).__name__)
 
 
 def to_ir(
