@@ -5,6 +5,8 @@ module beside a Process to discover its models (``notes/lava.md`` §5), so nothi
 have side effects beyond defining them. Every process sends in the same step it receives
 (no latency), like the simulator's executors for the same IR nodes; integers are int64.
 
+* :mod:`.base`: ``PortedProcess`` (int64 ports ``INPUTS`` + ``s_out``) and the
+  ``fixed_pt`` model decorator every process here uses.
 * :mod:`.delay`: ``Delay`` (axonal delay line of graded values).
 * :mod:`.elementwise`: ``Add`` (graded residual add), ``MaxPool`` (window max; OR on spikes),
   ``AxisSum`` (token-mean readout accumulation / token column sum), ``GateTokens``.

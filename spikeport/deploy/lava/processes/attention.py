@@ -12,17 +12,10 @@ c of D = heads * head_dim belongs to head c // head_dim. Spikes are 0/1.
 """
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort
-from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-IN = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-OUT = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=32)
+from spikeport.deploy.lava.processes.base import PortedProcess, fixed_pt, spikes
+
 FRAC = 12
 
 
@@ -36,7 +29,9 @@ def _heads(x: np.ndarray, heads: int) -> np.ndarray:
     return x.reshape(n, heads, d // heads).transpose(1, 0, 2)
 
 
-class SpikeScores(AbstractProcess):
+class SpikeScores(PortedProcess):
+    INPUTS = ("q", "k")
+
     def __init__(
         self,
         *,
@@ -48,24 +43,15 @@ class SpikeScores(AbstractProcess):
         **kwargs,
     ) -> None:
         super().__init__(heads=heads, a_int=np.asarray(a_int), a_shift=a_shift, **kwargs)
-        self.q = InPort(shape=q_shape)
-        self.k = InPort(shape=k_shape)
-        self.s_out = OutPort(shape=(heads, q_shape[-2], k_shape[-2]))
+        self._ports((heads, q_shape[-2], k_shape[-2]), q_shape, k_shape)
 
 
-@implements(proc=SpikeScores, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(SpikeScores)
 class PySpikeScoresModelFixed(PyLoihiProcessModel):
-    q: PyInPort = IN
-    k: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         p = self.proc_params
         heads = p["heads"]
-        q = (self.q.recv() != 0).astype(np.int64)
-        k = (self.k.recv() != 0).astype(np.int64)
+        q, k = spikes(self.q), spikes(self.k)
         if q.ndim == 2:  # (N, D) head-major channels; 3-D inputs are already (h, N, d)
             q, k = _heads(q, heads), _heads(k, heads)
         both = np.einsum("hni,hmi->hnm", q, k)  # bits set in both
@@ -74,7 +60,9 @@ class PySpikeScoresModelFixed(PyLoihiProcessModel):
         self.s_out.send(((1 << p["a_shift"]) - a) * both + a * (both + neither))
 
 
-class ScoreAccumulate(AbstractProcess):
+class ScoreAccumulate(PortedProcess):
+    INPUTS = ("scores", "v")
+
     def __init__(
         self,
         *,
@@ -85,26 +73,19 @@ class ScoreAccumulate(AbstractProcess):
         **kwargs,
     ) -> None:
         super().__init__(count_shift=count_shift, score_shift=score_shift, **kwargs)
-        self.scores = InPort(shape=scores_shape)
-        self.v = InPort(shape=v_shape)
         if len(v_shape) == 3:
-            self.s_out = OutPort(shape=(scores_shape[0], scores_shape[1], v_shape[2]))
+            out = (scores_shape[0], scores_shape[1], v_shape[2])
         else:
-            self.s_out = OutPort(shape=(scores_shape[1], v_shape[1]))
+            out = (scores_shape[1], v_shape[1])
+        self._ports(out, scores_shape, v_shape)
 
 
-@implements(proc=ScoreAccumulate, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(ScoreAccumulate)
 class PyScoreAccumulateModelFixed(PyLoihiProcessModel):
-    scores: PyInPort = IN
-    v: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         s = self.scores.recv().astype(np.int64)
         heads = s.shape[0]
-        v = (self.v.recv() != 0).astype(np.int64)
+        v = spikes(self.v)
         split = v.ndim == 2  # (M, D) head-major channels; 3-D v is already (h, M, d)
         if split:
             v = _heads(v, heads)
@@ -113,24 +94,18 @@ class PyScoreAccumulateModelFixed(PyLoihiProcessModel):
         self.s_out.send(out.transpose(1, 0, 2).reshape(self.s_out.shape) if split else out)
 
 
-class ScoreCombine(AbstractProcess):
+class ScoreCombine(PortedProcess):
     """Per head ``(2^p - a_int[h]) * c_and + a_int[h] * c_xnor`` on (h, N, M) counts."""
+
+    INPUTS = ("c_and", "c_xnor")
 
     def __init__(self, *, shape: tuple[int, int, int], a_int: np.ndarray, a_shift: int, **kwargs):
         super().__init__(a_int=np.asarray(a_int), a_shift=a_shift, **kwargs)
-        self.c_and = InPort(shape=shape)
-        self.c_xnor = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
+        self._ports(shape)
 
 
-@implements(proc=ScoreCombine, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(ScoreCombine)
 class PyScoreCombineModelFixed(PyLoihiProcessModel):
-    c_and: PyInPort = IN
-    c_xnor: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         c_and = self.c_and.recv().astype(np.int64)
         c_xnor = self.c_xnor.recv().astype(np.int64)
@@ -138,7 +113,9 @@ class PyScoreCombineModelFixed(PyLoihiProcessModel):
         self.s_out.send(((1 << self.proc_params["a_shift"]) - a) * c_and + a * c_xnor)
 
 
-class LocalTerm(AbstractProcess):
+class LocalTerm(PortedProcess):
+    INPUTS = ("a_in",)
+
     def __init__(
         self,
         *,
@@ -156,20 +133,14 @@ class LocalTerm(AbstractProcess):
             shift=shift,
             **kwargs,
         )
-        self.a_in = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
+        self._ports(shape)
 
 
-@implements(proc=LocalTerm, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(LocalTerm)
 class PyLocalTermModelFixed(PyLoihiProcessModel):
-    a_in: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         p = self.proc_params
-        x = (self.a_in.recv() != 0).astype(np.int64)  # (N, D)
+        x = spikes(self.a_in)  # (N, D)
         n, d = x.shape
         hh, ww = p["grid"]
         img = x.T.reshape(d, hh, ww)
@@ -184,7 +155,9 @@ class PyLocalTermModelFixed(PyLoihiProcessModel):
         self.s_out.send(_shift(total.reshape(d, n).T, p["shift"]))
 
 
-class Dendrites(AbstractProcess):
+class Dendrites(PortedProcess):
+    INPUTS = ("q", "k", "v")
+
     def __init__(
         self,
         *,
@@ -204,30 +177,18 @@ class Dendrites(AbstractProcess):
             count_shift=count_shift,
             **kwargs,
         )
-        self.q = InPort(shape=shape)
-        self.k = InPort(shape=shape)
-        self.v = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
+        self._ports(shape)
 
 
 def _toward_zero(x: np.ndarray, bits: int) -> np.ndarray:
     return np.where(x < 0, -((-x) >> bits), x >> bits)
 
 
-@implements(proc=Dendrites, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(Dendrites)
 class PyDendritesModelFixed(PyLoihiProcessModel):
-    q: PyInPort = IN
-    k: PyInPort = IN
-    v: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         p = self.proc_params
-        q = (self.q.recv() != 0).astype(np.int64)
-        k = (self.k.recv() != 0).astype(np.int64)
-        v = (self.v.recv() != 0).astype(np.int64)
+        q, k, v = spikes(self.q), spikes(self.k), spikes(self.v)
         u = v if p["input_mode"] == "v" else k * v
         a = np.asarray(p["dyn_a"], dtype=np.int64)  # [D, k, k]
         gamma = np.asarray(p["dyn_gamma"], dtype=np.int64)  # [D, k]

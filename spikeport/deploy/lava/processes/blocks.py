@@ -14,7 +14,6 @@ LIFReset as the inner neuron) so the process graph reads like the model:
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.sub.model import AbstractSubProcessModel
-from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
@@ -26,20 +25,20 @@ from spikeport.deploy.lava.processes.attention import (
     ScoreAccumulate,
     SpikeScores,
 )
+from spikeport.deploy.lava.processes.base import PortedProcess
 from spikeport.deploy.lava.processes.elementwise import Add, AxisSum, GateTokens
 
 
-class SpikingAttention(AbstractProcess):
+class SpikingAttention(PortedProcess):
     """params: the IntAttention fields (variant, heads, count_shift, a_int, a_shift,
     local_weight, grid, local_dilation, local_shift, dyn_a, dyn_gamma, dyn_c, input_mode,
     inner_vth, inner_dv) plus ``reset`` = (interval, offset) for SDSA's inner LIFReset."""
 
+    INPUTS = ("q", "k", "v")
+
     def __init__(self, *, shape: tuple[int, int], params: dict, **kwargs) -> None:
         super().__init__(shape=shape, params=params, **kwargs)
-        self.q = InPort(shape=shape)
-        self.k = InPort(shape=shape)
-        self.v = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
+        self._ports(shape)
 
 
 @implements(proc=SpikingAttention, protocol=LoihiProtocol)

@@ -1,44 +1,32 @@
 """Graded residual add, window max-pool, axis sum (readout), token gating; int64, no latency."""
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort
-from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-IN = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-OUT = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=32)
+from spikeport.deploy.lava.processes.base import PortedProcess, fixed_pt
 
 
-class Add(AbstractProcess):
+class Add(PortedProcess):
     """out = a + b (graded: the residual of two spike tensors takes values 0, 1, 2)."""
+
+    INPUTS = ("a", "b")
 
     def __init__(self, *, shape: tuple[int, ...], **kwargs) -> None:
         super().__init__(shape=shape, **kwargs)
-        self.a = InPort(shape=shape)
-        self.b = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
+        self._ports(shape)
 
 
-@implements(proc=Add, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(Add)
 class PyAddModelFixed(PyLoihiProcessModel):
-    a: PyInPort = IN
-    b: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         self.s_out.send(self.a.recv().astype(np.int64) + self.b.recv().astype(np.int64))
 
 
-class MaxPool(AbstractProcess):
+class MaxPool(PortedProcess):
     """Max over (kH, kW) windows of a (C, H, W) input; padding never wins. On 0/1 spikes
     this is the OR of the window. kernel, stride, padding: (H, W) pairs."""
+
+    INPUTS = ("a_in",)
 
     def __init__(
         self,
@@ -51,17 +39,11 @@ class MaxPool(AbstractProcess):
         **kwargs,
     ) -> None:
         super().__init__(kernel=kernel, stride=stride, padding=padding, **kwargs)
-        self.a_in = InPort(shape=in_shape)
-        self.s_out = OutPort(shape=out_shape)
+        self._ports(out_shape, in_shape)
 
 
-@implements(proc=MaxPool, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(MaxPool)
 class PyMaxPoolModelFixed(PyLoihiProcessModel):
-    a_in: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         x = self.a_in.recv().astype(np.int64)
         kh, kw = self.proc_params["kernel"]
@@ -78,49 +60,39 @@ class PyMaxPoolModelFixed(PyLoihiProcessModel):
         self.s_out.send(out)
 
 
-class AxisSum(AbstractProcess):
+class AxisSum(PortedProcess):
     """Sum over one axis, then << shift: the token-mean readout's accumulation (the 1/N is a
     scale the readout absorbs) and SDSA's token column sum."""
+
+    INPUTS = ("a_in",)
 
     def __init__(self, *, in_shape: tuple[int, ...], axis: int, shift: int = 0, **kwargs) -> None:
         out_shape = tuple(d for i, d in enumerate(in_shape) if i != axis % len(in_shape))
         super().__init__(axis=axis % len(in_shape), shift=shift, **kwargs)
-        self.a_in = InPort(shape=in_shape)
-        self.s_out = OutPort(shape=out_shape)
+        self._ports(out_shape, in_shape)
 
 
-@implements(proc=AxisSum, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(AxisSum)
 class PyAxisSumModelFixed(PyLoihiProcessModel):
-    a_in: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         x = self.a_in.recv().astype(np.int64)
         total = x.sum(axis=self.proc_params["axis"])
         self.s_out.send(total << self.proc_params["shift"])
 
 
-class GateTokens(AbstractProcess):
+class GateTokens(PortedProcess):
     """out[n, d] = (a[n, d] != 0) AND (b[d] != 0) (b per channel, broadcast over tokens) or
     b[n, d] elementwise: SDSA's q * SN(.) and the lowered SpikeAnd."""
 
+    INPUTS = ("a", "b")
+
     def __init__(self, *, shape: tuple[int, int], b_shape: tuple[int, ...], **kwargs) -> None:
         super().__init__(**kwargs)
-        self.a = InPort(shape=shape)
-        self.b = InPort(shape=b_shape)
-        self.s_out = OutPort(shape=shape)
+        self._ports(shape, shape, b_shape)
 
 
-@implements(proc=GateTokens, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
+@fixed_pt(GateTokens)
 class PyGateTokensModelFixed(PyLoihiProcessModel):
-    a: PyInPort = IN
-    b: PyInPort = IN
-    s_out: PyOutPort = OUT
-
     def run_spk(self) -> None:
         a = self.a.recv() != 0
         b = self.b.recv() != 0
