@@ -6,7 +6,8 @@ SpikingJelly write for conv/linear/LIF networks:
 * ``Input`` -> Input(kind "float"); ``Output`` -> the graph's outputs.
 * ``Affine`` -> Linear(weight, bias); ``Linear`` -> Linear(weight); ``Conv2d`` -> Conv2d
   (integer padding only); ``Flatten`` -> Flatten (NIR's dims are per sample, as ours).
-* ``LIF`` -> LIF (SpikingJelly semantics, hard reset): ``tau = tau_nir / dt`` (> 1);
+* ``LIF`` -> LIF (SpikingJelly semantics, hard reset): ``tau = tau_nir / dt`` (> 1; rounded
+  to the digits the parameter's dtype carries: 6 for float32, 9 for float64);
   ``r = 1`` -> decay_input=True, ``r = tau`` -> decay_input=False; ``v_leak`` must equal
   ``v_reset``; parameters must be uniform over the neurons.
 * Several edges into one node -> Add nodes summing them (NIR fan-in sums).
@@ -39,6 +40,12 @@ def _uniform(node_name: str, field: str, value: Any) -> float:
     if u.size != 1:
         raise UnsupportedError(f"{node_name} (LIF): {field} differs between neurons")
     return float(u[0])
+
+
+def _digits(value: Any) -> int:
+    """Decimal digits a NIR parameter carries: 6 for float32, at most 9 otherwise."""
+    dtype = np.asarray(value).dtype
+    return min(9, np.finfo(dtype).precision) if np.issubdtype(dtype, np.floating) else 9
 
 
 def _pair(node_name: str, field: str, value: Any) -> tuple[int, int]:
@@ -140,8 +147,9 @@ def _convert(ir: Any, key: str, name: str, node: Any, kind: str, dt: float) -> A
     if kind == "Flatten":
         return ir.Flatten(name, start_dim=int(node.start_dim), end_dim=int(node.end_dim))
     # LIF
-    # round away the float noise of tau_nir / dt (2e-4 / 1e-4 is 2.0000000000000004)
-    tau = float(np.round(_uniform(key, "tau", node.tau) / dt, 9))
+    # round away the float noise of tau_nir / dt (2e-4 / 1e-4 is 2.0000000000000004; float32
+    # parameters, as snnTorch writes, only carry 6 digits: 4e-4 / 1e-4 is 3.9999999)
+    tau = float(np.round(_uniform(key, "tau", node.tau) / dt, _digits(node.tau)))
     if not np.isfinite(tau) or tau <= 1.0:
         raise UnsupportedError(f"{key} (LIF): tau / dt = {tau} must be finite and > 1")
     r = _uniform(key, "r", node.r)
