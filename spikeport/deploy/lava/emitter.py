@@ -157,6 +157,14 @@ def _connect(src: PortFn, dst_port: Any) -> None:
     src().connect(dst_port)
 
 
+def _wired(proc: Any, ins: Mapping[str, PortFn], ports: tuple[str, ...] = ("in",)) -> tuple:
+    """Connect each IR input port of `ports` to `proc`'s port of that name (``in`` ->
+    ``a_in``); return (proc, its ``s_out``) as an emitter does."""
+    for p in ports:
+        _connect(ins[p], getattr(proc, "a_in" if p == "in" else p))
+    return proc, _port(proc.s_out)
+
+
 # -- layout: virtual ports ------------------------------------------------------------------
 @register_emitter("Flatten")
 @register_emitter("Reshape")
@@ -261,57 +269,28 @@ def _emit_lif(
         )
     else:
         proc = LIF(**kwargs)
-    if "in" in ins:
-        _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("in",) if "in" in ins else ())
 
 
 @register_emitter("Delta")
-def _emit_delta(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
-    from lava.proc.sdn.process import Delta
-
-    proc = Delta(
-        shape=tuple(node.shape),
-        vth=node.vth,
-        cum_error=node.cum_error,
-        spike_exp=node.spike_exp,
-        state_exp=node.state_exp,
-    )
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
-
-
 @register_emitter("SigmaDelta")
-def _emit_sigma_delta(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
-    from lava.proc.sdn.process import ActivationMode, SigmaDelta
-
-    mode = ActivationMode.RELU if node.act_mode == "relu" else ActivationMode.UNIT
-    proc = SigmaDelta(
-        shape=tuple(node.shape),
-        vth=node.vth,
-        bias=np.broadcast_to(np.asarray(node.bias), node.shape).astype(np.int64),
-        act_mode=mode,
-        cum_error=node.cum_error,
-        spike_exp=node.spike_exp,
-        state_exp=node.state_exp,
-    )
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
-
-
 @register_emitter("Sigma")
-def _emit_sigma(
+def _emit_sdn(
     node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
 ) -> tuple:
-    from lava.proc.sdn.process import Sigma
+    """Sigma (shape only) < Delta (+ threshold, error, exponents) < SigmaDelta (+ bias, mode)."""
+    from lava.proc.sdn import process as sdn
 
-    proc = Sigma(shape=tuple(node.shape))
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    kind = type(node).__name__
+    kwargs: dict[str, Any] = {"shape": tuple(node.shape)}
+    if kind != "Sigma":
+        for f in ("vth", "cum_error", "spike_exp", "state_exp"):
+            kwargs[f] = getattr(node, f)
+    if kind == "SigmaDelta":
+        kwargs["bias"] = np.broadcast_to(np.asarray(node.bias), node.shape).astype(np.int64)
+        relu = node.act_mode == "relu"
+        kwargs["act_mode"] = sdn.ActivationMode.RELU if relu else sdn.ActivationMode.UNIT
+    return _wired(getattr(sdn, kind)(**kwargs), ins)
 
 
 # -- custom processes -------------------------------------------------------------------------
@@ -324,8 +303,7 @@ def _emit_delay(
     from spikeport.deploy.lava.processes.delay import Delay
 
     proc = Delay(shape=shape, steps=node.steps)
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins)
 
 
 @register_emitter("Add")
@@ -335,9 +313,7 @@ def _emit_add(
     from spikeport.deploy.lava.processes.elementwise import Add
 
     proc = Add(shape=shape)
-    _connect(ins["a"], proc.a)
-    _connect(ins["b"], proc.b)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("a", "b"))
 
 
 @register_emitter("MaxPool2d")
@@ -353,8 +329,7 @@ def _emit_maxpool(
         stride=tuple(node.stride or node.kernel_size),
         padding=tuple(node.padding),
     )
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins)
 
 
 @register_emitter("TokenMean")
@@ -364,8 +339,7 @@ def _emit_token_mean(
     from spikeport.deploy.lava.processes.elementwise import AxisSum
 
     proc = AxisSum(in_shape=tuple(in_shapes["in"]), axis=node.axis)
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins)
 
 
 @register_emitter("IntAttention")
@@ -401,17 +375,10 @@ def _emit_attention(
         # restart the inner neuron at each data window (Lava's time starts at 1)
         params["reset"] = (timing.T, (timing.node_latency[node.name] + 1) % timing.T)
     proc = SpikingAttention(shape=shape, params=params)
-    for p in ("q", "k", "v"):
-        _connect(ins[p], getattr(proc, p))
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("q", "k", "v"))
 
 
 # -- lowered attention primitives (``spikeport convert --lower-attention``) -------------------
-def _binary_port_emit(proc: Any, wiring: Mapping[str, PortFn], ports: Mapping[str, str]) -> None:
-    for ir_port, lava_port in ports.items():
-        _connect(wiring[ir_port], getattr(proc, lava_port))
-
-
 @register_emitter("AndPopcount")
 @register_emitter("XnorPopcount")
 def _emit_popcount(
@@ -430,8 +397,7 @@ def _emit_popcount(
         a_int=np.full(q_shape[0], node.a_int if xnor else 0, dtype=np.int64),
         a_shift=node.a_shift if xnor else 0,
     )
-    _binary_port_emit(proc, ins, {"q": "q", "k": "k"})
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("q", "k"))
 
 
 @register_emitter("ScoreCombine")
@@ -441,8 +407,7 @@ def _emit_score_combine(
     from spikeport.deploy.lava.processes.attention import ScoreCombine
 
     proc = ScoreCombine(shape=shape, a_int=node.a_int, a_shift=node.a_shift)
-    _binary_port_emit(proc, ins, {"c_and": "c_and", "c_xnor": "c_xnor"})
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("c_and", "c_xnor"))
 
 
 @register_emitter("SpikeAccumulate")
@@ -457,8 +422,7 @@ def _emit_spike_accumulate(
         count_shift=node.count_shift,
         score_shift=node.score_shift,
     )
-    _binary_port_emit(proc, ins, {"scores": "scores", "v": "v"})
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("scores", "v"))
 
 
 @register_emitter("LocalTerm")
@@ -474,8 +438,7 @@ def _emit_local_term(
         dilations=tuple(node.dilation),
         shift=node.shift,
     )
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins)
 
 
 @register_emitter("SpikeAnd")
@@ -485,8 +448,7 @@ def _emit_spike_and(
     from spikeport.deploy.lava.processes.elementwise import GateTokens
 
     proc = GateTokens(shape=tuple(in_shapes["a"]), b_shape=tuple(in_shapes["b"]))
-    _binary_port_emit(proc, ins, {"a": "a", "b": "b"})
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("a", "b"))
 
 
 @register_emitter("TokenSum")
@@ -497,8 +459,7 @@ def _emit_token_sum(
 
     in_shape = tuple(in_shapes["in"])
     proc = AxisSum(in_shape=in_shape, axis=len(in_shape) - 2, shift=node.shift)
-    _connect(ins["in"], proc.a_in)
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins)
 
 
 def dendritic_transition(node: Any) -> np.ndarray:
@@ -527,5 +488,4 @@ def _emit_dendritic(
         input_mode=node.input_mode,
         count_shift=node.count_shift,
     )
-    _binary_port_emit(proc, ins, {"q": "q", "k": "k", "v": "v"})
-    return proc, _port(proc.s_out)
+    return _wired(proc, ins, ("q", "k", "v"))
