@@ -18,7 +18,12 @@ SHARED = REPO.parent / "shared"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from digits_models import DigitsModels  # noqa: E402
+import digits_models as _digits  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    _digits.use_cache(cache.mkdir("spikeport-digits-trained") if cache is not None else None)
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +32,10 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def digits_models(request) -> DigitsModels:  # noqa: ANN001
+def digits_models() -> _digits.DigitsModels:
     """Trained digits Spikformers (``.path/.model/.metrics(attention, kind)``), each trained
     once per pytest cache directory and shared by all tests and xdist workers."""
-    return DigitsModels(request.config.cache.mkdir("spikeport-digits-trained"))
+    return _digits.shared()
 
 
 @pytest.fixture(scope="session")

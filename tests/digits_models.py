@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,21 @@ class DigitsModels:
         tmp = metrics.with_name(f"{metrics.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(m, indent=2) + "\n")
         os.replace(tmp, metrics)
+
+
+_shared: DigitsModels | None = None
+
+
+def use_cache(cache: Path | None) -> None:
+    """Set the directory :func:`shared` keeps its models in (conftest: pytest's cache dir)."""
+    global _shared
+    _shared = DigitsModels(Path(cache)) if cache is not None else None
+
+
+def shared() -> DigitsModels:
+    """The session's models; without pytest's cache (``-p no:cacheprovider``) a temporary
+    directory, so each process then trains what it uses once."""
+    global _shared
+    if _shared is None:
+        _shared = DigitsModels(Path(tempfile.mkdtemp(prefix="spikeport-digits-")))
+    return _shared

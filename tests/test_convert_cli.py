@@ -9,20 +9,11 @@ import pytest
 
 from spikeport.cli import main
 from spikeport.ir import load
-from spikeport.models.checkpoint import save_model
-from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
-
-QUICK = TrainSettings(epochs=4, lr=5e-3, threads=1)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(request):
-    cfg = digits_config("sdsa", embed_dim=32, depth=1, num_heads=2)
-    path = request.config.cache.mkdir("spikeport-convert-cli") / f"{run_key(cfg, QUICK)}.pt"
-    if not path.is_file():
-        model, _ = train_digits(cfg, QUICK, progress=False)
-        save_model(model, path)
-    return path
+def checkpoint(digits_models):
+    return digits_models.path("sdsa", "small")
 
 
 def test_convert_writes_artifact_and_report(checkpoint, tmp_path, capsys):

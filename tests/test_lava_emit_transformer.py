@@ -147,22 +147,14 @@ VARIANTS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
 
 
 @pytest.fixture(scope="module")
-def digits_artifacts(request, tmp_path_factory):  # noqa: ANN001, ANN201
-    """{variant: artifact dir}: small digits Spikformers trained (cached in the pytest cache)
-    and converted with `spikeport convert` (quantised + retimed for Lava timing)."""
+def digits_artifacts(digits_models, tmp_path_factory):  # noqa: ANN001, ANN201
+    """{variant: artifact dir}: small digits Spikformers (the shared ``digits_models``)
+    converted with `spikeport convert` (quantised + retimed for Lava timing)."""
     from spikeport.cli import main
-    from spikeport.models.checkpoint import save_model
-    from spikeport.models.train import TrainSettings, digits_config, run_key, train_digits
 
-    quick = TrainSettings(epochs=4, lr=5e-3, threads=1)
-    cache = request.config.cache.mkdir("spikeport-lava-digits-models")
     out = {}
     for variant in VARIANTS:
-        cfg = digits_config(variant, embed_dim=32, depth=1, num_heads=2)
-        ckpt = cache / f"{variant}-{run_key(cfg, quick)}.pt"
-        if not ckpt.is_file():
-            model, _ = train_digits(cfg, quick, progress=False)
-            save_model(model, ckpt)
+        ckpt = digits_models.path(variant, "small")
         for lowered in (False, True):
             art = tmp_path_factory.mktemp(f"art_{variant}{'_lowered' if lowered else ''}")
             argv = ["convert", str(ckpt), "-o", str(art), "--no-progress", "--no-eval"]
