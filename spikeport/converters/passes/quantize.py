@@ -86,6 +86,17 @@ def _mantissa(x: np.ndarray, conv: bool) -> np.ndarray:
     return _even(x)
 
 
+def _mantissa_float(x: np.ndarray, conv: bool) -> None:
+    """:func:`_mantissa` in place on float64 `x` (same values, kept as float64)."""
+    if conv:
+        np.rint(x, out=x)
+    else:
+        x /= 2.0
+        np.rint(x, out=x)
+        x *= 2.0
+    np.clip(x, -256, 255 if conv else W_MAX, out=x)
+
+
 def _bias(b: np.ndarray) -> tuple[np.ndarray, int, int]:
     """(mantissa, exp, number saturated) for integer bias values b (added to v each step)."""
     big = float(np.abs(b).max(initial=0.0))
@@ -225,19 +236,37 @@ class Quantize(Pass):
     ) -> tuple[int, int, float, np.ndarray, float]:
         """(e, vth, S, W_int, worst-case |u|) at weight exponent e. With `search`, larger
         scales (up to 2x, clipping the largest weights) are tried and the one with the least
-        squared weight error whose worst-case current fits 24 bits is kept."""
+        squared weight error whose worst-case current fits 24 bits is kept.
+
+        Candidates are evaluated in one reused float64 buffer (mantissas are small integers,
+        exact in float64, so row sums and errors equal those of the int64 mantissas); only the
+        chosen candidate's int64 mantissas are materialised."""
         vth0 = min(VTH_MAX, max(1, math.floor(W_MAX * theta * 2.0**e / wmax)))
+        step = 64.0 * 2.0**e
+        buf = np.empty(w.shape, dtype=np.float64)
         best = None
+        tried: set[int] = set()
         for j in range(17 if search else 1):
             vth = min(VTH_MAX, math.floor(vth0 * (1 + j / 16)))
+            if vth in tried:  # same scale, same error: never strictly better
+                continue
+            tried.add(vth)
             s = 64.0 * vth / theta
-            w_int = _mantissa(w * s / (64.0 * 2.0**e), conv)
-            row = np.abs(w_int).reshape(w_int.shape[0], -1).sum(1).max(initial=0)
-            u_bound = 64.0 * 2.0**e * float(row) * xb
-            err = float(np.sum((w_int * 64.0 * 2.0**e / s - w) ** 2))
+            np.multiply(w, s, out=buf)
+            buf /= step
+            _mantissa_float(buf, conv)
+            row = np.abs(buf).reshape(buf.shape[0], -1).sum(1).max(initial=0)
+            u_bound = step * float(row) * xb
+            buf *= 64.0
+            buf *= 2.0**e
+            buf /= s
+            buf -= w
+            np.square(buf, out=buf)
+            err = float(np.sum(buf))
             if best is None or (u_bound <= U_MAX and err < best[0]):
-                best = (err, (e, vth, s, w_int, u_bound))
-        return best[1]
+                best = (err, (e, vth, s, u_bound))
+        e, vth, s, u_bound = best[1]
+        return e, vth, s, _mantissa(w * s / step, conv), u_bound
 
     def _synapse_lif(self, graph: Graph, name: str, lif_name: str) -> None:
         syn, lif = graph.node(name), graph.node(lif_name)
@@ -262,7 +291,8 @@ class Quantize(Pass):
         if self.config.clip_search:
             chosen = self._weights(w, theta, chosen[0], wmax, xb, is_conv, search=True)
         e, vth, s, w_int, u_bound = chosen
-        shift = self._rounding_shift(name, w, w_int * 64.0 * 2.0**e / s, unit)
+        w_back = w_int * 64.0 * 2.0**e / s
+        shift = self._rounding_shift(name, w, w_back, unit)
         bias_mant, bias_exp, bias_sat = _bias(np.rint((b - shift) * s + _floor_offset(e)))
         shape = self.shapes[lif_name]
         bits = _message_bits(xb)
@@ -293,7 +323,6 @@ class Quantize(Pass):
         )
         self.bound[name], self.unit[name] = 0, 1.0
         self.bound[lif_name], self.unit[lif_name] = 1, 1.0
-        w_back = w_int * 64.0 * 2.0**e / s
         b_back = (bias_mant.reshape(-1) * 2.0**bias_exp) / s
         self.rows.append(
             {
