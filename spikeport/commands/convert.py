@@ -64,7 +64,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="lower attention cores to AND/XNOR popcount and dendritic primitives",
     )
-    p.add_argument("--list-passes", action="store_true", help="list the passes and exit")
+    p.add_argument(
+        "--list-passes",
+        action="store_true",
+        help="list the passes in the order convert runs them (retime last) and exit",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -77,10 +81,14 @@ def run(args: argparse.Namespace) -> int:
     from spikeport.errors import SpikeportError
 
     if args.list_passes:
+        from spikeport.converters.passes.retime import Retime
         from spikeport.converters.pipeline import default_passes
 
+        always = set(default_passes().names())
         for name, desc in default_passes(lower=True).describe():
-            print(f"{name:28s} {desc}")
+            note = "" if name in always else "[--lower-attention] "
+            print(f"{name:28s} {note}{desc}")
+        print(f"{Retime.name:28s} [final pass: Lava timing] {Retime.description}")
         return 0
     if not args.checkpoint or not args.out:
         raise SpikeportError("convert needs CHECKPOINT and -o ARTIFACT_DIR")
