@@ -21,10 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeport.errors import SpikeportError
+from spikeport.models.backbone import AttentionBranch, Backbone
 from spikeport.models.neuron import MultiStepLIF
-from spikeport.models.spikformer import ATTN_THRESHOLD, SSA_SCALE, head_dim_of, make_core
-from spikeport.models.sps import IMAGENET_POOLING, MSSPS, pooled_size
+from spikeport.models.sps import IMAGENET_POOLING, MSSPS
 
 
 def _conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +33,7 @@ def _conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return y.reshape(t, b, *y.shape[1:])
 
 
-class SDSAConv(nn.Module):
+class SDSAConv(AttentionBranch):
     """``MS_SSA_Conv``: the attention branch (its output is added to the stream by the block)."""
 
     def __init__(
@@ -46,17 +45,11 @@ class SDSAConv(nn.Module):
         attention_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.dim, self.num_heads, self.scale = dim, num_heads, SSA_SCALE
-        head_dim = head_dim_of(dim, num_heads)
         self.shortcut_lif = MultiStepLIF(tau=2.0)
-        for name in ("q", "k", "v"):
-            setattr(self, f"{name}_conv", nn.Conv2d(dim, dim, 1, bias=False))
-            setattr(self, f"{name}_bn", nn.BatchNorm2d(dim))
-            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
+        conv, bn = (lambda: nn.Conv2d(dim, dim, 1, bias=False)), (lambda: nn.BatchNorm2d(dim))
+        head_dim = self._qkv_layers(dim, num_heads, "conv", conv, bn)
         self.talking_heads = nn.Conv1d(num_heads, num_heads, 1, bias=False)
-        self.core = make_core(attention, num_heads, head_dim, grid, attention_options)
-        if not self.core.emits_spikes:
-            self.attn_lif = MultiStepLIF(tau=2.0, v_threshold=ATTN_THRESHOLD)
+        self._core_layers(attention, head_dim, grid, attention_options)
         self.proj_conv = nn.Conv2d(dim, dim, 1)
         self.proj_bn = nn.BatchNorm2d(dim)
 
@@ -64,17 +57,13 @@ class SDSAConv(nn.Module):
         y = getattr(self, f"{name}_lif")(
             _conv_bn(getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"), x)
         )
-        t, b, c = y.shape[:3]
-        h = self.num_heads
-        return y.flatten(3).transpose(-1, -2).reshape(t, b, -1, h, c // h).permute(0, 1, 3, 2, 4)
+        return self._heads(y.flatten(3).transpose(-1, -2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b, c, hh, ww = x.shape
         s = self.shortcut_lif(x)
         q, k, v = (self._qkv(name, s) for name in ("q", "k", "v"))
-        y = self.core(q, k, v).transpose(3, 4).reshape(t, b, c, hh * ww)
-        if not self.core.emits_spikes:
-            y = self.attn_lif(y)
+        y = self._spiking(self.core(q, k, v).transpose(3, 4).reshape(t, b, c, hh * ww))
         return _conv_bn(self.proj_conv, self.proj_bn, y.reshape(t, b, c, hh, ww))
 
 
@@ -116,8 +105,10 @@ class MSBlock(nn.Module):
         return x + self.mlp(x)
 
 
-class SpikeDrivenTransformer(nn.Module):
+class SpikeDrivenTransformer(Backbone):
     """SDT (``sdt`` in timm's registry of the official repo); images in, logits out."""
+
+    default_pooling = IMAGENET_POOLING
 
     def __init__(
         self,
@@ -135,29 +126,25 @@ class SpikeDrivenTransformer(nn.Module):
         pool_stages: Sequence[bool] | None = None,
     ) -> None:
         super().__init__()
-        if T < 1:
-            raise SpikeportError(f"T must be >= 1, got {T}")
-        pool_stages = tuple(IMAGENET_POOLING if pool_stages is None else pool_stages)
-        self.T = int(T)
-        self.num_classes = num_classes
-        self.patch_embed = MSSPS(in_channels, embed_dim, pool_stages)
-        side = pooled_size(img_size, pool_stages)
-        self.grid = (side, side)
-        self.block = nn.ModuleList(
-            MSBlock(embed_dim, num_heads, self.grid, mlp_ratio, attention, attention_options)
-            for _ in range(depth)
+        self._skeleton(
+            T=T,
+            num_classes=num_classes,
+            stem=MSSPS,
+            in_channels=in_channels,
+            embed_dim=embed_dim,
+            img_size=img_size,
+            pool_stages=pool_stages,
+            depth=depth,
+            block=lambda grid: MSBlock(
+                embed_dim, num_heads, grid, mlp_ratio, attention, attention_options
+            ),
         )
         self.head_lif = MultiStepLIF(tau=2.0)
         self.head = nn.Linear(embed_dim, num_classes)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Token-mean membrane stream per step, ``[T, B, E]``."""
-        if images.dim() != 4:
-            raise SpikeportError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
-        x = self.patch_embed(images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1))
-        for blk in self.block:
-            x = blk(x)
-        return x.flatten(3).mean(3)
+        return self.run_blocks(images).flatten(3).mean(3)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.head_lif(self.forward_features(images))).mean(0)

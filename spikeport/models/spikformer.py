@@ -25,38 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeport.errors import SpikeportError
+from spikeport.models.backbone import AttentionBranch, Backbone
 from spikeport.models.neuron import MultiStepLIF
-from spikeport.models.sps import CIFAR_POOLING, IMAGENET_POOLING, SPS, pooled_size
-
-SSA_SCALE = 0.125
-ATTN_THRESHOLD = 0.5
-
-
-def head_dim_of(embed_dim: int, num_heads: int) -> int:
-    if num_heads <= 0 or embed_dim % num_heads:
-        raise SpikeportError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
-    return embed_dim // num_heads
-
-
-def make_core(
-    attention: str,
-    num_heads: int,
-    head_dim: int,
-    grid: tuple[int, int],
-    options: Mapping[str, Any] | None,
-) -> nn.Module:
-    """The attention core named ``attention`` (ssa, axnor, lrf_ssa, lrf_dyn, sdsa)."""
-    from spikeport.models.attention import build_attention_core
-
-    return build_attention_core(
-        attention,
-        num_heads=num_heads,
-        head_dim=head_dim,
-        grid=grid,
-        scale=SSA_SCALE,
-        **dict(options or {}),
-    )
+from spikeport.models.sps import CIFAR_POOLING, IMAGENET_POOLING, SPS
 
 
 def _bn_tokens(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +35,7 @@ def _bn_tokens(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     return bn(x.transpose(-1, -2)).transpose(-1, -2)
 
 
-class SSA(nn.Module):
+class SSA(AttentionBranch):
     """Spiking self-attention, CIFAR layout ``[T, B, N, C]`` -> ``[T, B, N, C]`` spikes."""
 
     def __init__(
@@ -76,15 +47,9 @@ class SSA(nn.Module):
         attention_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.dim, self.num_heads, self.scale = dim, num_heads, SSA_SCALE
-        head_dim = head_dim_of(dim, num_heads)
-        for name in ("q", "k", "v"):
-            setattr(self, f"{name}_linear", nn.Linear(dim, dim))
-            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
-            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
-        self.core = make_core(attention, num_heads, head_dim, grid, attention_options)
-        if not self.core.emits_spikes:
-            self.attn_lif = MultiStepLIF(tau=2.0, v_threshold=ATTN_THRESHOLD)
+        linear, bn = (lambda: nn.Linear(dim, dim)), (lambda: nn.BatchNorm1d(dim))
+        head_dim = self._qkv_layers(dim, num_heads, "linear", linear, bn)
+        self._core_layers(attention, head_dim, grid, attention_options)
         self.proj_linear = nn.Linear(dim, dim)
         self.proj_bn = nn.BatchNorm1d(dim)
         self.proj_lif = MultiStepLIF(tau=2.0)
@@ -92,16 +57,13 @@ class SSA(nn.Module):
     def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
         n, c = x.shape[-2:]
         y = _bn_tokens(getattr(self, f"{name}_bn"), getattr(self, f"{name}_linear")(x))
-        y = getattr(self, f"{name}_lif")(y.reshape(t, b, n, c))
-        return y.reshape(t, b, n, self.num_heads, c // self.num_heads).permute(0, 1, 3, 2, 4)
+        return self._heads(getattr(self, f"{name}_lif")(y.reshape(t, b, n, c)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b, n, c = x.shape
         xf = x.flatten(0, 1)
         q, k, v = (self._qkv(name, xf, t, b) for name in ("q", "k", "v"))
-        y = self.core(q, k, v).transpose(2, 3).reshape(t, b, n, c)
-        if not self.core.emits_spikes:
-            y = self.attn_lif(y)
+        y = self._spiking(self.core(q, k, v).transpose(2, 3).reshape(t, b, n, c))
         y = _bn_tokens(self.proj_bn, self.proj_linear(y.flatten(0, 1)))
         return self.proj_lif(y.reshape(t, b, n, c))
 
@@ -126,7 +88,7 @@ class MLP(nn.Module):
         return self.fc2_lif(y.reshape(t, b, n, c))
 
 
-class SSAConv(nn.Module):
+class SSAConv(AttentionBranch):
     """Spiking self-attention, ImageNet layout ``[T, B, C, H, W]`` -> same, spikes."""
 
     def __init__(
@@ -138,15 +100,9 @@ class SSAConv(nn.Module):
         attention_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.dim, self.num_heads, self.scale = dim, num_heads, SSA_SCALE
-        head_dim = head_dim_of(dim, num_heads)
-        for name in ("q", "k", "v"):
-            setattr(self, f"{name}_conv", nn.Conv1d(dim, dim, 1, bias=False))
-            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
-            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
-        self.core = make_core(attention, num_heads, head_dim, grid, attention_options)
-        if not self.core.emits_spikes:
-            self.attn_lif = MultiStepLIF(tau=2.0, v_threshold=ATTN_THRESHOLD)
+        conv, bn = (lambda: nn.Conv1d(dim, dim, 1, bias=False)), (lambda: nn.BatchNorm1d(dim))
+        head_dim = self._qkv_layers(dim, num_heads, "conv", conv, bn)
+        self._core_layers(attention, head_dim, grid, attention_options)
         self.proj_conv = nn.Conv1d(dim, dim, 1)
         self.proj_bn = nn.BatchNorm1d(dim)
         self.proj_lif = MultiStepLIF(tau=2.0)
@@ -154,18 +110,14 @@ class SSAConv(nn.Module):
     def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
         c, n = x.shape[-2:]
         y = getattr(self, f"{name}_bn")(getattr(self, f"{name}_conv")(x))
-        y = getattr(self, f"{name}_lif")(y.reshape(t, b, c, n))
-        h = self.num_heads
-        return y.transpose(-1, -2).reshape(t, b, n, h, c // h).permute(0, 1, 3, 2, 4)
+        return self._heads(getattr(self, f"{name}_lif")(y.reshape(t, b, c, n)).transpose(-1, -2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b, c, hh, ww = x.shape
         n = hh * ww
         xf = x.flatten(3).flatten(0, 1)
         q, k, v = (self._qkv(name, xf, t, b) for name in ("q", "k", "v"))
-        y = self.core(q, k, v).transpose(3, 4).reshape(t, b, c, n)
-        if not self.core.emits_spikes:
-            y = self.attn_lif(y)
+        y = self._spiking(self.core(q, k, v).transpose(3, 4).reshape(t, b, c, n))
         y = self.proj_bn(self.proj_conv(y.flatten(0, 1)))
         return self.proj_lif(y.reshape(t, b, c, hh, ww))
 
@@ -216,7 +168,7 @@ class Block(nn.Module):
         return x + self.mlp(x)
 
 
-class _Spikformer(nn.Module):
+class _Spikformer(Backbone):
     conv_layout = False
     default_pooling: tuple[bool, ...] = CIFAR_POOLING
 
@@ -236,32 +188,26 @@ class _Spikformer(nn.Module):
         pool_stages: Sequence[bool] | None = None,
     ) -> None:
         super().__init__()
-        if T < 1:
-            raise SpikeportError(f"T must be >= 1, got {T}")
-        pool_stages = tuple(self.default_pooling if pool_stages is None else pool_stages)
-        self.T = int(T)
-        self.num_classes = num_classes
-        self.patch_embed = SPS(in_channels, embed_dim, pool_stages)
-        side = pooled_size(img_size, pool_stages)
-        self.grid = (side, side)
-        self.block = nn.ModuleList(
-            Block(
+        self._skeleton(
+            T=T,
+            num_classes=num_classes,
+            stem=SPS,
+            in_channels=in_channels,
+            embed_dim=embed_dim,
+            img_size=img_size,
+            pool_stages=pool_stages,
+            depth=depth,
+            block=lambda grid: Block(
                 embed_dim,
                 num_heads,
-                self.grid,
+                grid,
                 mlp_ratio,
                 self.conv_layout,
                 attention,
                 attention_options,
-            )
-            for _ in range(depth)
+            ),
         )
         self.head = nn.Linear(embed_dim, num_classes)
-
-    def repeat_over_time(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dim() != 4:
-            raise SpikeportError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
-        return images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
 
 
 class SpikformerCifar(_Spikformer):
@@ -290,10 +236,7 @@ class SpikformerImageNet(_Spikformer):
         super().__init__(**kwargs)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(self.repeat_over_time(images))
-        for blk in self.block:
-            x = blk(x)
-        return x.flatten(3).mean(3)
+        return self.run_blocks(images).flatten(3).mean(3)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(images).mean(0))
