@@ -25,7 +25,8 @@ _INPUT_MODES = {("kv", "q"): "kv_gate_q", ("kv", "none"): "kv", ("v", "none"): "
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
+    """A NumPy view of `t` (the IR node copies it)."""
+    return t.detach().cpu().numpy()
 
 
 def _local(core, call: Call) -> dict:

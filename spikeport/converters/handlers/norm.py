@@ -16,12 +16,12 @@ def batch_norm(ctx: TraceContext, call: Call) -> TensorValue:
         raise call.fail(f"input {x.shape}: batch norm needs [T*B, C, ...] (channel axis 1)")
     if mod.running_mean is None or mod.running_var is None:
         raise call.fail("needs running statistics (track_running_stats=True)")
-    rec = BatchNorm(
+    rec = BatchNorm(  # NumPy views of the statistics: the IR node copies them
         ctx.unique(call.path),
-        mean=mod.running_mean.detach().numpy().copy(),
-        var=mod.running_var.detach().numpy().copy(),
-        weight=None if mod.weight is None else mod.weight.detach().numpy().copy(),
-        bias=None if mod.bias is None else mod.bias.detach().numpy().copy(),
+        mean=mod.running_mean.detach().numpy(),
+        var=mod.running_var.detach().numpy(),
+        weight=None if mod.weight is None else mod.weight.detach().numpy(),
+        bias=None if mod.bias is None else mod.bias.detach().numpy(),
         eps=float(mod.eps),
         axis=0,
     )

@@ -9,7 +9,8 @@ from spikeport.ir import Conv2d, Linear, Transpose
 
 
 def _array(t):
-    return None if t is None else t.detach().cpu().numpy().copy()
+    """A NumPy view of parameter `t` (the IR node copies it: one copy of the weights)."""
+    return None if t is None else t.detach().cpu().numpy()
 
 
 def _input(call: Call) -> TensorValue:
