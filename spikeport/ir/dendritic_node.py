@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from spikeport.ir.checks import QKVCore, check_choice
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.node import Node, Shape, node
 
@@ -30,7 +31,7 @@ INPUT_MODES = ("kv_gate_q", "kv", "v")
 
 
 @node
-class DendriticAttention(Node):
+class DendriticAttention(QKVCore, Node):
     """Stateful integer dendrites replacing LRF-Dyn's attention (module docstring).
 
     decay, gamma, readout: int [D, k]; up, down: int [D, k - 1]; count_shift: output
@@ -49,13 +50,8 @@ class DendriticAttention(Node):
     count_shift: int = 0
     state_bits: int = 24
 
-    ports = ("q", "k", "v")
     level = "int"
     int_tensors = ("decay", "up", "down", "gamma", "readout")
-
-    @property
-    def dim(self) -> int:
-        return self.heads * self.head_dim
 
     @property
     def state_bytes(self) -> int:
@@ -64,8 +60,7 @@ class DendriticAttention(Node):
 
     def _check_fields(self) -> None:
         d, k = self.dim, self.compartments
-        if self.input_mode not in INPUT_MODES:
-            raise self.fail(f"input_mode {self.input_mode!r} not one of {INPUT_MODES}")
+        check_choice(self, "input_mode", INPUT_MODES)
         want = {"decay": (d, k), "gamma": (d, k), "readout": (d, k)}
         want |= {"up": (d, k - 1), "down": (d, k - 1)}
         for f, shape in want.items():
@@ -86,10 +81,4 @@ class DendriticAttention(Node):
             raise self.fail("decay must lie in 0..4096 (12-bit Loihi decay)")
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
-        shapes = {p: tuple(inputs[p]) for p in self.ports}
-        if len(set(shapes.values())) != 1:
-            raise self.fail(f"q, k, v shapes differ: {shapes}")
-        x = shapes["q"]
-        if len(x) != 2 or x[1] != self.dim:
-            raise self.fail(f"input shape {x} is not (N, {self.dim})")
-        return x
+        return self.qkv_shape(inputs)

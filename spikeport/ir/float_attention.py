@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from spikeport.ir.checks import QKVCore, check_choice
 from spikeport.ir.node import Node, Shape, node
 
 VARIANTS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
@@ -30,7 +31,7 @@ INPUT_MODES = ("kv_gate_q", "v", "kv")
 
 
 @node
-class Attention(Node):
+class Attention(QKVCore, Node):
     """Spiking self-attention core (see module docstring for each variant's formula).
 
     variant: one of ssa | axnor | lrf_ssa | lrf_dyn | sdsa.
@@ -57,20 +58,13 @@ class Attention(Node):
     input_mode: str = "kv_gate_q"
     sdsa_threshold: float = 1.0
 
-    ports = ("q", "k", "v")
     float_tensors = ("a", "local_weight", "dyn_a", "dyn_gamma", "dyn_c")
 
-    @property
-    def dim(self) -> int:
-        return self.heads * self.head_dim
-
     def _check_fields(self) -> None:
-        if self.variant not in VARIANTS:
-            raise self.fail(f"variant {self.variant!r} not one of {VARIANTS}")
+        check_choice(self, "variant", VARIANTS)
         if min(self.heads, self.head_dim) < 1:
             raise self.fail("heads and head_dim must be >= 1")
-        if self.input_mode not in INPUT_MODES:
-            raise self.fail(f"input_mode {self.input_mode!r} not one of {INPUT_MODES}")
+        check_choice(self, "input_mode", INPUT_MODES)
         if self.variant == "axnor":
             if self.a is None or self.a.shape not in ((), (self.heads,)):
                 raise self.fail(f"axnor needs a of shape () or ({self.heads},)")
@@ -103,12 +97,7 @@ class Attention(Node):
             raise self.fail(f"dyn_* fields are only used by lrf_dyn, not {self.variant}")
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
-        shapes = {p: tuple(inputs[p]) for p in self.ports}
-        if len(set(shapes.values())) != 1:
-            raise self.fail(f"q, k, v shapes differ: {shapes}")
-        x = shapes["q"]
-        if len(x) != 2 or x[1] != self.dim:
-            raise self.fail(f"input shape {x} is not (N, {self.dim})")
+        x = self.qkv_shape(inputs)
         if self.grid is not None and self.grid[0] * self.grid[1] != x[0]:
             raise self.fail(f"grid {self.grid} does not hold {x[0]} tokens")
         return x

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from spikeport.ir.checks import QKVCore, check_choice
 from spikeport.ir.float_attention import INPUT_MODES, VARIANTS
 from spikeport.ir.node import Node, Shape, node
 
@@ -36,7 +37,7 @@ DYN_FRAC_BITS = 12
 
 
 @node
-class IntAttention(Node):
+class IntAttention(QKVCore, Node):
     """Quantised attention core (see module docstring for each variant's integer formula).
 
     count_shift: m, fractional bits of the output activation (0..16).
@@ -63,19 +64,12 @@ class IntAttention(Node):
     inner_vth: int = 0
     inner_dv: int = 0
 
-    ports = ("q", "k", "v")
     level = "int"
     int_tensors = ("a_int", "local_weight", "dyn_a", "dyn_gamma", "dyn_c")
 
-    @property
-    def dim(self) -> int:
-        return self.heads * self.head_dim
-
     def _check_fields(self) -> None:
-        if self.variant not in VARIANTS:
-            raise self.fail(f"variant {self.variant!r} not one of {VARIANTS}")
-        if self.input_mode not in INPUT_MODES:
-            raise self.fail(f"input_mode {self.input_mode!r} not one of {INPUT_MODES}")
+        check_choice(self, "variant", VARIANTS)
+        check_choice(self, "input_mode", INPUT_MODES)
         if not 0 <= self.count_shift <= 16:
             raise self.fail(f"count_shift {self.count_shift} outside 0..16")
         if self.variant == "axnor":
@@ -106,10 +100,4 @@ class IntAttention(Node):
             raise self.fail("inner_vth must be 0..2^17 and inner_dv 0..4096")
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
-        shapes = {p: tuple(inputs[p]) for p in self.ports}
-        if len(set(shapes.values())) != 1:
-            raise self.fail(f"q, k, v shapes differ: {shapes}")
-        x = shapes["q"]
-        if len(x) != 2 or x[1] != self.dim:
-            raise self.fail(f"input shape {x} is not (N, {self.dim})")
-        return x
+        return self.qkv_shape(inputs)

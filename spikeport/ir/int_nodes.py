@@ -22,8 +22,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from spikeport.ir.checks import check_conv_fields, conv_output_shape
 from spikeport.ir.intformat import IntFormat
-from spikeport.ir.node import Node, Shape, conv_out, node, pair, set_field, single_input
+from spikeport.ir.node import Node, Shape, node, single_input
 
 WEIGHT = IntFormat(9, True)
 """Synaptic weight mantissa: 8 bits + sign, -256..255 (Lava clips to this range)."""
@@ -147,14 +148,7 @@ class Conv(Node):
     int_tensors = ("weight",)
 
     def _check_fields(self) -> None:
-        if self.weight is None or self.weight.ndim != 4:
-            raise self.fail("weight must be a 4-D int array [C_out, C_in/groups, kH, kW]")
-        for f in ("stride", "padding", "dilation"):
-            set_field(self, f, pair(self, f, getattr(self, f)))
-        if not isinstance(self.groups, int) or self.groups < 1:
-            raise self.fail(f"groups must be a positive int, got {self.groups!r}")
-        if self.weight.shape[0] % self.groups:
-            raise self.fail(f"C_out {self.weight.shape[0]} not divisible by groups {self.groups}")
+        check_conv_fields(self, "a 4-D int array")
         if min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
             raise self.fail("stride/dilation must be >= 1 and padding >= 0")
         _check_message_bits(self, self.num_message_bits)
@@ -163,15 +157,7 @@ class Conv(Node):
         return {"weight": WEIGHT}
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
-        x = single_input(self, inputs)
-        c_out, c_in_g, kh, kw = self.weight.shape
-        if len(x) != 3 or x[0] != c_in_g * self.groups:
-            raise self.fail(f"input shape {x} is not (C={c_in_g * self.groups}, H, W)")
-        h = conv_out(x[1], kh, self.stride[0], self.padding[0], self.dilation[0])
-        w = conv_out(x[2], kw, self.stride[1], self.padding[1], self.dilation[1])
-        if h < 1 or w < 1:
-            raise self.fail(f"input {x} too small for kernel {(kh, kw)}")
-        return (c_out, h, w)
+        return conv_output_shape(self, inputs)
 
 
 @node
