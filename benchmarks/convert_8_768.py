@@ -2,8 +2,9 @@
 
 The model has random weights (``build_model`` of the registry's ``spikformer-imagenet`` with
 embed_dim 768, 12 heads, depth 8; eval mode so BatchNorm uses its running statistics). The
-conversion is what ``spikeport convert --no-eval --no-calibration`` does: trace with torch.fx,
-run the default passes (BN folding, quantisation, ...), then the Lava retiming pass. It runs in
+conversion is what ``spikeport convert --no-eval --no-calibration`` does: trace with torch.fx
+(the example batch of EXAMPLE_BATCH images propagated as a FakeTensor: shapes only), run the
+default passes (BN folding, quantisation, ...), then the Lava retiming pass. It runs in
 a child process so its peak RSS (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``) is clean;
 the wall time excludes imports and model construction. Targets: < 60 s and < 4 GB.
 

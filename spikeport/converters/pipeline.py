@@ -33,7 +33,8 @@ from spikeport.ir import Graph
 
 EXAMPLE_BATCH = 7
 """Batch size of the tracing example: differs from T and from feature sizes, so the
-[T, B, ...] axes can be told from sample axes."""
+[T, B, ...] axes can be told from sample axes. Only its shape matters: the trace propagates
+it as a FakeTensor (no data, no activations), so its size costs nothing."""
 
 
 def default_passes(
