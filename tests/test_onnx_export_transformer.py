@@ -75,14 +75,12 @@ def test_onnx_attention_core_equals_simulator(variant):
 
 @functools.cache
 def _trained(attention: str):
-    from spikeport.models.digits import load_digits_split
-    from spikeport.models.train import TrainSettings, digits_config, train_digits
+    """A small trained digits model of ``attention`` (shared with other tests: conftest)."""
+    from digits_models import shared
 
-    data = load_digits_split()
-    cfg = digits_config(attention, embed_dim=16, depth=1, num_heads=2)
-    settings = TrainSettings(epochs=2, lr=5e-3, threads=1)
-    model, _ = train_digits(cfg, settings, data=data, progress=False)
-    return model, data
+    from spikeport.models.digits import load_digits_split
+
+    return shared().model(attention, "small"), load_digits_split()
 
 
 def _digits_graph(attention: str, lower: bool) -> tuple[ir.Graph, object]:
