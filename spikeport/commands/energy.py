@@ -13,6 +13,35 @@ from __future__ import annotations
 
 import argparse
 
+ANALYTICAL_CHOICES = (
+    (
+        "--graded-spikes",
+        ("ac", "mac"),
+        "integer-valued (graded) inputs as AC at their rate (default) or dense MAC",
+    ),
+    (
+        "--rate",
+        ("mean", "nonzero"),
+        "input rate: tensor mean (default; a 2 counts twice) or non-zero fraction",
+    ),
+    (
+        "--batchnorm",
+        ("fused", "counted"),
+        "BatchNorm fused into the layer (default) or one MAC per element",
+    ),
+    (
+        "--attention-order",
+        ("dxd", "nxn", "auto"),
+        "K^T V first (dxd, default), Q K^T first (nxn) or the cheaper (auto)",
+    ),
+    (
+        "--pair-rate",
+        ("min", "exact"),
+        "spike x spike product rate: min of the two rates (default) or exact coincidences",
+    ),
+)
+"""Analytical-mode options: (flag, choices with the papers' convention first = default, help)."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -58,36 +87,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     g = p.add_argument_group("analytical options (defaults: the papers' convention)")
     g.add_argument("--first-layer-once", action="store_true", help="encoding layer MACs once")
-    g.add_argument(
-        "--graded-spikes",
-        choices=("ac", "mac"),
-        default="ac",
-        help="integer-valued (graded) inputs as AC at their rate (default) or dense MAC",
-    )
-    g.add_argument(
-        "--rate",
-        choices=("mean", "nonzero"),
-        default="mean",
-        help="input rate: tensor mean (default; a 2 counts twice) or non-zero fraction",
-    )
-    g.add_argument(
-        "--batchnorm",
-        choices=("fused", "counted"),
-        default="fused",
-        help="BatchNorm fused into the layer (default) or one MAC per element",
-    )
-    g.add_argument(
-        "--attention-order",
-        choices=("dxd", "nxn", "auto"),
-        default="dxd",
-        help="K^T V first (dxd, default), Q K^T first (nxn) or the cheaper (auto)",
-    )
-    g.add_argument(
-        "--pair-rate",
-        choices=("min", "exact"),
-        default="min",
-        help="spike x spike product rate: min of the two rates (default) or exact coincidences",
-    )
+    for flag, choices, text in ANALYTICAL_CHOICES:
+        g.add_argument(flag, choices=choices, default=choices[0], help=text)
     g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(func=run)
