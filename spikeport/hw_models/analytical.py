@@ -21,7 +21,7 @@ Each connection layer also gets its NeuroBench-style *effective* count: the numb
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -34,6 +34,8 @@ from spikeport.hw_models.energy import LayerOps
 ATTENTION_KINDS: tuple[str, ...] = ("ssa", "lrf_ssa", "axnor", "sdsa", "lrf_dyn")
 CONNECTION_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+HookFactory = Callable[[str], Callable]
+"""Module name -> the hook to register on that module."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,38 @@ def _is_lif(mod: nn.Module) -> bool:
     return hasattr(mod, "threshold") and hasattr(mod, "beta")
 
 
+def run_hooked(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    conn: HookFactory,
+    attn: HookFactory,
+    lif: HookFactory,
+    bn: HookFactory | None = None,
+) -> None:
+    """Run ``model(inputs)`` once without grad, each module hooked by the factory of its kind
+    (called with the module's qualified name): forward hooks on connections
+    (``CONNECTION_TYPES``), BatchNorms (when `bn` is given) and named LIFs, a forward pre-hook
+    on attention cores. The first matching kind wins; the hooks are removed afterwards."""
+    handles = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, CONNECTION_TYPES):
+            handles.append(mod.register_forward_hook(conn(name)))
+        elif isinstance(mod, BN_TYPES):
+            if bn is not None:
+                handles.append(mod.register_forward_hook(bn(name)))
+        elif _is_attention(mod):
+            handles.append(mod.register_forward_pre_hook(attn(name)))
+        elif _is_lif(mod) and name:
+            handles.append(mod.register_forward_hook(lif(name)))
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _is_attention(mod: nn.Module) -> bool:
     return (
         getattr(mod, "name", None) in ATTENTION_KINDS
@@ -273,7 +307,6 @@ def count_model(
         raise SpikeportError("count_model: empty batch")
     accs: dict[str, _Acc] = {}
     order = [0]
-    handles = []
 
     def acc_for(name: str, kind: str) -> _Acc:
         if name not in accs:
@@ -322,21 +355,7 @@ def count_model(
 
         return hook
 
-    for name, mod in model.named_modules():
-        if isinstance(mod, CONNECTION_TYPES):
-            handles.append(mod.register_forward_hook(conn_hook(name)))
-        elif isinstance(mod, BN_TYPES):
-            handles.append(mod.register_forward_hook(bn_hook(name)))
-        elif _is_attention(mod):
-            handles.append(mod.register_forward_pre_hook(attn_hook(name)))
-        elif _is_lif(mod) and name:
-            handles.append(mod.register_forward_hook(lif_hook(name)))
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, inputs, conn=conn_hook, bn=bn_hook, attn=attn_hook, lif=lif_hook)
     return _assemble(accs, convention, samples, dict(rate_overrides or {}), head_names)
 
 

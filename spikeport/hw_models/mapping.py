@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.analytical import CONNECTION_TYPES, _is_attention, _is_lif
+from spikeport.hw_models.analytical import run_hooked
 from spikeport.hw_models.hardware import HardwareModel
 
 
@@ -173,7 +173,6 @@ def collect_resources(
     layers: dict[str, LayerResources] = {}
     attn: dict[str, AttentionState] = {}
     lif_neurons: dict[str, int] = {}
-    handles = []
 
     def per_step(t: torch.Tensor) -> int:
         # Batch of one: a multi-step call has leading dim T (T*B or [T, B, ...]).
@@ -228,19 +227,7 @@ def collect_resources(
 
         return hook
 
-    for name, mod in model.named_modules():
-        if isinstance(mod, CONNECTION_TYPES):
-            handles.append(mod.register_forward_hook(conn_hook(name)))
-        elif _is_attention(mod):
-            handles.append(mod.register_forward_pre_hook(attn_hook(name)))
-        elif _is_lif(mod) and name:
-            handles.append(mod.register_forward_hook(lif_hook(name)))
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, inputs, conn=conn_hook, attn=attn_hook, lif=lif_hook)
     return list(layers.values()), list(attn.values()), sum(lif_neurons.values())
 
 
