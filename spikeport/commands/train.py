@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from spikeport.models.attention import ATTENTION_TYPES
+
 DATASETS = ("digits",)
-ATTENTIONS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
+ATTENTIONS = ATTENTION_TYPES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

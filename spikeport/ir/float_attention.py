@@ -25,8 +25,10 @@ import numpy as np
 
 from spikeport.ir.checks import QKVCore, check_choice
 from spikeport.ir.node import Node, Shape, node
+from spikeport.models.attention import ATTENTION_TYPES
 
-VARIANTS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
+VARIANTS = ATTENTION_TYPES
+"""The attention core names, from the model registry (``spikeport.models.attention``)."""
 INPUT_MODES = ("kv_gate_q", "v", "kv")
 
 

@@ -3,56 +3,55 @@
 ``build_attention_core(name, num_heads=..., head_dim=..., grid=None, scale=0.125, **options)``
 returns an :class:`AttentionCore` whose ``forward(q, k, v)`` maps ``[T, B, h, N, d]`` spike
 tensors to ``[T, B, h, N, d]``.
+
+``CORES`` is the registry, and ``ATTENTION_TYPES`` (its names) the one list of attention
+types: the CLI and the IR's attention node take theirs from here. This module imports no
+torch; the core classes are imported when first built or named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spikeport.errors import UnsupportedError
-from spikeport.models.attention.axnor import AXnorCore
-from spikeport.models.attention.core import AttentionCore
-from spikeport.models.attention.lrf_dyn import LRFDynCore
-from spikeport.models.attention.lrf_ssa import LRFSSACore
-from spikeport.models.attention.sdsa import SDSACore
-from spikeport.models.attention.ssa import SSACore
 
-ATTENTION_TYPES: tuple[str, ...] = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
+if TYPE_CHECKING:
+    from spikeport.models.attention.core import AttentionCore
 
 
-def _ssa(num_heads: int, head_dim: int, grid, scale: float, options: dict) -> AttentionCore:
-    _reject_options("ssa", options, allowed=())
-    return SSACore(num_heads=num_heads, head_dim=head_dim, scale=scale)
+class CoreSpec(NamedTuple):
+    """Where an attention core's class lives and what its builder accepts."""
+
+    module: str  # under spikeport.models.attention
+    cls: str
+    options: tuple[str, ...]  # keyword options allowed beyond the common ones
+    takes_grid: bool  # the core needs the raster token grid (H, W)
 
 
-def _axnor(num_heads: int, head_dim: int, grid, scale: float, options: dict) -> AttentionCore:
-    _reject_options("axnor", options, allowed=("per_head", "a_init"))
-    return AXnorCore(num_heads=num_heads, head_dim=head_dim, scale=scale, **options)
-
-
-def _lrf_ssa(num_heads: int, head_dim: int, grid, scale: float, options: dict) -> AttentionCore:
-    _reject_options("lrf_ssa", options, allowed=("dilations",))
-    return LRFSSACore(num_heads=num_heads, head_dim=head_dim, grid=grid, scale=scale, **options)
-
-
-def _lrf_dyn(num_heads: int, head_dim: int, grid, scale: float, options: dict) -> AttentionCore:
-    allowed = ("compartments", "token_input", "gate", "local", "dilations")
-    _reject_options("lrf_dyn", options, allowed=allowed)
-    return LRFDynCore(num_heads=num_heads, head_dim=head_dim, grid=grid, scale=scale, **options)
-
-
-def _sdsa(num_heads: int, head_dim: int, grid, scale: float, options: dict) -> AttentionCore:
-    _reject_options("sdsa", options, allowed=())
-    return SDSACore(num_heads=num_heads, head_dim=head_dim, scale=scale)
-
-
-_BUILDERS: dict[str, Callable[..., AttentionCore]] = {
-    "ssa": _ssa,
-    "axnor": _axnor,
-    "lrf_ssa": _lrf_ssa,
-    "lrf_dyn": _lrf_dyn,
-    "sdsa": _sdsa,
+CORES: dict[str, CoreSpec] = {
+    "ssa": CoreSpec("ssa", "SSACore", (), False),
+    "axnor": CoreSpec("axnor", "AXnorCore", ("per_head", "a_init"), False),
+    "lrf_ssa": CoreSpec("lrf_ssa", "LRFSSACore", ("dilations",), True),
+    "lrf_dyn": CoreSpec(
+        "lrf_dyn",
+        "LRFDynCore",
+        ("compartments", "token_input", "gate", "local", "dilations"),
+        True,
+    ),
+    "sdsa": CoreSpec("sdsa", "SDSACore", (), False),
 }
+
+ATTENTION_TYPES: tuple[str, ...] = tuple(CORES)
+
+_CLASSES = {spec.cls: spec.module for spec in CORES.values()} | {"AttentionCore": "core"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spikeport.models.attention' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 def _reject_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
@@ -78,13 +77,19 @@ def build_attention_core(
         raise UnsupportedError(
             f"attention type '{name}' is not supported; supported: {', '.join(ATTENTION_TYPES)}"
         )
-    return _BUILDERS[name](num_heads, head_dim, grid, scale, dict(options))
+    spec = CORES[name]
+    _reject_options(name, options, allowed=spec.options)
+    if spec.takes_grid:
+        options["grid"] = grid
+    cls = __getattr__(spec.cls)
+    return cls(num_heads=num_heads, head_dim=head_dim, scale=scale, **options)
 
 
 __all__ = [
     "ATTENTION_TYPES",
     "AXnorCore",
     "AttentionCore",
+    "CORES",
     "LRFDynCore",
     "LRFSSACore",
     "SDSACore",
