@@ -7,8 +7,10 @@ killed run never leaves a half-written checkpoint behind.
 
 Two kinds of model:
 
-* ``"full"``: what ``spikeport train`` builds (default config and settings) — for tests that
-  check accuracy or claim to run "the digits models".
+* ``"full"``: what ``spikeport train`` builds (default config and schedule) but on one
+  thread — for tests that check accuracy or claim to run "the digits models". One thread
+  because ``pytest -n 2`` runs two workers on two cores: two 2-thread trainings side by side
+  cost ~10x the CPU time of two 1-thread ones (measured on the shared 2-core machine).
 * ``"small"``: width 32, 1 block, 2 heads, 4 quick epochs — for tests that check equality of
   two implementations (trace, Lava, ONNX, CLI) and only need some trained model.
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 from filelock import FileLock
 
-FULL_SETTINGS: dict[str, Any] = {}  # TrainSettings() defaults, as `spikeport train` uses
+FULL_SETTINGS: dict[str, Any] = dict(threads=1)  # else TrainSettings() defaults
 SMALL_CONFIG: dict[str, int] = dict(embed_dim=32, depth=1, num_heads=2)
 SMALL_SETTINGS: dict[str, Any] = dict(epochs=4, lr=5e-3, threads=1)
 KINDS = ("full", "small")

@@ -1,6 +1,7 @@
-"""End to end on the digits models `spikeport train` builds (default settings): the traced
-float graph is bit-exact against PyTorch on the 360 test images and the quantised integer
-graph keeps test accuracy within 1.0 percentage point, for every attention variant.
+"""End to end on the digits models `spikeport train` builds (default config and schedule,
+one thread): the traced float graph is bit-exact against PyTorch on the 360 test images and
+the quantised integer graph keeps test accuracy within 1.0 percentage point, for every
+attention variant.
 
 Trained models come from the shared ``digits_models`` fixture (tests/digits_models.py)."""
 

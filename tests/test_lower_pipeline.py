@@ -2,8 +2,8 @@
 graph gives identical outputs before and after lowering, for all five attention variants.
 
 Fast: small random integer models (Dense + CubaLIF for q, k, v, the attention core, its
-LIF). Slow: the digits models ``spikeport train`` builds (cached like
-test_convert_fidelity.py), converted up to quantisation and then lowered.
+LIF). Slow: the digits models ``spikeport train`` builds (the shared ``digits_models``
+fixture, as in test_convert_fidelity.py), converted up to quantisation and then lowered.
 """
 
 from __future__ import annotations
