@@ -120,3 +120,36 @@ def test_dropped_state_does_not_change_reruns_or_stepping() -> None:
         seqs[name] = out
     assert np.array_equal(seqs["n1"], first.probes[("n1", "out")])
     assert np.array_equal(seqs["readout"], first.outputs["readout"])
+
+
+@pytest.mark.parametrize("x_max", [5, 1 << 26])  # int32 window, then int64 (|a_out| >= 2**31)
+def test_windowed_dense_equals_full_run(x_max: int) -> None:
+    rng = np.random.default_rng(x_max % 101)
+    g = Graph("dense")
+    g.add(Input("x", shape=(3, 12), kind="graded"))
+    w1 = rng.integers(-256, 256, (10, 12)) * (rng.random((10, 12)) < 0.7)
+    d1 = Dense("d1", weight=w1, weight_exp=-2, num_weight_bits=8, num_message_bits=24)
+    g.add(d1, "x")
+    vth = 400  # large inputs saturate v below vth << 6 = 2**23: n1 is then silent
+    g.add(CubaLIF("n1", shape=(3, 10), du=4095, dv=1024, vth=vth), "d1")
+    g.add(Dense("d2", weight=rng.integers(-90, 200, (4, 10)), weight_exp=1), "n1")
+    g.add(CubaLIF("readout", shape=(3, 4), du=4095, dv=0, vth=1 << 16), "d2")
+    g.meta.update(T=T, readout="readout", input_scale=1.0)
+    rg = PassManager([Retime()]).run(g)
+    timing = Timing.from_meta(rg.meta)
+    sim = Simulator(rg, probes=["d1", "n1", "d2", ("readout", "v")])
+    x = rng.integers(-x_max, x_max + 1, (5, T, 3, 12)) * (rng.random((5, T, 3, 12)) < 0.6)
+    full, win = sim.run(x), sim.run(x, windowed=True)
+    assert (np.abs(full.probes[("d1", "out")]).max() >= 1 << 31) == (x_max > 1000)
+    for name in ("d1", "n1", "d2"):
+        lo = timing.window(name)[0] + (name != "n1")  # a synapse's output: one step later
+        got, want = win.probes[(name, "out")], full.probes[(name, "out")][lo : lo + T]
+        assert np.array_equal(got, want), name
+    lo, hi = timing.window("readout")
+    assert np.array_equal(win.probes[("readout", "v")], full.probes[("readout", "v")][lo:hi])
+    if x_max < 1000:
+        assert win.probes[("n1", "out")].any() and not win.probes[("n1", "out")].all()
+    for name in ("d1", "d2"):
+        lo, hi = timing.window(rg.inputs_of(name)["in"])
+        for key, per_step in win.counts[name].items():
+            assert np.array_equal(per_step, full.counts[name][key][lo:hi]), (name, key)

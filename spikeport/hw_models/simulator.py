@@ -212,6 +212,9 @@ class _DenseExecutor(Executor):
         n_out, n_in = self.kernel.weight.shape
         lead = math.prod(next(iter(self.in_shapes.values()))[:-1])
         self.macs = lead * n_in * n_out
+        w = np.abs(self.kernel.weight)
+        self.row_bound = int(w.sum(axis=1).max()) if w.size else 0
+        """max over outputs of sum |w|: |W @ s| <= max|s| * this."""
 
     def reset(self, batch: int) -> None:
         self.kernel.reset((0,))  # step() sizes the pipeline on its first input; run_all needs none
@@ -226,6 +229,36 @@ class _DenseExecutor(Executor):
         counts["weight_reads"] += events
         counts["dense_macs"] += self.macs * x.shape[0]
         return self.kernel.step(x)
+
+    def run_window(self, x: np.ndarray, counts: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Windowed runs of a delay-free synapse: output window step t = a_out of input window
+        step t ([T, B, ..., n_out]), computed in row chunks straight into an int32 array when
+        |a_out| < 2**31 (else int64). None with delays (the caller then pads and runs
+        :meth:`run_all`)."""
+        k = self.kernel
+        if k.max_delay:
+            return None
+        steps, n_in = x.shape[0], x.shape[-1]
+        events = np.zeros(steps, dtype=np.int64)
+        for t in range(steps):  # per step: no [T, B, ..., n_in] int64 temporary
+            active = (x[t] != 0).reshape(-1, n_in).sum(axis=0)
+            events[t] = int(np.dot(active, k.nonzero_fanout))
+        counts["synaptic_events"][:] = events
+        counts["weight_reads"][:] = events
+        counts["dense_macs"][:] = self.macs * x.shape[1]
+        x_max = 1 if not k.graded else max(int(x.max()), -int(x.min())) if x.size else 0
+        bound = (x_max * self.row_bound) << max(k.weight_exp, 0)  # a floor shift only shrinks
+        out = np.zeros((*x.shape[:-1], k.n_out), dtype=np.int32 if bound < 1 << 31 else np.int64)
+        rows, flat = x.reshape(-1, n_in), out.reshape(-1, k.n_out)
+        chunk = max(1, DENSE_CHUNK_ELEMENTS // max(1, k.n_out))
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            live = np.flatnonzero(part.any(axis=1))  # all-zero inputs give all-zero outputs
+            if len(live) == len(part):
+                flat[i : i + chunk] = k.compute(part)[0][1]
+            elif len(live):
+                flat[i + live] = k.compute(part[live])[0][1]
+        return out
 
     def run_all(self, inputs, counts, probe_vars=(), reset=None):  # type: ignore[no-untyped-def]
         x = _only(inputs)  # [T, B, ..., n_in]
@@ -309,6 +342,8 @@ class _ConvExecutor(Executor):
 
 CONV_CHUNK_ELEMENTS = 1 << 20
 """Conv frames are evaluated together in chunks of about this many output elements."""
+DENSE_CHUNK_ELEMENTS = 1 << 20
+"""Windowed Dense rows are evaluated together in chunks of about this many outputs."""
 
 
 def conv_fanout(
@@ -692,6 +727,10 @@ class Simulator:
             return next(iter(ins.values())), {}
         if isinstance(ex, _ConvExecutor):
             return ex.run_window(next(iter(ins.values())), counts), {}
+        if isinstance(ex, _DenseExecutor):
+            out = ex.run_window(next(iter(ins.values())), counts)
+            if out is not None:
+                return out, {}
         if kind == "Dense":  # sends one step later: output window = f(input window)
             padded = {p: np.concatenate([x, np.zeros_like(x[:1])]) for p, x in ins.items()}
             tmp = {k: np.zeros(len(counts[k]) + 1, dtype=np.int64) for k in counts}

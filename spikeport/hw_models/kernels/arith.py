@@ -49,17 +49,19 @@ def exact_matmul(
     represented integer, so the float product equals the integer product bit for bit (and
     does not depend on the summation order or thread count). float32 is used when its bound
     holds (half the memory traffic of float64), else float64; beyond 2**53 numpy's int64
-    matmul. `b_float` may pass a cached ``b.astype(float64)``. `a` may already be float
-    (holding integers).
+    matmul. `b_float` may pass a cached ``b.astype(float64)`` or ``b.astype(float32)``
+    (used where its type is the one chosen). `a` may already be float (holding integers).
     """
     if b_abs_colsum_max is None:
         b_abs_colsum_max = int(np.abs(b).sum(axis=0).max()) if b.size else 0
-    a_max = int(np.abs(a).max()) if a.size else 0
+    a_max = max(int(a.max()), -int(a.min())) if a.size else 0  # no |a| copy
     bound = a_max * b_abs_colsum_max
     if bound < FLOAT32_EXACT:
-        prod = a.astype(np.float32, copy=False) @ b.astype(np.float32)
+        bf = b_float if b_float is not None and b_float.dtype == np.float32 else None
+        prod = a.astype(np.float32, copy=False) @ (b.astype(np.float32) if bf is None else bf)
         return prod.astype(np.int64)  # exact integers: the cast does not round
     if bound < FLOAT_EXACT:
-        bf = b.astype(np.float64) if b_float is None else b_float
+        bf = b_float if b_float is not None and b_float.dtype == np.float64 else None
+        bf = b.astype(np.float64) if bf is None else bf
         return np.rint(a.astype(np.float64, copy=False) @ bf).astype(np.int64)
     return a.astype(np.int64) @ b.astype(np.int64)
