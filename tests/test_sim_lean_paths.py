@@ -153,3 +153,23 @@ def test_windowed_dense_equals_full_run(x_max: int) -> None:
         lo, hi = timing.window(rg.inputs_of(name)["in"])
         for key, per_step in win.counts[name].items():
             assert np.array_equal(per_step, full.counts[name][key][lo:hi]), (name, key)
+
+
+@pytest.mark.parametrize("x_max", [1, 30000])  # a_out within 24 bits, then past them (wraps)
+def test_chunked_conv_equals_torch_and_wraps_like_lava(monkeypatch, x_max: int) -> None:
+    torch = pytest.importorskip("torch")
+    from spikeport.hw_models.kernels import conv as conv_mod
+
+    monkeypatch.setattr(conv_mod, "COLUMN_CHUNK_ELEMENTS", 500)  # several frames per chunk
+    rng = np.random.default_rng(x_max)
+    x = rng.integers(-x_max, x_max + 1, (7, 3, 6, 5))
+    w = rng.integers(-256, 256, (4, 3, 3, 3))
+    syn = conv_mod.ConvSynapse(w, padding=(1, 2), num_message_bits=16)
+    got = syn.compute(x)
+    ref = torch.nn.functional.conv2d(
+        torch.from_numpy(x).double(), torch.from_numpy(w).double(), padding=(1, 2)
+    )
+    ref = ref.numpy().astype(np.int64)
+    assert (np.abs(ref).max() >= 1 << 23) == (x_max > 1)
+    wrapped = (ref + (1 << 23)) % (1 << 24) - (1 << 23)  # Lava's signed_clamp
+    assert np.array_equal(got, wrapped)
