@@ -15,7 +15,10 @@ memory is not shared:
   simulator tracemalloc's peak of numpy allocations (no torch equivalent).
 
 Targets: simulator time <= 2x and peak memory <= 1.5x the float model's. Threads: both
-sides use the same number (``--threads``, default 2: the whole machine).
+sides use the same number (``--threads``, default 2: the whole machine). The 1-minute load
+average before and after is recorded beside the timings (a busy machine slows both sides,
+PyTorch's OpenMP threads most). ``outputs_sha256`` fingerprints the simulator's outputs and
+counters (same model and seeds: a change of it means changed bits).
 
 Run: .venv/bin/python benchmarks/sim_vs_torch.py
 """
@@ -23,6 +26,7 @@ Run: .venv/bin/python benchmarks/sim_vs_torch.py
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -131,6 +135,12 @@ def part_sim(threads: int) -> dict:
     totals = res.totals()
     spikes = sum(int(c["spikes"].sum()) for c in res.counts.values())
     same = all(np.array_equal(first.outputs[k], res.outputs[k]) for k in res.outputs)
+    digest = hashlib.sha256()
+    for name in sorted(res.outputs):
+        digest.update(np.ascontiguousarray(res.outputs[name], dtype=np.int64).tobytes())
+    for name in sorted(res.counts):
+        for key in sorted(res.counts[name]):
+            digest.update(np.ascontiguousarray(res.counts[name][key], dtype=np.int64).tobytes())
     return {
         "seconds": statistics.median(times),
         "times": times,
@@ -141,6 +151,7 @@ def part_sim(threads: int) -> dict:
         "totals": totals,
         "spikes": spikes,
         "repeatable": same,
+        "outputs_sha256": digest.hexdigest(),
     }
 
 
@@ -188,8 +199,10 @@ def main() -> int:
         return 0
     from results import record
 
+    load_before = os.getloadavg()[0]
     torch_r = _child("torch", args.threads)
     sim_r = _child("sim", args.threads)
+    load_after = os.getloadavg()[0]
     t_ratio = sim_r["seconds"] / torch_r["seconds"]
     m_ratio = sim_r["peak_bytes"] / max(1, torch_r["peak_bytes"])
     mib = 1 << 20
@@ -209,6 +222,8 @@ def main() -> int:
     print(f"time ratio     {t_ratio:8.2f}x  (target <= {TIME_TARGET}x)")
     print(f"memory ratio   {m_ratio:8.2f}x  (target <= {MEM_TARGET}x)")
     print(f"simulator ops  {sim_r['totals']}")
+    print(f"load average   {load_before:.2f} before, {load_after:.2f} after (1 min)")
+    print(f"outputs sha256 {sim_r['outputs_sha256']}")
     record(
         "sim_vs_torch_spikformer_4_384",
         ratio=t_ratio,
@@ -227,6 +242,8 @@ def main() -> int:
         T=T,
         threads=args.threads,
         memory_measure="peak RSS during the runs minus RSS before them, separate processes",
+        load_avg_1min=[round(load_before, 2), round(load_after, 2)],
+        outputs_sha256=sim_r["outputs_sha256"],
     )
     return 0
 

@@ -2,9 +2,12 @@
 
 Every lowered node runs the kernel that reproduces its Lava fixed-point ProcessModel
 (``spikeport.hw_models.kernels``; semantics in ``docs/semantics.md``): synapses deliver their
-result one step later, neurons update every step, values are int64. The batch is a leading
-axis of every array; samples never interact, so results do not depend on the batch size
-(nor on BLAS threads: float64 products are only used where they are exact).
+result one step later, neurons update every step. Values are exact integers: int64, or a
+narrower signed type where they provably fit (int8 spikes, int32 synaptic activations, an
+Add in the narrowest type holding its bound); cast before arithmetic that could overflow.
+The batch is a leading axis of every array; samples never interact, so results do not
+depend on the batch size (nor on BLAS threads: float products are only used where they are
+exact, ``kernels.arith.exact_matmul``).
 
 An Input node emits its data for each step; a neuron fed directly by an Input (netx's input
 layer) or by another neuron sees the value of the same step, as in Lava. Because the graph is
