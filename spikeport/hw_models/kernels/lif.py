@@ -130,7 +130,8 @@ class CubaLifNeuron:
         a = a_in.reshape(steps, batch, n)
         u = np.ascontiguousarray(self.u.reshape(batch, n))
         v = np.ascontiguousarray(self.v.reshape(batch, n))
-        bias = np.ascontiguousarray(np.broadcast_to(self.bias, (batch, *self.shape)))
+        per_sample = self.bias.ndim > len(self.shape)  # [batch, *shape] (set_bias) or shape
+        bias = np.ascontiguousarray(self.bias, dtype=np.int64).reshape(-1 if per_sample else 1, n)
         interval, phase = state_reset if state_reset is not None else (0, 0)
         params = np.array(
             [
@@ -152,7 +153,7 @@ class CubaLifNeuron:
             a,
             u,
             v,
-            bias.reshape(batch, n).astype(np.int64),
+            bias,
             params,
             spikes,
             rec.get("u", none),

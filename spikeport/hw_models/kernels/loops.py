@@ -46,21 +46,23 @@ def lif_loop(
 ) -> None:
     """Loihi CUBA LIF over T steps, in place (docs/semantics.md, kernels/lif.py).
 
-    a: [T, B, N] integer activations; u, v: [B, N] int64 state (updated); bias: [B, N] int64
-    (``bias_mant << bias_exp``, int32-wrapped); spikes: [T, B, N] int8 out; rec_u, rec_v:
-    [T, B, N] int64 or [0, 0, 0] when not recorded. params (int64): ku = 4096 - du - 1,
-    kv = 4096 - dv, vth << 6, t0 (steps already run), reset interval (0 = none), reset
-    phase, state-reset interval (0 = none), state-reset phase.
+    a: [T, B, N] integer activations; u, v: [B, N] int64 state (updated); bias: [B, N] or
+    [1, N] (shared) int64 (``bias_mant << bias_exp``, int32-wrapped); spikes: [T, B, N]
+    int8 out; rec_u, rec_v: [T, B, N] int64 or [0, 0, 0] when not recorded. params (int64):
+    ku = 4096 - du - 1, kv = 4096 - dv, vth << 6, t0 (steps already run), reset interval
+    (0 = none), reset phase, state-reset interval (0 = none), state-reset phase.
     """
     ku, kv, vth, t0 = params[0], params[1], params[2], params[3]
     r_int, r_phase, s_int, s_phase = params[4], params[5], params[6], params[7]
     steps, batch, n = a.shape
     lim, two = UV_LIMIT, 2 * UV_LIMIT
     keep_u, keep_v = rec_u.shape[0] > 0, rec_v.shape[0] > 0
+    shared = bias.shape[0] == 1
     for t in range(steps):
         lif_reset = r_int > 0 and (t0 + t + 1) % r_int == r_phase
         state_reset = s_int > 0 and t % s_int == s_phase
         for b in range(batch):
+            bb = 0 if shared else b
             for i in range(n):
                 if lif_reset:
                     u[b, i] = 0
@@ -74,7 +76,7 @@ def lif_loop(
                     uu = uu + two
                 else:
                     uu = w
-                vv = _wrap32(_decay(v[b, i], kv) + uu + bias[b, i])
+                vv = _wrap32(_decay(v[b, i], kv) + uu + bias[bb, i])
                 if vv > lim - 1:
                     vv = lim - 1
                 elif vv < -(lim - 1):
