@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,8 +336,12 @@ def run(args: argparse.Namespace) -> int:
     chosen = keys[: keys.index(args.until) + 1]
     if chosen[-1] != "report":
         chosen.append("report")
+    start = time.perf_counter()
     for i, key in enumerate(chosen, 1):
         title, stage = STAGES[key]
         print(f"[{i}/{len(chosen)}] {title}", flush=True)
+        began = time.perf_counter()
         stage(ctx)
+        print(f"[{i}/{len(chosen)}] {key}: {time.perf_counter() - began:.1f} s", flush=True)
+    print(f"demo: {(time.perf_counter() - start) / 60:.1f} min wall time", flush=True)
     return 0
