@@ -120,3 +120,40 @@ def delayed_scatter(
                     continue
                 for k in range(syn_start[j], syn_start[j + 1]):
                     acc[s + 1 + syn_d[k], le, syn_out[k]] += m * syn_w[k]
+
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+@njit(cache=True, inline="always")
+def _popcount64(x: np.uint64) -> np.uint64:
+    """Bits set in a 64-bit word (the SWAR sum; LLVM turns it into one popcnt instruction)."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return (x * _H01) >> np.uint64(56)
+
+
+@njit(cache=True)
+def popcount_scores(
+    qw: np.ndarray, kw: np.ndarray, valid: np.ndarray, w_and: int, w_xnor: int, out: np.ndarray
+) -> None:
+    """``out[g, n, m] = w_and * popcount(q & k) + w_xnor * popcount(~(q ^ k) & valid)``
+    summed over the words of bit-packed rows q = qw[g, n], k = kw[g, m] (uint64 [G, N, W],
+    [G, M, W]; valid: uint64 [W] masks the padding bits). out: int64 [G, N, M], written."""
+    groups, n_q, n_w = qw.shape
+    n_k = kw.shape[1]
+    for g in range(groups):
+        for n in range(n_q):
+            for m in range(n_k):
+                c_and = np.uint64(0)
+                c_xnor = np.uint64(0)
+                for w in range(n_w):
+                    a, b = qw[g, n, w], kw[g, m, w]
+                    c_and += _popcount64(a & b)
+                    if w_xnor != 0:
+                        c_xnor += _popcount64(~(a ^ b) & valid[w])
+                out[g, n, m] = w_and * np.int64(c_and) + w_xnor * np.int64(c_xnor)

@@ -7,11 +7,16 @@ the last word are masked out of the XNOR count.
 * ``c_and[n, m] = popcount(q_n & k_m)``
 * ``c_xnor[n, m] = popcount(~(q_n ^ k_m) & valid)``
 * a-XNOR: ``score = (2^a_shift - a_int) * c_and + a_int * c_xnor`` (unsigned, exact).
+
+Packing is numpy; the word loop is compiled (``kernels.loops.popcount_scores``), so no
+[N, M, words] temporary is materialised.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from spikeport.hw_models.kernels.loops import popcount_scores
 
 WORD_BITS = 64
 
@@ -41,23 +46,28 @@ def _valid_mask(head_dim: int) -> np.ndarray:
     return mask
 
 
+def _scores(q: np.ndarray, k: np.ndarray, w_and: int, w_xnor: int) -> np.ndarray:
+    """``w_and * popcount(q & k) + w_xnor * popcount(xnor(q, k))`` for q [..., N, d],
+    k [..., M, d] binary -> int64 [..., N, M] (one compiled pass over the packed words)."""
+    qw, kw = pack_bits(q), pack_bits(k)
+    lead = np.broadcast_shapes(qw.shape[:-2], kw.shape[:-2])
+    qw = np.broadcast_to(qw, (*lead, *qw.shape[-2:])).reshape(-1, *qw.shape[-2:])
+    kw = np.broadcast_to(kw, (*lead, *kw.shape[-2:])).reshape(-1, *kw.shape[-2:])
+    out = np.empty((qw.shape[0], qw.shape[1], kw.shape[1]), dtype=np.int64)
+    popcount_scores(qw, kw, _valid_mask(np.shape(q)[-1]), w_and, w_xnor, out)
+    return out.reshape(*lead, qw.shape[1], kw.shape[1])
+
+
 def and_popcount(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     """popcount(q & k) for q [..., N, d], k [..., M, d] binary -> int64 [..., N, M]."""
-    qw, kw = pack_bits(q), pack_bits(k)
-    both = qw[..., :, None, :] & kw[..., None, :, :]
-    return np.bitwise_count(both).sum(axis=-1, dtype=np.int64)
+    return _scores(q, k, 1, 0)
 
 
 def xnor_popcount(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     """popcount(~(q ^ k)) over the d valid bits -> int64 [..., N, M]."""
-    qw, kw = pack_bits(q), pack_bits(k)
-    same = ~(qw[..., :, None, :] ^ kw[..., None, :, :]) & _valid_mask(np.shape(q)[-1])
-    return np.bitwise_count(same).sum(axis=-1, dtype=np.int64)
+    return _scores(q, k, 0, 1)
 
 
 def axnor_scores(q: np.ndarray, k: np.ndarray, a_int: int, a_shift: int) -> np.ndarray:
     """``(2^a_shift - a_int) * popcount(q & k) + a_int * popcount(xnor(q, k))``, int64."""
-    c_and = and_popcount(q, k)
-    if a_int == 0:
-        return (1 << a_shift) * c_and
-    return ((1 << a_shift) - a_int) * c_and + a_int * xnor_popcount(q, k)
+    return _scores(q, k, (1 << a_shift) - a_int, a_int)
