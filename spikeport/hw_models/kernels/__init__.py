@@ -1,4 +1,5 @@
-"""Bit-accurate numpy kernels of Lava's fixed-point ProcessModels (lava-nc 0.10.0).
+"""Bit-accurate kernels of Lava's fixed-point ProcessModels (lava-nc 0.10.0): numpy, with the
+stateful time loops and the popcount compiled by numba (``loops.py``).
 
 Each kernel reproduces one Lava `fixed_pt` model exactly, quirks included, vectorised over a
 leading batch axis, with int64 state. Semantics and their Lava source lines:
