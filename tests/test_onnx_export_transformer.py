@@ -54,8 +54,8 @@ def _core(variant: str, rng: np.random.Generator) -> IntAttention:
     return IntAttention("att", **kw)
 
 
-@pytest.mark.parametrize("variant", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "lrf_dyn_v", "sdsa"])
-def test_onnx_attention_core_equals_simulator(variant):
+def _core_graph(variant: str) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    """q, k, v inputs -> the attention core -> a LIF; random spikes [2, 5, N, D] per input."""
     rng = np.random.default_rng(0)
     g = ir.Graph(variant)
     for p in "qkv":
@@ -63,7 +63,12 @@ def test_onnx_attention_core_equals_simulator(variant):
     g.add(_core(variant, rng), {"q": "q", "k": "k", "v": "v"})
     g.add(ir.CubaLIF("lif", shape=(N, D), du=4095, dv=0, vth=3), "att")
     g.set_outputs(["att", "lif"])
-    data = {p: rng.integers(0, 2, (2, 5, N, D)) for p in "qkv"}
+    return g, {p: rng.integers(0, 2, (2, 5, N, D)) for p in "qkv"}
+
+
+@pytest.mark.parametrize("variant", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "lrf_dyn_v", "sdsa"])
+def test_onnx_attention_core_equals_simulator(variant):
+    g, data = _core_graph(variant)
     model = export_onnx(g)
     ops = onnx_summary(model)
     assert "ai.spikeport.AndPopcount" in ops or variant in ("lrf_dyn", "lrf_dyn_v", "sdsa")
@@ -140,14 +145,7 @@ def _run_once(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("variant", ["axnor", "lrf_dyn", "sdsa"])
 def test_unrolled_onnx_attention_core_run_once_equals_simulator(variant):
-    rng = np.random.default_rng(0)
-    g = ir.Graph(variant)
-    for p in "qkv":
-        g.add(ir.Input(p, shape=(N, D)))
-    g.add(_core(variant, rng), {"q": "q", "k": "k", "v": "v"})
-    g.add(ir.CubaLIF("lif", shape=(N, D), du=4095, dv=0, vth=3), "att")
-    g.set_outputs(["att", "lif"])
-    data = {p: rng.integers(0, 2, (2, 5, N, D)) for p in "qkv"}
+    g, data = _core_graph(variant)
     got = _run_once(export_onnx(g, steps=5), data)
     want = Simulator(g).run(data, 5).outputs
     for name in want:
