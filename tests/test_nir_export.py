@@ -84,15 +84,18 @@ def test_spikingjelly_rebuilds_float_export_with_identical_spikes(tmp_path):
     assert 0 < int(ours.sum()) < ours.numel()  # active but not saturated
 
 
-def _int_graph() -> ir.Graph:
-    rng = np.random.default_rng(4)
-    g = ir.Graph("int_net")
+def _int_graph(
+    name: str = "int_net", seed: int = 4, dv: int = 4096, vth: tuple[int, int] = (150, 100)
+) -> ir.Graph:
+    """graded input -> Conv -> CubaLIF -> Flatten -> Dense -> CubaLIF (no current memory)."""
+    rng = np.random.default_rng(seed)
+    g = ir.Graph(name)
     g.add(ir.Input("x", shape=(2, 6, 6), kind="graded"))
     g.add(ir.Conv("conv", weight=rng.integers(-60, 80, (3, 2, 3, 3)), num_message_bits=8), "x")
-    g.add(ir.CubaLIF("n1", shape=(3, 4, 4), du=4095, dv=4096, vth=150), "conv")
+    g.add(ir.CubaLIF("n1", shape=(3, 4, 4), du=4095, dv=dv, vth=vth[0]), "conv")
     g.add(ir.Flatten("fl"), "n1")
     g.add(ir.Dense("fc", weight=rng.integers(-90, 120, (5, 48)), weight_exp=1), "fl")
-    g.add(ir.CubaLIF("n2", shape=(5,), du=4095, dv=4096, vth=100), "fc")
+    g.add(ir.CubaLIF("n2", shape=(5,), du=4095, dv=dv, vth=vth[1]), "fc")
     return g
 
 
@@ -130,14 +133,7 @@ def test_integrate_and_fire_cuba_lif_exports_as_nir_if_that_spikingjelly_runs_ex
 
     from spikeport.hw_models.simulator import Simulator
 
-    rng = np.random.default_rng(6)
-    g = ir.Graph("if_net")
-    g.add(ir.Input("x", shape=(2, 6, 6), kind="graded"))
-    g.add(ir.Conv("conv", weight=rng.integers(-60, 80, (3, 2, 3, 3)), num_message_bits=8), "x")
-    g.add(ir.CubaLIF("n1", shape=(3, 4, 4), du=4095, dv=0, vth=400), "conv")
-    g.add(ir.Flatten("fl"), "n1")
-    g.add(ir.Dense("fc", weight=rng.integers(-90, 120, (5, 48)), weight_exp=1), "fl")
-    g.add(ir.CubaLIF("n2", shape=(5,), du=4095, dv=0, vth=700), "fc")
+    g = _int_graph("if_net", seed=6, dv=0, vth=(400, 700))
     path = tmp_path / "if.nir"
     export_nir(g, path, dt=1e-3)
     loaded = nir.read(str(path))
