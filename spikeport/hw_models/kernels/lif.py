@@ -18,9 +18,8 @@ import math
 import numpy as np
 
 from spikeport.hw_models.kernels.arith import decay_toward_zero, shift_floor, wrap_signed
-from spikeport.hw_models.kernels.loops import UV_LIMIT, lif_loop
+from spikeport.hw_models.kernels.loops import ACT_SHIFT, UV_LIMIT, lif_loop
 
-ACT_SHIFT = 6
 VTH_SHIFT = 6
 DS_OFFSET = 1
 """Lava adds 1 to du (``ds_offset``): the effective current decay is (du + 1) / 4096."""

@@ -18,6 +18,8 @@ from numba import njit
 
 UV_LIMIT = 1 << 23
 """Loihi u and v are 24-bit: u wraps past +-2**23, v saturates at +-(2**23 - 1)."""
+ACT_SHIFT = 6
+"""Lava shifts a synaptic activation left by 6 bits before adding it to u."""
 
 
 @njit(cache=True, inline="always")
@@ -67,7 +69,7 @@ def lif_loop(
                 if lif_reset:
                     u[b, i] = 0
                     v[b, i] = 0
-                uu = _wrap32(_decay(u[b, i], ku) + (np.int64(a[t, b, i]) << 6))
+                uu = _wrap32(_decay(u[b, i], ku) + (np.int64(a[t, b, i]) << ACT_SHIFT))
                 if uu > lim:  # Lava's one fold of 2**24 (np.where twice)
                     w = uu - two
                 else:
