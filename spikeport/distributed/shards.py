@@ -1,0 +1,89 @@
+"""Shards: consecutive index ranges of a dataset, evaluated as Dask tasks, merged exactly.
+
+A shard task returns a tally (integer sums with an ``add`` method, e.g.
+``classification.Tally``); :func:`map_shards` runs one task per range, shows a progress bar
+over shards and returns the tallies in shard order; :func:`merge` adds them up. Integer
+addition is exact and the order is fixed, so the merged tally equals a single-process run's.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from functools import reduce
+from typing import Any, Protocol, TypeVar
+
+from spikeport.errors import SpikeportError
+
+SHARDS_PER_THREAD = 4
+"""Default shards per worker thread: enough to balance uneven shards and to lose little when
+one shard is rerun after a worker died, few enough that per-task overhead stays small."""
+
+
+class Tally(Protocol):
+    def add(self, other: Any) -> Any: ...
+
+
+T = TypeVar("T", bound=Tally)
+
+
+def shard_ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges of at most ``size`` samples covering ``range(total)`` in order."""
+    if size < 1:
+        raise SpikeportError(f"--shard-size must be >= 1, got {size}")
+    return [(lo, min(lo + size, total)) for lo in range(0, total, size)]
+
+
+def default_shard_size(total: int, threads: int, batch_size: int) -> int:
+    """About :data:`SHARDS_PER_THREAD` shards per worker thread, rounded up to a whole
+    number of batches (so every batch a shard runs is one the single process runs too)."""
+    size = math.ceil(total / max(1, SHARDS_PER_THREAD * threads))
+    return max(batch_size, math.ceil(size / batch_size) * batch_size)
+
+
+def map_shards(
+    client: Any,
+    task: Callable[..., T],
+    ranges: Sequence[tuple[int, int]],
+    *args: Any,
+    desc: str = "shards",
+    progress: bool = True,
+    on_done: Callable[[int], Any] | None = None,
+    **kwargs: Any,
+) -> list[T]:
+    """Run ``task(*args, lo, hi, **kwargs)`` for every range on ``client``'s cluster and return
+    the results in range order. ``on_done(i)`` is called after each finished shard (tests
+    use it to kill a worker mid-run). A task that raises cancels the rest and re-raises."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    run = uuid.uuid4().hex[:12]  # keys unique per call: a shared scheduler never reuses them
+    futures = [
+        client.submit(task, *args, lo, hi, key=f"{desc}-{run}-{i}", **kwargs)
+        for i, (lo, hi) in enumerate(ranges)
+    ]
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    bar = tqdm(total=len(futures), unit="shard", desc=desc, disable=not progress, file=sys.stderr)
+    try:
+        for fut in as_completed(futures):
+            i = index[fut.key]
+            results[i] = fut.result()
+            bar.update(1)
+            if on_done is not None:
+                on_done(i)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    finally:
+        bar.close()
+    return results
+
+
+def merge(tallies: Sequence[T]) -> T:
+    """The exact sum of the shards' tallies, added in shard order."""
+    if not tallies:
+        raise SpikeportError("no shards to merge (empty dataset)")
+    return reduce(lambda a, b: a.add(b), tallies)
