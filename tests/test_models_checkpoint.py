@@ -2,53 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import fractions
 import os
 import pickle
 
 import pytest
 import torch
+from model_references import official_checkpoint
+from model_references import trained_like as _trained_like
 
 from spikeport.errors import CheckpointError, UnsupportedError
 from spikeport.models.checkpoint import from_checkpoint, save_model
-from spikeport.models.registry import build_model, default_config
 
 TINY = dict(embed_dim=32, depth=2, num_heads=4, num_classes=10, T=2)
 
 
 def trained_like(arch: str, seed: int = 0, **kw) -> torch.nn.Module:
-    """A model with non-default weights and BN statistics (so a bad load would show)."""
-    torch.manual_seed(seed)
-    model = build_model(default_config(arch, **{**TINY, **kw}))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn_like(buf) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand_like(buf) * 0.5 + 0.2)
-    return model.eval()
+    return _trained_like(arch, seed, **{**TINY, **kw})
 
 
 def timm_checkpoint(model: torch.nn.Module, ema: torch.nn.Module | None = None) -> dict:
     """What timm's CheckpointSaver writes (notes/spikformer_code.md §1.5), DataParallel-prefixed."""
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
-    model(torch.rand(2, 3, *(2 * [model.grid[0] * 4])))  # any forward so the optimiser has state
-    ck = {
-        "epoch": 299,
-        "arch": "spikformer",
-        "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-        "optimizer": opt.state_dict(),
-        "version": 2,
-        "args": argparse.Namespace(model="spikformer", lr=5e-4, batch_size=128, dim=384, T=4),
-        "amp_scaler": {"scale": 65536.0, "growth_factor": 2.0, "_growth_tracker": 12},
-        "metric": 95.19,
-    }
-    if ema is not None:
-        ck["state_dict_ema"] = ema.state_dict()
-    return ck
+    return official_checkpoint(model, "state_dict", ema=ema)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from model_references import bn, lif, meta_model, n_params, randomise
 
 from spikeport.errors import SpikeportError, UnsupportedError
 from spikeport.models.firing import measure_firing_rates
@@ -18,15 +19,6 @@ from spikeport.models.registry import build_model, default_config
 from spikeport.models.sps import CIFAR_POOLING
 
 ATTENTIONS = ("ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa")
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def meta_model(arch: str, **kw):
-    with torch.device("meta"):
-        return build_model(default_config(arch, **kw))
 
 
 # --- official sizes -------------------------------------------------------------------------
@@ -157,40 +149,6 @@ def test_heads_must_divide_width():
 
 
 # --- forward semantics vs an independent re-implementation ---------------------------------
-
-
-def lif(x: torch.Tensor, v_th: float = 1.0) -> torch.Tensor:
-    """SpikingJelly LIF, tau 2, decay_input, hard reset 0, over dim 0 (written from the notes)."""
-    v = torch.zeros_like(x[0])
-    out = []
-    for xt in x:
-        h = v + (xt - v) / 2.0
-        s = (h >= v_th).to(x.dtype)
-        v = h * (1 - s)
-        out.append(s)
-    return torch.stack(out)
-
-
-def bn(x: torch.Tensor, sd: dict, prefix: str) -> torch.Tensor:
-    """Eval-mode BatchNorm over dim 1 of an [M, C, ...] tensor."""
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    mean, var = sd[prefix + ".running_mean"].view(shape), sd[prefix + ".running_var"].view(shape)
-    w, b = sd[prefix + ".weight"].view(shape), sd[prefix + ".bias"].view(shape)
-    return (x - mean) / torch.sqrt(var + 1e-5) * w + b
-
-
-def randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random BN statistics/affines (so BN is not the identity), in float64, eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    model = model.double()
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-            r = torch.rand(4, mod.num_features, generator=g, dtype=torch.float64)
-            mod.running_mean.copy_((r[0] - 0.5) * 0.4)
-            mod.running_var.copy_(r[1] * 0.1 + 0.05)
-            mod.weight.data.copy_(r[2] * 2 + 1.0)
-            mod.bias.data.copy_(r[3] * 1.5)
-    return model.eval()
 
 
 def stem_reference(sd, x, pools, final_pool_before_lif=False):

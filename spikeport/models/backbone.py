@@ -22,6 +22,19 @@ SSA_SCALE = 0.125
 ATTN_THRESHOLD = 0.5
 
 
+def frames(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Apply the per-frame ``fn`` to every step of ``x`` ``[T, B, ...]`` (as one ``[T*B, ...]``
+    batch) and return ``[T, B, ...]``."""
+    t, b = x.shape[:2]
+    y = fn(x.flatten(0, 1))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+def conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``bn(conv(.))`` on every step of ``x`` ``[T, B, C, ...]``."""
+    return frames(lambda z: bn(conv(z)), x)
+
+
 def head_dim_of(embed_dim: int, num_heads: int) -> int:
     if num_heads <= 0 or embed_dim % num_heads:
         raise SpikeportError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")

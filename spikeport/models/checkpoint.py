@@ -111,7 +111,8 @@ def load_weights(
 ) -> list[str]:
     """Strict load; missing/unexpected keys or shape mismatches -> CheckpointError.
 
-    ``fresh_attention``: parameters of the attention cores (``*.attn.core.*``) that the file
+    ``fresh_attention``: parameters of the attention cores (e.g. ``block.0.attn.core.*``,
+    ``stage3.0.attn.core.*``: every :class:`AttentionCore` submodule) that the file
     lacks keep their initial values (to swap a variant such as axnor into SSA-trained
     weights). Returns the keys left at their initial values.
     """
@@ -125,7 +126,8 @@ def load_weights(
         )
     own = model.state_dict()
     missing = [k for k in own if k not in state]
-    fresh = [k for k in missing if fresh_attention and ".attn.core." in k]
+    cores = _core_prefixes(model)
+    fresh = [k for k in missing if fresh_attention and k.startswith(cores)]
     missing = [k for k in missing if k not in fresh]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
@@ -134,7 +136,7 @@ def load_weights(
             parts.append(f"{len(missing)} missing key(s): {_listed(missing)}")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_listed(unexpected)}")
-        if any(".attn.core." in k for k in missing):
+        if any(k.startswith(cores) for k in missing):
             parts.append("to start attention-core parameters fresh, pass fresh_attention=True")
         raise CheckpointError(f"{source} does not match arch {arch!r}{dims}: " + "; ".join(parts))
     bad = [
@@ -149,6 +151,13 @@ def load_weights(
         )
     model.load_state_dict({**{k: own[k] for k in fresh}, **state}, strict=True)
     return fresh
+
+
+def _core_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """``"<path>."`` of every attention core in ``model``."""
+    from spikeport.models.attention.core import AttentionCore
+
+    return tuple(f"{name}." for name, m in model.named_modules() if isinstance(m, AttentionCore))
 
 
 def save_model(model: nn.Module, path: str | Path, config: ModelConfig | None = None) -> Path:
@@ -192,10 +201,13 @@ def from_checkpoint(
 
     spikeport ``model.pt`` files carry their config; any argument given must agree with it.
     Other checkpoints are built as ``arch`` (default ``spikformer-cifar``) with the official
-    dimensions of that arch (CIFAR 4-384/12 heads/10 classes; ImageNet and SDT 8-512/8 heads/
-    1000 classes; T 4; attention ssa, sdsa for SDT) overridden by the arguments given; extra
+    dimensions of that arch (``registry.ARCH_DEFAULTS``: Spikformer CIFAR 4-384/12 heads/10
+    classes; Spikformer ImageNet and SDT 8-512/8 heads/1000 classes; QKFormer HST-4-384/8
+    heads/10 classes (CIFAR) and HST-10-384/6 heads/1000 classes (ImageNet); SDT-V3 S, T 1;
+    T 4 otherwise; attention ssa, sdsa for SDT) overridden by the arguments given; extra
     keyword arguments (``img_size``, ``in_channels``, ``mlp_ratio``, ``attention_options``,
-    ``pool_stages``) go to the builder. ``use_ema`` loads ``state_dict_ema`` instead.
+    ``pool_stages``, ``arch_options``) go to the builder. ``use_ema`` loads
+    ``state_dict_ema`` instead.
     ``fresh_attention=True`` lets attention-core parameters that the file lacks keep their
     initial values, e.g. ``attention='axnor'`` on an SSA checkpoint (a starts at a_init).
     """

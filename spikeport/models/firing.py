@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spikeport.models.integer_neuron import IntegerLIF
 from spikeport.models.neuron import MultiStepLIF
 
 
@@ -16,21 +17,25 @@ def measure_firing_rates(
 
     Runs ``model`` in eval mode on ``images``; the rate is over every element of the LIF's
     ``[T, ...]`` output (spikes are 0/1, so the mean is the firing probability per step).
+    For an ``IntegerLIF`` the rate is the mean integer spike ``s`` (binary spikes per neuron
+    over its ``max_value`` virtual timesteps, so up to ``max_value``; SDT-V3's convention).
     """
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     handles = []
 
-    def hook_for(name: str):
+    def hook_for(name: str, scale: float):
         def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-            sums[name] = sums.get(name, 0.0) + float(out.double().sum())
+            sums[name] = sums.get(name, 0.0) + float(out.double().sum()) * scale
             counts[name] = counts.get(name, 0) + out.numel()
 
         return hook
 
     for name, mod in model.named_modules():
         if isinstance(mod, MultiStepLIF):
-            handles.append(mod.register_forward_hook(hook_for(name)))
+            handles.append(mod.register_forward_hook(hook_for(name, 1.0)))
+        elif isinstance(mod, IntegerLIF):
+            handles.append(mod.register_forward_hook(hook_for(name, mod.norm)))
     was_training = model.training
     model.eval()
     try:

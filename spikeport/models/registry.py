@@ -1,7 +1,9 @@
 """Architecture names -> builders, and the JSON-able :class:`ModelConfig` that rebuilds a model.
 
-Arch names: ``spikformer-cifar``, ``spikformer-imagenet``, ``sdt``. A config is everything a
-builder needs, so a saved ``model.pt`` (config + tensors) rebuilds without user flags.
+Arch names: ``spikformer-cifar``, ``spikformer-imagenet``, ``sdt``, ``qkformer-cifar``,
+``qkformer-imagenet``, ``sdt-v3``. A config is everything a builder needs, so a saved
+``model.pt`` (config + tensors) rebuilds without user flags. ``arch_options`` holds the few
+settings only one family has (``ARCH_OPTIONS`` lists them per arch).
 """
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ from torch import nn
 
 from spikeport.errors import SpikeportError, UnsupportedError
 
-ARCHS = ("spikformer-cifar", "spikformer-imagenet", "sdt")
+ARCHS = (
+    "spikformer-cifar",
+    "spikformer-imagenet",
+    "sdt",
+    "qkformer-cifar",
+    "qkformer-imagenet",
+    "sdt-v3",
+)
 
-# Official defaults per arch (notes/spikformer_code.md: CIFAR 4-384, ImageNet 8-512, SDT 8-512).
+# Official defaults per arch (notes/spikformer_code.md: CIFAR 4-384, ImageNet 8-512, SDT 8-512;
+# QKFormer cifar10.yml HST-4-384 and imagenet/qkformer.py HST-10-384; SDT-V3
+# Efficient_Spiking_Transformer_s, 5.1 M).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "spikformer-cifar": dict(
         embed_dim=384, depth=4, num_heads=12, num_classes=10, img_size=32, attention="ssa"
@@ -27,6 +38,28 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "sdt": dict(
         embed_dim=512, depth=8, num_heads=8, num_classes=1000, img_size=224, attention="sdsa"
     ),
+    "qkformer-cifar": dict(
+        embed_dim=384, depth=4, num_heads=8, num_classes=10, img_size=32, attention="ssa"
+    ),
+    "qkformer-imagenet": dict(
+        embed_dim=384, depth=10, num_heads=6, num_classes=1000, img_size=224, attention="ssa"
+    ),
+    "sdt-v3": dict(
+        embed_dim=192,
+        depth=8,
+        num_heads=8,
+        num_classes=1000,
+        img_size=224,
+        T=1,
+        attention="ssa",
+    ),
+}
+
+# Options (``ModelConfig.arch_options``) each arch accepts; see the model modules' docstrings.
+ARCH_OPTIONS: dict[str, tuple[str, ...]] = {
+    "qkformer-cifar": ("batch_coupled_proj_lif",),
+    "qkformer-imagenet": ("batch_coupled_proj_lif",),
+    "sdt-v3": ("stage_widths", "spike_max"),
 }
 
 
@@ -47,6 +80,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     pool_stages: tuple[bool, ...] | None = None
     dataset: str | None = None
+    arch_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -68,6 +102,7 @@ class ModelConfig:
         if data.get("pool_stages") is not None:
             data["pool_stages"] = tuple(bool(p) for p in data["pool_stages"])
         data["attention_options"] = dict(data.get("attention_options") or {})
+        data["arch_options"] = dict(data.get("arch_options") or {})
         return cls(**data)
 
 
@@ -83,6 +118,17 @@ def check_arch(arch: str) -> None:
         raise UnsupportedError(f"unknown arch {arch!r}; supported: {', '.join(ARCHS)}")
 
 
+# arch -> (module under spikeport.models, class)
+_BUILDERS: dict[str, tuple[str, str]] = {
+    "spikformer-cifar": ("spikformer", "SpikformerCifar"),
+    "spikformer-imagenet": ("spikformer", "SpikformerImageNet"),
+    "sdt": ("sdt", "SpikeDrivenTransformer"),
+    "qkformer-cifar": ("qkformer", "QKFormerCifar"),
+    "qkformer-imagenet": ("qkformer", "QKFormerImageNet"),
+    "sdt-v3": ("sdt_v3", "SpikeDrivenTransformerV3"),
+}
+
+
 def build_model(config: ModelConfig) -> nn.Module:
     """A freshly initialised model (train mode) for ``config``; ``model.config`` holds it."""
     check_arch(config.arch)
@@ -91,6 +137,12 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.attention not in ATTENTION_TYPES:
         raise UnsupportedError(
             f"unknown attention {config.attention!r}; supported: {', '.join(ATTENTION_TYPES)}"
+        )
+    allowed = ARCH_OPTIONS.get(config.arch, ())
+    unknown = sorted(set(config.arch_options) - set(allowed))
+    if unknown:
+        raise UnsupportedError(
+            f"arch {config.arch!r}: unknown arch_options {unknown}; supported: {list(allowed)}"
         )
     kwargs: dict[str, Any] = dict(
         embed_dim=config.embed_dim,
@@ -104,13 +156,12 @@ def build_model(config: ModelConfig) -> nn.Module:
         attention=config.attention,
         attention_options=config.attention_options,
         pool_stages=config.pool_stages,
+        **config.arch_options,
     )
-    if config.arch == "spikformer-cifar":
-        from spikeport.models.spikformer import SpikformerCifar as cls
-    elif config.arch == "spikformer-imagenet":
-        from spikeport.models.spikformer import SpikformerImageNet as cls
-    else:
-        from spikeport.models.sdt import SpikeDrivenTransformer as cls
+    import importlib
+
+    module, name = _BUILDERS[config.arch]
+    cls = getattr(importlib.import_module(f"spikeport.models.{module}"), name)
     model = cls(**kwargs)
     model.config = config
     return model

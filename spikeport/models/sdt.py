@@ -21,16 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeport.models.backbone import AttentionBranch, Backbone
+from spikeport.models.backbone import AttentionBranch, Backbone, conv_bn
 from spikeport.models.neuron import MultiStepLIF
 from spikeport.models.sps import IMAGENET_POOLING, MSSPS
-
-
-def _conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """1x1 Conv2d + BN2d on ``[T, B, C, H, W]``."""
-    t, b = x.shape[:2]
-    y = bn(conv(x.flatten(0, 1)))
-    return y.reshape(t, b, *y.shape[1:])
 
 
 class SDSAConv(AttentionBranch):
@@ -55,7 +48,7 @@ class SDSAConv(AttentionBranch):
 
     def _qkv(self, name: str, x: torch.Tensor) -> torch.Tensor:
         y = getattr(self, f"{name}_lif")(
-            _conv_bn(getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"), x)
+            conv_bn(getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"), x)
         )
         return self._heads(y.flatten(3).transpose(-1, -2))
 
@@ -64,7 +57,7 @@ class SDSAConv(AttentionBranch):
         s = self.shortcut_lif(x)
         q, k, v = (self._qkv(name, s) for name in ("q", "k", "v"))
         y = self._spiking(self.core(q, k, v).transpose(3, 4).reshape(t, b, c, hh * ww))
-        return _conv_bn(self.proj_conv, self.proj_bn, y.reshape(t, b, c, hh, ww))
+        return conv_bn(self.proj_conv, self.proj_bn, y.reshape(t, b, c, hh, ww))
 
 
 class MLPConvMS(nn.Module):
@@ -80,8 +73,8 @@ class MLPConvMS(nn.Module):
         self.fc2_bn = nn.BatchNorm2d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = _conv_bn(self.fc1_conv, self.fc1_bn, self.fc1_lif(x))
-        return _conv_bn(self.fc2_conv, self.fc2_bn, self.fc2_lif(y))
+        y = conv_bn(self.fc1_conv, self.fc1_bn, self.fc1_lif(x))
+        return conv_bn(self.fc2_conv, self.fc2_bn, self.fc2_lif(y))
 
 
 class MSBlock(nn.Module):

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeport.models.backbone import AttentionBranch, Backbone
+from spikeport.models.backbone import AttentionBranch, Backbone, conv_bn
 from spikeport.models.neuron import MultiStepLIF
 from spikeport.models.sps import CIFAR_POOLING, IMAGENET_POOLING, SPS
 
@@ -106,6 +106,9 @@ class SSAConv(AttentionBranch):
         self.proj_conv = nn.Conv1d(dim, dim, 1)
         self.proj_bn = nn.BatchNorm1d(dim)
         self.proj_lif = MultiStepLIF(tau=2.0)
+        # True: run proj_lif over [T*B, C, N] with T*B as its time axis, as the official
+        # QKFormer Spiking_Self_Attention does (its issue #14; outputs depend on the batch)
+        self.batch_coupled_proj_lif = False
 
     def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
         c, n = x.shape[-2:]
@@ -119,27 +122,31 @@ class SSAConv(AttentionBranch):
         q, k, v = (self._qkv(name, xf, t, b) for name in ("q", "k", "v"))
         y = self._spiking(self.core(q, k, v).transpose(3, 4).reshape(t, b, c, n))
         y = self.proj_bn(self.proj_conv(y.flatten(0, 1)))
+        if self.batch_coupled_proj_lif:
+            return self.proj_lif(y).reshape(t, b, c, hh, ww)
         return self.proj_lif(y.reshape(t, b, c, hh, ww))
 
 
 class MLPConv(nn.Module):
-    """ImageNet-layout MLP: 1x1 Conv2d + BN2d + LIF, twice, on ``[T, B, C, H, W]``."""
+    """ImageNet-layout MLP: 1x1 Conv2d + BN2d + LIF, twice, on ``[T, B, C, H, W]``.
 
-    def __init__(self, dim: int, hidden: int) -> None:
+    ``names`` are the two layers' prefixes: ``fc1``/``fc2`` (Spikformer, QKFormer ImageNet)
+    or ``mlp1``/``mlp2`` (QKFormer CIFAR).
+    """
+
+    def __init__(self, dim: int, hidden: int, names: tuple[str, str] = ("fc1", "fc2")) -> None:
         super().__init__()
-        self.fc1_conv = nn.Conv2d(dim, hidden, 1)
-        self.fc1_bn = nn.BatchNorm2d(hidden)
-        self.fc1_lif = MultiStepLIF(tau=2.0)
-        self.fc2_conv = nn.Conv2d(hidden, dim, 1)
-        self.fc2_bn = nn.BatchNorm2d(dim)
-        self.fc2_lif = MultiStepLIF(tau=2.0)
+        self.names = names
+        for name, (cin, cout) in zip(names, ((dim, hidden), (hidden, dim)), strict=True):
+            setattr(self, f"{name}_conv", nn.Conv2d(cin, cout, 1))
+            setattr(self, f"{name}_bn", nn.BatchNorm2d(cout))
+            setattr(self, f"{name}_lif", MultiStepLIF(tau=2.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b = x.shape[:2]
-        y = self.fc1_bn(self.fc1_conv(x.flatten(0, 1)))
-        y = self.fc1_lif(y.reshape(t, b, *y.shape[1:]))
-        y = self.fc2_bn(self.fc2_conv(y.flatten(0, 1)))
-        return self.fc2_lif(y.reshape(t, b, *y.shape[1:]))
+        for name in self.names:
+            y = conv_bn(getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"), x)
+            x = getattr(self, f"{name}_lif")(y)
+        return x
 
 
 class Block(nn.Module):
