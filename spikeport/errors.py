@@ -15,3 +15,7 @@ class CheckpointError(SpikeportError):
 
 class LavaNotAvailableError(SpikeportError):
     """lava-nc / lava-dl are not installed (run `make setup`)."""
+
+
+class DataError(SpikeportError):
+    """A data set that is missing, malformed or unsafe to read (``--data SPEC``)."""
