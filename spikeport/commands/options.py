@@ -45,3 +45,47 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=positive_int, default=2, help="torch CPU threads (default 2)"
     )
+
+
+DATA_HELP = (
+    "data set SPEC: digits | cifar10:DIR | cifar100:DIR | imagefolder:DIR | npz:FILE | "
+    "dvs-frames:DIR | dvs-events:DIR, then ,KEY=VALUE preprocessing options "
+    "(README: Bring your own data)"
+)
+
+
+def data_spec(text: str):  # noqa: ANN201  (spikeport.data.DataSpec; imported lazily)
+    """An argparse ``type=`` for ``--data SPEC`` (grammar: ``spikeport.data.spec``)."""
+    from spikeport.data import parse_spec
+    from spikeport.errors import DataError
+
+    try:
+        return parse_spec(text)
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--data ")) from None
+
+
+def add_data_argument(
+    parser: argparse.ArgumentParser,
+    default_help: str,
+    *,
+    flag: str = "--data",
+    default: str | None = None,
+    random: bool = False,
+) -> None:
+    """``--data SPEC`` (or ``flag``), parsed to a ``DataSpec``; ``random``: the literal
+    ``random`` (Bernoulli spikes) is accepted too and stays a string."""
+    kind = data_spec
+    if random:
+
+        def kind(text: str):  # noqa: ANN202
+            return text if text == "random" else data_spec(text)
+
+    extra = " | random (Bernoulli spikes)" if random else ""
+    parser.add_argument(
+        flag,
+        type=kind,
+        default=default,
+        metavar="SPEC",
+        help=f"{DATA_HELP}{extra}; default: {default_help}",
+    )
