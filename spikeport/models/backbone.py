@@ -136,8 +136,15 @@ class Backbone(nn.Module):
         self.block = nn.ModuleList(block(self.grid) for _ in range(depth))
 
     def repeat_over_time(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, C, H, W]`` repeated over T (direct encoding); time-major frames
+        ``[T, B, C, H, W]`` (event data, ``spikeport.data``) pass through as they are."""
+        if images.dim() == 5 and images.shape[0] == self.T:
+            return images
         if images.dim() != 4:
-            raise SpikeportError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
+            raise SpikeportError(
+                f"expected images [B, C, H, W] or frames [T={self.T}, B, C, H, W], "
+                f"got shape {tuple(images.shape)}"
+            )
         return images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
 
     def run_blocks(self, images: torch.Tensor) -> torch.Tensor:
