@@ -111,6 +111,10 @@ class Graph:
     def successors(self, name: str) -> list[str]:
         return list(self.nx.successors(name))
 
+    def consumers(self, name: str) -> list[tuple[str, str]]:
+        """(consumer node, input port) pairs fed by node `name`."""
+        return [(dst, p) for _, dst, ports in self.nx.out_edges(name, data="ports") for p in ports]
+
     def edges(self) -> list[tuple[str, str, str]]:
         """(src, dst, port) triples, sorted."""
         return sorted((s, d, p) for s, d, ports in self.nx.edges(data="ports") for p in ports or ())
