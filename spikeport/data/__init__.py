@@ -8,19 +8,21 @@ preprocessing convert calibrated with (``record``). Importing this package impor
 torch nor Pillow.
 """
 
-from spikeport.data.dataset import Dataset, model_layout
+from spikeport.data.dataset import ArrayDataset, Dataset, model_layout
 from spikeport.data.preprocessing import Preprocessing
 from spikeport.data.record import read_record, write_record
-from spikeport.data.registry import open_dataset
+from spikeport.data.registry import open_dataset, open_for_artifact
 from spikeport.data.spec import KINDS, DataSpec, parse_spec
 
 __all__ = [
+    "ArrayDataset",
     "KINDS",
     "DataSpec",
     "Dataset",
     "Preprocessing",
     "model_layout",
     "open_dataset",
+    "open_for_artifact",
     "parse_spec",
     "read_record",
     "write_record",

@@ -62,6 +62,9 @@ class NpzDataset(Dataset):
         classes = [str(i) for i in range(n_classes)]
         super().__init__(f"{spec}", xs[0], classes, xs[1:], layout, prep)
 
+    def _labels_at(self, rows: np.ndarray) -> np.ndarray:
+        return self._y[rows]
+
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._x is None:
             with np.load(self._path, allow_pickle=False) as z:

@@ -101,7 +101,11 @@ class CifarDataset(Dataset):
             self._cache[i] = (data.reshape(-1, 3, SIDE, SIDE), labels.astype(np.int64))
         return self._cache[i]
 
-    def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _labels_at(self, rows: np.ndarray) -> np.ndarray:
+        return self._gather(rows)[1]
+
+    def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 pixels ``[n, 3, 32, 32]`` and labels at ``rows``, from their batch files."""
         file_of = np.searchsorted(self._starts, rows, side="right") - 1
         pixels = np.empty((len(rows), 3, SIDE, SIDE), dtype=np.uint8)
         labels = np.empty(len(rows), dtype=np.int64)
@@ -115,6 +119,10 @@ class CifarDataset(Dataset):
             raise DataError(
                 f"{self.source}: label {int(labels[bad][0])} outside 0..{self.num_classes - 1}"
             )
+        return pixels, labels
+
+    def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pixels, labels = self._gather(rows)
         prep = self.preprocessing
         if prep.resize is None and prep.crop is None:
             return normalise(pixels, prep), labels

@@ -91,6 +91,18 @@ class Dataset:
         """Every sample of this view at once (small splits only)."""
         return self.read(np.arange(len(self)))
 
+    def labels(self) -> np.ndarray:
+        """Every label of this view (int64), without preprocessing any sample."""
+        return np.asarray(self._labels_at(self._index), dtype=np.int64)
+
+    def samples(self) -> Samples:
+        """The inputs of this view as a lazy array: ``len()`` and ``[i:j]`` (read then)."""
+        return Samples(self)
+
+    def _labels_at(self, rows: np.ndarray) -> np.ndarray:
+        """Labels at ``rows``; loaders that know them without reading samples override."""
+        return self._read(rows)[1]
+
     def _view(self, index: np.ndarray) -> Dataset:
         view = copy.copy(self)  # shares the loader's caches; only the index differs
         view._index = index
@@ -103,7 +115,49 @@ class Dataset:
         )
 
 
-def model_layout(x: np.ndarray, layout: str) -> np.ndarray:
-    """A batch as the model takes it: images ``[B, C, H, W]`` as they are, time-major
-    samples ``[B, T, C, H, W]`` as ``[T, B, C, H, W]``."""
-    return np.ascontiguousarray(np.moveaxis(x, 1, 0)) if layout == "time-major" else x
+class Samples:
+    """A Dataset's inputs as an array-like for code that slices arrays: ``len(s)``,
+    ``s[i:j]`` -> float32 numpy (read on demand), ``s.shape``."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self._ds = ds
+        self.shape = (len(ds), *ds.sample_shape)
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice):
+            raise TypeError("Samples supports slices only")
+        return self._ds[key].arrays()[0]
+
+
+def model_layout(x: Any, layout: str) -> Any:
+    """A batch (numpy array or torch tensor) as the model takes it: images
+    ``[B, C, H, W]`` as they are, time-major samples ``[B, T, C, H, W]`` as ``[T, B, C, H, W]``."""
+    if layout != "time-major":
+        return x
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(np.moveaxis(x, 1, 0))
+    return x.movedim(1, 0).contiguous()
+
+
+class ArrayDataset(Dataset):
+    """Samples already in memory: ``x`` ``[n, *sample_shape]`` (model units), ``y`` ``[n]``."""
+
+    def __init__(
+        self, x: Any, y: Any, source: str, classes: Sequence[str], layout: str = "image"
+    ) -> None:
+        from spikeport.data.preprocessing import Preprocessing
+
+        self._x, self._y = np.asarray(x), np.asarray(y, dtype=np.int64)
+        if len(self._x) != len(self._y):
+            raise DataError(f"{source}: {len(self._y)} labels for {len(self._x)} samples")
+        shape = self._x.shape[1:]
+        super().__init__(source, len(self._y), classes, shape, layout, Preprocessing(layout))
+
+    def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._x[rows], self._y[rows]
+
+    def _labels_at(self, rows: np.ndarray) -> np.ndarray:
+        return self._y[rows]

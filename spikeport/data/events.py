@@ -82,6 +82,9 @@ class _EventFolder(Dataset):
             f"{spec} ({split})", len(self._files), self._classes, shape, "time-major", prep
         )
 
+    def _labels_at(self, rows: np.ndarray) -> np.ndarray:
+        return self._labels[rows]
+
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.empty((len(rows), *self.sample_shape), dtype=np.float32)
         for i, row in enumerate(rows):

@@ -28,6 +28,9 @@ class ImageFolderDataset(Dataset):
         shape = (channels, prep.crop, prep.crop)
         super().__init__(f"{spec} ({split})", len(self._files), classes, shape, "image", prep)
 
+    def _labels_at(self, rows: np.ndarray) -> np.ndarray:
+        return self._labels[rows]
+
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from PIL import Image, UnidentifiedImageError
 

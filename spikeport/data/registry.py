@@ -9,10 +9,12 @@ that its samples fit the model.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from spikeport.data.dataset import Dataset
 from spikeport.data.preprocessing import Preprocessing, resolve
+from spikeport.data.record import read_record
 from spikeport.data.spec import DataSpec, parse_spec
 from spikeport.errors import DataError
 
@@ -72,3 +74,18 @@ def check_fits(ds: Dataset, input_shape: tuple[int, ...], T: int | None) -> None
             f"--data {ds.source}: samples are {list(ds.sample_shape)} ({ds.layout}) but the "
             f"model takes {list(want)}"
         )
+
+
+def open_for_artifact(
+    artifact: str | Path,
+    spec: str | DataSpec | None,
+    input_shape: tuple[int, ...],
+    T: int | None,
+    split: str = "test",
+) -> Dataset:
+    """The data to run an artifact on: ``spec``, else the spec in its ``data.json``, else
+    digits; with the recorded preprocessing when the kinds match (``open_dataset``)."""
+    recorded = read_record(artifact) if Path(artifact).is_dir() else None
+    if spec is None:
+        spec = recorded[0] if recorded is not None else "digits"
+    return open_dataset(spec, split, input_shape=input_shape, T=T, recorded=recorded)
