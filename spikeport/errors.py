@@ -19,3 +19,9 @@ class LavaNotAvailableError(SpikeportError):
 
 class DataError(SpikeportError):
     """A data set that is missing, malformed or unsafe to read (``--data SPEC``)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

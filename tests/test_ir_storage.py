@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from spikeport import ir
+from spikeport.ir import manifest
 from spikeport.ir.storage import GRAPH_FILE, TENSOR_FILE
 
 
@@ -291,10 +293,23 @@ def saved(tmp_path: Path) -> Path:
     return ir.save(int_graph(), tmp_path / "art")
 
 
+def _reseal(path: Path) -> None:
+    """Record the edited files in the manifest, so that load reaches the check under test."""
+    manifest.write(path, [GRAPH_FILE, TENSOR_FILE])
+
+
 def _edit_json(path: Path, edit) -> None:
     doc = json.loads((path / GRAPH_FILE).read_text())
     edit(doc)
     (path / GRAPH_FILE).write_text(json.dumps(doc))
+    _reseal(path)
+
+
+@contextlib.contextmanager
+def _edit_h5(path: Path):
+    with h5py.File(path / TENSOR_FILE, "a") as h5:
+        yield h5
+    _reseal(path)
 
 
 def _node_entry(doc: dict, name: str) -> dict:
@@ -322,7 +337,7 @@ def test_refuses_unknown_field(saved: Path) -> None:
 
 
 def test_refuses_missing_tensor(saved: Path) -> None:
-    with h5py.File(saved / TENSOR_FILE, "a") as h5:
+    with _edit_h5(saved) as h5:
         del h5["nodes/fc/weight"]
     with pytest.raises(
         ir.ArtifactError, match="tensors.h5: tensor fc/weight: dataset .* is missing"
@@ -331,7 +346,7 @@ def test_refuses_missing_tensor(saved: Path) -> None:
 
 
 def test_refuses_tensor_shape_mismatch(saved: Path) -> None:
-    with h5py.File(saved / TENSOR_FILE, "a") as h5:
+    with _edit_h5(saved) as h5:
         del h5["nodes/fc/weight"]
         h5["nodes/fc/weight"] = np.zeros((10, 71), np.int64)
     with pytest.raises(ir.ArtifactError, match=r"tensor fc/weight: shape \(10, 71\) differs"):
@@ -339,7 +354,7 @@ def test_refuses_tensor_shape_mismatch(saved: Path) -> None:
 
 
 def test_refuses_non_numeric_tensor(saved: Path) -> None:
-    with h5py.File(saved / TENSOR_FILE, "a") as h5:
+    with _edit_h5(saved) as h5:
         del h5["nodes/fc2/weight"]
         h5["nodes/fc2/weight"] = np.array([b"x"] * 50).reshape(5, 10)
     with pytest.raises(ir.ArtifactError, match="tensor fc2/weight: dtype .* is not numeric"):
@@ -348,7 +363,7 @@ def test_refuses_non_numeric_tensor(saved: Path) -> None:
 
 def test_refuses_graph_shape_mismatch(saved: Path) -> None:
     # consistent tensors, but the Dense no longer fits the flatten output (72 features)
-    with h5py.File(saved / TENSOR_FILE, "a") as h5:
+    with _edit_h5(saved) as h5:
         for f in ("weight", "delay"):
             del h5[f"nodes/fc/{f}"]
             h5[f"nodes/fc/{f}"] = np.zeros((10, 70), np.int64)
@@ -390,5 +405,6 @@ def test_refuses_missing_files_and_bad_json(tmp_path: Path, saved: Path) -> None
     bad.mkdir()
     (bad / GRAPH_FILE).write_text("{not json")
     (bad / TENSOR_FILE).write_bytes(b"")
+    _reseal(bad)
     with pytest.raises(ir.ArtifactError, match="graph.json: not valid JSON"):
         ir.load(bad)

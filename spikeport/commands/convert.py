@@ -97,13 +97,17 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(f"{ckpt}: no such checkpoint file")
     if args.batch_size < 1:
         raise SpikeportError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.T is not None:
+        from spikeport.budget import require_T
+
+        require_T("--T", args.T)
 
     import torch
 
     from spikeport.converters.passes import QuantConfig
     from spikeport.converters.pipeline import convert_model, measure_fidelity
     from spikeport.converters.quant_report import build_report, format_table
-    from spikeport.ir import save
+    from spikeport.ir import manifest, plain_name, save
     from spikeport.models.checkpoint import from_checkpoint
 
     torch.set_num_threads(max(1, args.threads))
@@ -145,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         model,
         sample_shape,
         config=qcfg,
-        name=ckpt.stem,
+        name=plain_name(ckpt.stem),
         calibration=calibration,
         lower=args.lower_attention,
     )
@@ -172,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(quantized, conv.pass_log, fidelity, source=str(ckpt), dataset=dataset)
     report["timing"] = quantized.meta["timing"]
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    manifest.write(out)  # last: the sha256 of every file written above
     print(format_table(report))
     print(f"wrote {out}/graph.json, tensors.h5, float/, report.json")
     return 0

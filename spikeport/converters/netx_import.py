@@ -19,19 +19,23 @@ cross-correlation kernels instead of Lava's (X, Y, C) and flipped kernels):
 
 Everything else (pool, average, concat, convT, unpool, dense_rec, complex dense, RF
 neurons) raises UnsupportedError naming the layer. Nothing is unpickled: only numeric and
-string datasets are read with h5py.
+string datasets are read with h5py, from a file without links to other files whose declared
+sizes fit the memory budget (:mod:`spikeport.hdf5`); a NaN, infinite or out-of-range value
+(:mod:`spikeport.value_range`) in any numeric field is refused naming the layer and field.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from spikeport import ir
+from spikeport import hdf5, ir
 from spikeport.errors import SpikeportError, UnsupportedError
+from spikeport.value_range import check_values
 
 NETX_STATE_EXP = 6
 """netx's fixed `state_exp` for sigma-delta neurons and `bias_exp` for LIF neurons."""
@@ -64,23 +68,23 @@ def load_netx(
     path = Path(path)
     if not path.is_file():
         raise SpikeportError(f"{path}: netx file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise SpikeportError(f"{path}: not an HDF5 file (netx .net expected)") from None
-    with f:
+    with hdf5.open_checked(path, "a netx .net file") as f:
         if not isinstance(f.get("layer"), h5py.Group):
             raise SpikeportError(f"{path}: no /layer group (not a netx .net file)")
         layers = f["layer"]
-        keys = sorted(layers.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+        keys = sorted(layers.keys(), key=lambda k: int(k) if re.fullmatch("[0-9]+", k) else -1)
         if [k for k in keys] != [str(i) for i in range(len(keys))]:
-            raise SpikeportError(f"{path}: /layer keys {keys} are not 0..{len(keys) - 1}")
+            listed = keys if len(keys) <= 8 else [*keys[:8], "..."]
+            raise SpikeportError(f"{path}: /layer keys {listed} are not 0..{len(keys) - 1}")
         count = len(keys) if num_layers is None else min(num_layers, len(keys))
         builder = _Builder(path, input_message_bits, reset_interval, reset_offset, spike_exp)
         if input_shape is not None:
             builder.add_input(tuple(int(d) for d in input_shape), neuron=None, index=None)
         for i in range(count):
-            builder.add_layer(i, layers[str(i)])
+            group = layers[str(i)]
+            if not isinstance(group, h5py.Group):
+                raise SpikeportError(f"{builder.where(i)}: not a group")
+            builder.add_layer(i, group)
     return builder.finish()
 
 
@@ -94,7 +98,7 @@ class _Builder:
         spike_exp: int,
     ) -> None:
         self.path = path
-        self.graph = ir.Graph(path.stem)
+        self.graph = ir.Graph(ir.plain_name(path.stem))
         self.graph.meta = {
             "source": "netx",
             "file": path.name,
@@ -398,14 +402,16 @@ def _required(group: h5py.Group, key: str, where: str) -> Any:
 
 def _dataset(group: h5py.Group, key: str, where: str) -> np.ndarray:
     ds = _required(group, key, where)
-    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf":
+    if not isinstance(ds, h5py.Dataset):
         raise SpikeportError(f"{where}: field {key!r} is not a numeric dataset")
-    return np.asarray(ds[()])
+    return hdf5.read(ds, f"{where}: field {key!r}")
 
 
 def _int_array(group: h5py.Group, key: str, where: str) -> np.ndarray:
     """Like netx's NetDict: float values truncated toward zero to integers."""
-    return _dataset(group, key, where).astype(np.int64)
+    arr = _dataset(group, key, where)
+    check_values(arr, f"{where}: field {key!r}")
+    return arr.astype(np.int64)
 
 
 def _int_scalar(group: h5py.Group, key: str, default: int, where: str) -> int:
@@ -460,6 +466,7 @@ def _neuron_params(neuron: Any, where: str) -> dict[str, Any]:
         if isinstance(value, np.bool_ | bool):
             out[key] = bool(value)
         elif isinstance(value, np.integer | np.floating | int | float):
+            check_values(value, f"{where}: neuron {key!r}")
             out[key] = value.item() if isinstance(value, np.generic) else value
     return out
 

@@ -14,17 +14,24 @@ SpikingJelly write for conv/linear/LIF networks:
 
 ``dt`` (seconds) is the graph's ``metadata["dt"]`` when present, else the argument
 (default 1e-4, SpikingJelly's and snnTorch's convention). Nothing else is imported: the
-error names every unsupported NIR node.
+error names every unsupported NIR node. A ``.nir`` file is opened with the checks of
+:mod:`spikeport.hdf5` first (no links to other files, declared sizes within the memory
+budget); a malformed node field, or a NaN, infinite or out-of-range weight or parameter
+(:mod:`spikeport.value_range`), is one line naming the node.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spikeport.errors import SpikeportError, UnsupportedError
+from spikeport import hdf5
+from spikeport.errors import SpikeportError, UnsupportedError, first_line
+from spikeport.value_range import check_values
 
 DEFAULT_DT = 1e-4
 _SUPPORTED = ("Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "LIF")
@@ -36,6 +43,7 @@ def _clean(name: str) -> str:
 
 def _uniform(node_name: str, field: str, value: Any) -> float:
     arr = np.asarray(value, dtype=np.float64)
+    check_values(arr, f"NIR graph: node {node_name} (LIF): {field}")
     u = np.unique(arr)
     if u.size != 1:
         raise UnsupportedError(f"{node_name} (LIF): {field} differs between neurons")
@@ -71,15 +79,18 @@ def load_nir(source: Any, dt: float | None = None, name: str | None = None) -> A
         path = Path(source)
         if not path.is_file():
             raise SpikeportError(f"{path}: no such NIR file")
+        hdf5.open_checked(path, "a NIR file").close()
         try:
             source = nir.read(str(path))
         except Exception as exc:  # h5py/nir raise many types for a bad file
-            raise SpikeportError(f"{path}: not a readable NIR file ({exc})") from None
+            raise SpikeportError(f"{path}: not a readable NIR file ({first_line(exc)})") from None
         name = name or path.stem
     if not isinstance(source, nir.NIRGraph):
         raise SpikeportError(f"expected a nir.NIRGraph or a .nir path, got {type(source).__name__}")
-    meta_dt = (source.metadata or {}).get("dt")
-    step = float(meta_dt) if meta_dt is not None else float(dt or DEFAULT_DT)
+    meta_dt = (source.metadata or {}).get("dt") if isinstance(source.metadata, dict) else None
+    step = _finite(meta_dt if meta_dt is not None else (dt or DEFAULT_DT), "metadata dt")
+    if step <= 0:
+        raise SpikeportError(f"NIR graph: dt = {step} must be > 0")
     bad = [
         f"{k} ({type(v).__name__})"
         for k, v in source.nodes.items()
@@ -92,7 +103,7 @@ def load_nir(source: Any, dt: float | None = None, name: str | None = None) -> A
         if src not in source.nodes or dst not in source.nodes:
             raise SpikeportError(f"NIR graph: edge {src} -> {dst} names a missing node")
         preds[dst].append(src)
-    g = ir.Graph(name or "nir")
+    g = ir.Graph(ir.plain_name(name or "nir"))
     g.meta.update({"source": "nir", "dt": step, "time_major": True})
     value: dict[str, str] = {}  # NIR node -> IR node carrying its output
     outputs: list[str] = []
@@ -106,18 +117,48 @@ def load_nir(source: Any, dt: float | None = None, name: str | None = None) -> A
             outputs.append(ins[0])
             continue
         if kind == "Input":
-            g.add(ir.Input(ir_name, shape=_shape(key, node.input_type), kind="float"))
+            with _fields(key, kind):
+                g.add(ir.Input(ir_name, shape=_shape(key, node.input_type), kind="float"))
             value[key] = ir_name
             continue
         if not ins:
             raise SpikeportError(f"NIR graph: node {key} ({kind}) has no input")
         src = ins[0] if len(ins) == 1 else _sum(g, ir, f"{ir_name}.in", ins)
-        g.add(_convert(ir, key, ir_name, node, kind, step), src)
+        with _fields(key, kind):
+            g.add(_convert(ir, key, ir_name, node, kind, step), src)
         value[key] = ir_name
     if not outputs:
         raise SpikeportError("NIR graph: no Output node")
     g.set_outputs(outputs)
     return g
+
+
+@contextlib.contextmanager
+def _fields(key: str, kind: str) -> Iterator[None]:
+    """Reading a NIR node's fields: a malformed one (wrong type, size or value) is one line."""
+    try:
+        yield
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, ArithmeticError) as exc:
+        msg = f"NIR graph: node {key} ({kind}): bad field ({first_line(exc)})"
+        raise SpikeportError(msg) from None
+
+
+def _finite(value: Any, what: str) -> float:
+    """``value`` as a float; SpikeportError when it is not one finite number."""
+    try:
+        out = float(np.asarray(value, dtype=np.float64).item())
+    except (TypeError, ValueError):
+        raise SpikeportError(f"NIR graph: {what} {str(value)[:40]!r} is not a number") from None
+    if not np.isfinite(out):
+        raise SpikeportError(f"NIR graph: {what} = {out} is not finite")
+    return out
+
+
+def _tensor(key: str, field: str, value: Any) -> np.ndarray:
+    """A weight or bias as an array; NaN, infinite or out-of-range entries are refused."""
+    arr = np.asarray(value)
+    check_values(arr, f"NIR graph: node {key}: {field}")
+    return arr
 
 
 def _sum(g: Any, ir: Any, name: str, ins: list[str]) -> str:
@@ -131,14 +172,16 @@ def _sum(g: Any, ir: Any, name: str, ins: list[str]) -> str:
 
 def _convert(ir: Any, key: str, name: str, node: Any, kind: str, dt: float) -> Any:
     if kind == "Affine":
-        return ir.Linear(name, weight=np.asarray(node.weight), bias=np.asarray(node.bias))
+        return ir.Linear(
+            name, weight=_tensor(key, "weight", node.weight), bias=_tensor(key, "bias", node.bias)
+        )
     if kind == "Linear":
-        return ir.Linear(name, weight=np.asarray(node.weight))
+        return ir.Linear(name, weight=_tensor(key, "weight", node.weight))
     if kind == "Conv2d":
         return ir.Conv2d(
             name,
-            weight=np.asarray(node.weight),
-            bias=None if node.bias is None else np.asarray(node.bias),
+            weight=_tensor(key, "weight", node.weight),
+            bias=None if node.bias is None else _tensor(key, "bias", node.bias),
             stride=_pair(key, "stride", node.stride),
             padding=_pair(key, "padding", node.padding),
             dilation=_pair(key, "dilation", node.dilation),

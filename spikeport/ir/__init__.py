@@ -24,6 +24,7 @@ from spikeport.ir.int_attention import IntAttention  # noqa: F401  (registers it
 from spikeport.ir.int_nodes import Conv, CubaLIF, Delay, Delta, Dense, Sigma, SigmaDelta
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.layout_nodes import Flatten, Reshape, Transpose
+from spikeport.ir.metadata import check_name, plain_name
 from spikeport.ir.node import NODE_TYPES, Node, Shape, node
 from spikeport.ir.shapes import infer_shapes
 from spikeport.ir.storage import SCHEMA_VERSION, load, save
@@ -62,7 +63,9 @@ __all__ = [
     "SigmaDelta",
     "Transpose",
     "XnorPopcount",
+    "check_name",
     "infer_shapes",
+    "plain_name",
     "node",
     "validate",
 ]

@@ -1,10 +1,16 @@
-"""Save / load a graph as a directory: `graph.json` (structure, fields) + `tensors.h5` (arrays).
+"""Save / load a graph as a directory: `graph.json` (structure, fields) + `tensors.h5` (arrays)
++ `manifest.json` (their SHA-256, :mod:`spikeport.ir.manifest`).
 
 Nothing is ever unpickled: JSON holds scalars, strings and lists, HDF5 holds numeric
 datasets at `nodes/<node name>/<field>`. Loading refuses, with one line naming the file
-and the node/field: an unknown schema version, an unknown node type or field, a missing
-tensor, a tensor whose shape or dtype differs from graph.json, and a graph whose
-inferred shapes differ from the recorded ones or that does not validate.
+and the node/field: a missing manifest or a file whose SHA-256 differs from it, an HDF5
+link (soft or external) or a dataset stored outside tensors.h5, an unknown schema version,
+an unknown node type or field, a missing tensor or one stored under another node's key, a
+tensor whose shape or dtype differs from graph.json, a NaN, infinite or out-of-range value
+(:mod:`spikeport.value_range`), sizes over
+the memory budget (:mod:`spikeport.budget`) before they are read, a graph name that is not
+a plain name, out-of-range ``meta`` values (:mod:`spikeport.ir.metadata`), and a graph
+whose inferred shapes differ from the recorded ones or that does not validate.
 """
 
 from __future__ import annotations
@@ -18,19 +24,28 @@ import h5py
 import numpy as np
 
 import spikeport
+from spikeport import budget, hdf5
+from spikeport.errors import first_line
+from spikeport.ir import manifest
 from spikeport.ir.errors import ArtifactError, GraphError
 from spikeport.ir.graph import Graph
+from spikeport.ir.metadata import check_meta, check_name
 from spikeport.ir.node import NODE_TYPES, Node
 from spikeport.ir.validate import validate
+from spikeport.value_range import ValueRangeError, check_values
 
 SCHEMA_VERSION = 1
 GRAPH_FILE = "graph.json"
 TENSOR_FILE = "tensors.h5"
 FORMAT = "spikeport-ir"
+JSON_EXPANSION = 16
+"""Bytes of Python objects per byte of graph.json, for the budget check before parsing."""
 
 
 def save(graph: Graph, directory: str | Path) -> Path:
     """Validate `graph` and write it under `directory` (created if needed); returns the path."""
+    check_name(graph.name)
+    check_meta(graph.meta, set(graph.nx.nodes))
     shapes = validate(graph)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +57,7 @@ def save(graph: Graph, directory: str | Path) -> Path:
             rec = graph.node(name)
             tensors = {}
             for field, arr in rec.tensors().items():
-                key = f"nodes/{name}/{field}"
+                key = _key(name, field)
                 h5.create_dataset(key, data=arr)
                 tensors[field] = {"key": key, "shape": list(arr.shape), "dtype": arr.dtype.str}
             nodes.append(
@@ -71,21 +86,25 @@ def save(graph: Graph, directory: str | Path) -> Path:
     tmp_json.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
     tmp_h5.replace(out / TENSOR_FILE)
     tmp_json.replace(out / GRAPH_FILE)
+    manifest.write(out, [GRAPH_FILE, TENSOR_FILE])
     return out
 
 
 def load(directory: str | Path) -> Graph:
-    """Read a graph written by `save`; raises ArtifactError naming the file and node/field."""
+    """Read a graph written by `save`; raises ArtifactError naming the file and node/field
+    (BudgetError for sizes over the memory budget)."""
     d = Path(directory)
     jpath, hpath = d / GRAPH_FILE, d / TENSOR_FILE
     if not jpath.is_file():
         raise ArtifactError(f"{jpath}: not found (an IR artifact directory needs {GRAPH_FILE})")
     if not hpath.is_file():
         raise ArtifactError(f"{hpath}: not found (an IR artifact directory needs {TENSOR_FILE})")
+    manifest.verify(d, required=(GRAPH_FILE, TENSOR_FILE))
+    budget.require(f"{jpath} (parsed)", jpath.stat().st_size * JSON_EXPANSION)
     try:
         doc = json.loads(jpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{jpath}: not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError: a ValueError
+        raise ArtifactError(f"{jpath}: not valid JSON ({first_line(exc)})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ArtifactError(f"{jpath}: not a spikeport IR graph (format != {FORMAT!r})")
     version = doc.get("schema_version")
@@ -94,13 +113,15 @@ def load(directory: str | Path) -> Graph:
             f"{jpath}: schema_version {version!r} is not supported (this spikeport "
             f"{spikeport.__version__} reads version {SCHEMA_VERSION})"
         )
-    graph = Graph(str(doc.get("name", "graph")))
-    graph.meta = dict(doc.get("meta") or {})
+    try:
+        graph = Graph(check_name(doc.get("name", "graph")))
+    except GraphError as exc:
+        raise ArtifactError(f"{jpath}: {exc}") from None
     recorded: dict[str, tuple[int, ...]] = {}
     try:
-        h5 = h5py.File(hpath, "r")
-    except OSError as exc:
-        raise ArtifactError(f"{hpath}: not a readable HDF5 file ({exc})") from None
+        h5 = hdf5.open_checked(hpath, "an IR tensor file")
+    except hdf5.HDF5Error as exc:
+        raise ArtifactError(str(exc)) from None
     with h5:
         for entry in _list(doc, "nodes", jpath):
             rec = _node(entry, h5, jpath, hpath)
@@ -108,7 +129,7 @@ def load(directory: str | Path) -> Graph:
                 raise ArtifactError(f"{jpath}: node {rec.name}: defined twice")
             graph.nx.add_node(rec.name, node=rec)
             if entry.get("shape") is not None:
-                recorded[rec.name] = tuple(entry["shape"])
+                recorded[rec.name] = _shape(entry["shape"], f"node {rec.name}: shape", jpath)
     for edge in _list(doc, "edges", jpath):
         if not (
             isinstance(edge, list) and len(edge) == 3 and all(isinstance(e, str) for e in edge)
@@ -123,9 +144,14 @@ def load(directory: str | Path) -> Graph:
         except GraphError as exc:
             raise ArtifactError(f"{jpath}: {exc}") from None
     outputs = doc.get("outputs")
+    if outputs is not None and not (
+        isinstance(outputs, list) and all(isinstance(o, str) for o in outputs)
+    ):
+        raise ArtifactError(f"{jpath}: 'outputs' must be a list of node names")
     try:
         if outputs is not None:
             graph.set_outputs(outputs)
+        graph.meta = check_meta(doc.get("meta"), set(graph.nx.nodes))
         shapes = validate(graph)
     except GraphError as exc:
         raise ArtifactError(f"{jpath}: {exc}") from None
@@ -137,6 +163,11 @@ def load(directory: str | Path) -> Graph:
     return graph
 
 
+def _key(node: str, field: str) -> str:
+    """The HDF5 key of a node's tensor field: the only key `load` accepts for it."""
+    return f"nodes/{node}/{field}"
+
+
 def _list(doc: dict[str, Any], key: str, jpath: Path) -> list[Any]:
     value = doc.get(key)
     if not isinstance(value, list):
@@ -144,17 +175,30 @@ def _list(doc: dict[str, Any], key: str, jpath: Path) -> list[Any]:
     return value
 
 
+def _shape(value: Any, where: str, jpath: Path) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
+    ):
+        raise ArtifactError(f"{jpath}: {where} {value!r} is not a list of sizes")
+    return tuple(value)
+
+
 def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        raise ArtifactError(f"{jpath}: node entry {entry!r} has no name")
+        raise ArtifactError(f"{jpath}: node entry {str(entry)[:80]!r} has no name")
     name, kind = entry["name"], entry.get("type")
     cls = NODE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         known = ", ".join(sorted(NODE_TYPES))
         raise ArtifactError(f"{jpath}: node {name}: unknown node type {kind!r} (known: {known})")
-    params = dict(entry.get("params") or {})
-    tensors = dict(entry.get("tensors") or {})
-    nulls = list(entry.get("null_tensors") or [])
+    params, tensors = entry.get("params") or {}, entry.get("tensors") or {}
+    nulls = entry.get("null_tensors") or []
+    if not (isinstance(params, dict) and isinstance(tensors, dict) and isinstance(nulls, list)):
+        raise ArtifactError(
+            f"{jpath}: node {name} ({kind}): params/tensors must be objects, null_tensors a list"
+        )
+    if not all(isinstance(f, str) for f in nulls):
+        raise ArtifactError(f"{jpath}: node {name} ({kind}): null_tensors must name fields")
     tensor_fields = set(cls.int_tensors + cls.float_tensors)
     fields = {f.name for f in dataclasses.fields(cls) if f.name != "name"}
     for f in list(params) + list(tensors) + nulls:
@@ -168,35 +212,51 @@ def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
     values: dict[str, Any] = {k: _from_json(v) for k, v in params.items()}
     values.update({f: None for f in nulls})
     for field, spec in tensors.items():
-        values[field] = _tensor(h5, spec, f"{name}/{field}", jpath, hpath)
+        where = f"{name}/{field}"
+        values[field] = _tensor(h5, spec, _key(name, field), where, jpath, hpath)
     try:
         return cls(name=name, **values)
     except GraphError as exc:
         raise ArtifactError(f"{jpath}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ArtifactError(f"{jpath}: node {name} ({kind}): {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ArtifactError(f"{jpath}: node {name} ({kind}): {first_line(exc)}") from None
 
 
-def _tensor(h5: h5py.File, spec: Any, where: str, jpath: Path, hpath: Path) -> np.ndarray:
+def _tensor(
+    h5: h5py.File, spec: Any, key: str, where: str, jpath: Path, hpath: Path
+) -> np.ndarray:
     if not isinstance(spec, dict) or not isinstance(spec.get("key"), str):
         raise ArtifactError(f"{jpath}: tensor {where}: entry must name its HDF5 key")
-    key = spec["key"]
+    if spec["key"] != key:
+        raise ArtifactError(f"{jpath}: tensor {where}: key {spec['key']!r} is not {key!r}")
+    shape = _shape(spec.get("shape", []), f"tensor {where}: shape", jpath)
+    want = None
+    if "dtype" in spec:
+        try:
+            want = np.dtype(spec["dtype"])
+        except (TypeError, ValueError):
+            raise ArtifactError(f"{jpath}: tensor {where}: dtype {spec['dtype']!r}") from None
     ds = h5.get(key)
     if not isinstance(ds, h5py.Dataset):
         raise ArtifactError(f"{hpath}: tensor {where}: dataset {key!r} is missing")
-    if ds.dtype.kind not in "biuf":
-        raise ArtifactError(f"{hpath}: tensor {where}: dtype {ds.dtype} is not numeric")
-    shape = tuple(spec.get("shape", ()))
+    try:
+        hdf5.check_numeric(ds, f"{hpath}: tensor {where}")
+    except hdf5.HDF5Error as exc:
+        raise ArtifactError(str(exc)) from None
     if ds.shape != shape:
         raise ArtifactError(
             f"{hpath}: tensor {where}: shape {ds.shape} differs from {shape} in {jpath.name}"
         )
-    if "dtype" in spec and np.dtype(spec["dtype"]) != ds.dtype:
-        want = spec["dtype"]
+    if want is not None and want != ds.dtype:
         raise ArtifactError(
-            f"{hpath}: tensor {where}: dtype {ds.dtype} differs from {want} in {jpath.name}"
+            f"{hpath}: tensor {where}: dtype {ds.dtype} differs from {want.str} in {jpath.name}"
         )
-    return np.asarray(ds[()])
+    try:
+        arr = hdf5.read(ds, f"{hpath}: tensor {where}")
+        check_values(arr, f"{hpath}: tensor {where}")
+    except (hdf5.HDF5Error, ValueRangeError) as exc:
+        raise ArtifactError(str(exc)) from None
+    return arr
 
 
 def _jsonable(value: Any, rec: Node, field: str) -> Any:

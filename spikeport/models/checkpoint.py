@@ -29,6 +29,7 @@ from torch import nn
 
 from spikeport.errors import CheckpointError
 from spikeport.models.registry import ModelConfig, build_model, check_arch, default_config
+from spikeport.value_range import check_values
 
 FORMAT = "spikeport-model"
 FORMAT_VERSION = 1
@@ -94,7 +95,8 @@ def extract_state_dict(obj: Any, source: str, use_ema: bool = False) -> dict[str
     for k, v in sd.items():
         if not isinstance(v, torch.Tensor):
             raise CheckpointError(f"{source}: state dict entry {k!r} is not a tensor")
-        out[k.removeprefix("module.")] = v
+        check_values(v, f"{source}: tensor {k!r}")
+        out[str(k).removeprefix("module.")] = v
     return out
 
 
