@@ -13,11 +13,12 @@ from spikeport.models.digits import load_digits_split
 SMALL = ["--embed-dim", "32", "--depth", "1", "--heads", "4", "--T", "2", "--threads", "1"]
 
 
-def test_unsupported_dataset_is_one_line_listing_the_supported(tmp_path, capsys):
+def test_a_dataset_spec_without_its_path_is_one_line_naming_the_option(tmp_path, capsys):
     rc = cli.main(["train", "--dataset", "cifar10", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
-    assert rc == 2
-    assert err == "spikeport: error: --dataset 'cifar10' is not supported; supported: digits"
+    assert rc == 2 and "\n" not in err
+    assert err.startswith("spikeport: error: argument --dataset: ")
+    assert "cifar10 needs a path (cifar10:PATH)" in err
     assert not any(tmp_path.iterdir())
 
 

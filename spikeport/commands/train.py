@@ -1,4 +1,11 @@
-"""``spikeport train``: train a small Spikformer on real data and write model.pt + metrics.json."""
+"""``spikeport train``: train a small Spikformer on real data and write model.pt + metrics.json.
+
+``--dataset digits`` (default) trains the digits model; any other ``--dataset SPEC``
+(``spikeport.data``: ``cifar10:DIR``, ``imagefolder:DIR,crop=N``, ``dvs-frames:DIR``, ...)
+trains a Spikformer CIFAR-layout model shaped by the data (``models.train.data_config``) on
+its train split (without augmentation) and reports accuracy on its test split; model.pt
+records the spec (absolute path) so ``spikeport convert`` finds the data again.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,20 @@ import argparse
 
 from spikeport.models.attention import ATTENTION_TYPES
 
-DATASETS = ("digits",)
 ATTENTIONS = ATTENTION_TYPES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a small Spikformer on scikit-learn digits",
-        description="Train the digits Spikformer (CIFAR layout, 8x8 -> 4x4 tokens) with one "
-        "attention variant; writes DIR/model.pt and DIR/metrics.json.",
+        help="train a small Spikformer on digits or your own data (--dataset SPEC)",
+        description="Train a Spikformer (CIFAR layout) with one attention variant on the "
+        "digits (8x8 -> 4x4 tokens) or on a --dataset SPEC; writes DIR/model.pt and "
+        "DIR/metrics.json.",
     )
-    p.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)}")
+    from spikeport.commands.options import add_data_argument
+
+    add_data_argument(p, "digits", flag="--dataset", default="digits")
     p.add_argument("--attention", default="ssa", help=f"one of: {', '.join(ATTENTIONS)}")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
@@ -25,7 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--embed-dim", type=int, default=64, help="model width (default 64)")
     p.add_argument("--depth", type=int, default=2, help="Transformer blocks (default 2)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
-    p.add_argument("--T", type=int, default=4, help="time steps (default 4)")
+    p.add_argument(
+        "--T", type=int, default=None, help="time steps (default 4; event data: its frames)"
+    )
     p.add_argument(
         "--attn-opt",
         action="append",
@@ -62,10 +73,6 @@ def parse_options(items: list[str]) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from spikeport.errors import SpikeportError
 
-    if args.dataset not in DATASETS:
-        raise SpikeportError(
-            f"--dataset {args.dataset!r} is not supported; supported: {', '.join(DATASETS)}"
-        )
     if args.attention not in ATTENTIONS:
         raise SpikeportError(
             f"--attention {args.attention!r} is not supported; supported: {', '.join(ATTENTIONS)}"
@@ -75,22 +82,38 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise SpikeportError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
 
-    from spikeport.models.train import TrainSettings, digits_config, save_run, train_digits
+    from spikeport.models import train as training
 
-    config = digits_config(
-        args.attention,
+    shape = dict(
         embed_dim=args.embed_dim,
         depth=args.depth,
         num_heads=args.heads,
-        T=args.T,
         attention_options=parse_options(args.attn_opt),
     )
     overrides = {
         k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None
     }
-    settings = TrainSettings(seed=args.seed, threads=args.threads, **overrides)
-    model, metrics = train_digits(config, settings, progress=not args.no_progress)
-    out = save_run(args.out, model, metrics)
+    settings = training.TrainSettings(seed=args.seed, threads=args.threads, **overrides)
+    progress = not args.no_progress
+    if args.dataset.kind == "digits":
+        config = training.digits_config(args.attention, T=args.T or 4, **shape)
+        model, metrics = training.train_digits(config, settings, progress=progress)
+    else:
+        from dataclasses import replace
+
+        from spikeport.data import open_dataset
+
+        spec = replace(args.dataset, path=args.dataset.path.resolve())
+        train, test = (open_dataset(spec, split, T=args.T or 4) for split in ("train", "test"))
+        if args.T and train.layout == "time-major" and train.sample_shape[0] != args.T:
+            raise SpikeportError(
+                f"--T {args.T}: the frames of {spec} have T = {train.sample_shape[0]}"
+            )
+        config = training.data_config(train, str(spec), args.attention, T=args.T or 4, **shape)
+        model, metrics = training.train_classifier(
+            config, settings, train, test, progress=progress, dataset=str(spec)
+        )
+    out = training.save_run(args.out, model, metrics)
     print(
         f"{args.attention}: test accuracy {100 * metrics['test_accuracy']:.2f} % "
         f"({metrics['n_test']} images), trained in {metrics['train_seconds']:.1f} s -> {out}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -11,12 +13,14 @@ from spikeport.models.neuron import MultiStepLIF
 
 @torch.no_grad()
 def measure_firing_rates(
-    model: nn.Module, images: torch.Tensor, batch_size: int = 256
+    model: nn.Module, images: torch.Tensor | Iterable[torch.Tensor], batch_size: int = 256
 ) -> dict[str, float]:
     """Fraction of (neuron, timestep, sample) slots that spiked, per ``MultiStepLIF`` path.
 
-    Runs ``model`` in eval mode on ``images``; the rate is over every element of the LIF's
-    ``[T, ...]`` output (spikes are 0/1, so the mean is the firing probability per step).
+    Runs ``model`` in eval mode on ``images`` (a tensor, ``batch_size`` samples at a time,
+    or an iterable of input batches as the model takes them); the rate is over every element
+    of the LIF's ``[T, ...]`` output (spikes are 0/1, so the mean is the firing probability
+    per step).
     For an ``IntegerLIF`` the rate is the mean integer spike ``s`` (binary spikes per neuron
     over its ``max_value`` virtual timesteps, so up to ``max_value``; SDT-V3's convention).
     """
@@ -39,8 +43,11 @@ def measure_firing_rates(
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(images), batch_size):
-            model(images[start : start + batch_size])
+        batches = images
+        if isinstance(images, torch.Tensor):
+            batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+        for batch in batches:
+            model(batch)
     finally:
         for h in handles:
             h.remove()

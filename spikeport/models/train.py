@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,49 @@ def digits_config(
     )
 
 
+MAX_TOKEN_SIDE = 8
+
+
+def data_config(
+    ds: Any,
+    dataset: str,
+    attention: str = "ssa",
+    *,
+    embed_dim: int = 64,
+    depth: int = 2,
+    num_heads: int = 4,
+    T: int = 4,
+    attention_options: Mapping[str, Any] | None = None,
+) -> ModelConfig:
+    """A Spikformer CIFAR-layout model for the samples of the Dataset ``ds`` (opened from
+    the spec ``dataset``): channels, square side and classes from the data, T from
+    time-major frames (else ``T``); the last stem stages pool until the token grid is at
+    most MAX_TOKEN_SIDE per side (CIFAR 32 -> 8 as the official layout, DVS 128 -> 8)."""
+    from spikeport.errors import DataError
+    from spikeport.models.sps import pooled_size
+
+    channels, height, width = ds.sample_shape[-3:]
+    if height != width:
+        raise DataError(f"{ds.source}: samples are {height}x{width}; the model needs square ones")
+    pools = 0
+    while pools < 4 and pooled_size(height, (True,) * pools) > MAX_TOKEN_SIDE:
+        pools += 1
+    return ModelConfig(
+        arch="spikformer-cifar",
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        num_classes=ds.num_classes,
+        T=ds.sample_shape[0] if ds.layout == "time-major" else T,
+        attention=attention,
+        attention_options=dict(attention_options or {}),
+        in_channels=channels,
+        img_size=height,
+        pool_stages=(False,) * (4 - pools) + (True,) * pools,
+        dataset=dataset,
+    )
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimiser and schedule. ``lr`` is the peak AdamW rate (cosine decay to 0)."""
@@ -67,17 +110,27 @@ class TrainSettings:
         return asdict(self)
 
 
+FIRING_RATE_SAMPLES = 512  # test samples (spread over the split) for the firing rates
+
+
+def model_batches(ds: Any, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``ds``'s batches as the model takes them (time-major frames as ``[T, B, ...]``)."""
+    from spikeport.data import model_layout
+
+    for x, y in ds.batches(batch_size):
+        yield torch.from_numpy(model_layout(x, ds.layout)), torch.from_numpy(y)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy (fraction) in eval mode."""
+def evaluate(model: nn.Module, ds: Any) -> float:
+    """Top-1 accuracy (fraction) on the Dataset ``ds``, in eval mode."""
     was_training = model.training
     model.eval()
     correct = 0
-    for start in range(0, len(images), 256):
-        logits = model(images[start : start + 256])
-        correct += int((logits.argmax(-1) == labels[start : start + 256]).sum())
+    for x, y in model_batches(ds):
+        correct += int((model(x).argmax(-1) == y).sum())
     model.train(was_training)
-    return correct / len(images)
+    return correct / len(ds)
 
 
 def learned_a(model: nn.Module) -> dict[str, float | list[float]] | None:
@@ -97,21 +150,40 @@ def train_digits(
     progress: bool = True,
     train_subset: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train ``config`` on the digits split; return the eval-mode model and its metrics.
+    """Train ``config`` on the digits split (:func:`train_classifier`). ``train_subset``
+    (tests) keeps the first n training images."""
+    from spikeport.data import ArrayDataset
 
-    ``train_subset`` (tests) keeps the first n training images. Metrics: ``test_accuracy``,
-    ``train_accuracy`` (fractions), ``train_seconds`` (wall clock of the training loop),
-    ``firing_rates`` (test set, per LIF path), ``learned_a``, the config and settings.
-    """
+    data = data or load_digits_split(seed=0)
+    classes = [str(i) for i in range(NUM_CLASSES)]
+    train = ArrayDataset(data.x_train.numpy(), data.y_train.numpy(), "digits (train)", classes)
+    test = ArrayDataset(data.x_test.numpy(), data.y_test.numpy(), "digits (test)", classes)
+    if train_subset is not None:
+        train = train[:train_subset]
+    return train_classifier(config, settings, train, test, progress=progress, dataset="digits")
+
+
+def train_classifier(
+    config: ModelConfig,
+    settings: TrainSettings,
+    train: Any,
+    test: Any,
+    *,
+    progress: bool = True,
+    dataset: str | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``config`` on the ``spikeport.data`` Dataset ``train`` (reshuffled each epoch,
+    read batch by batch), then evaluate once on ``test``; return the eval-mode model and its
+    metrics: ``test_accuracy``, ``train_accuracy`` (fractions), ``train_seconds`` (wall
+    clock of the training loop), ``firing_rates`` (per LIF path, on up to
+    FIRING_RATE_SAMPLES test samples), ``learned_a``, the config and settings."""
     from tqdm.auto import tqdm
+
+    from spikeport.data import model_layout
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        data = data or load_digits_split(seed=0)
-        x_train, y_train = data.x_train, data.y_train
-        if train_subset is not None:
-            x_train, y_train = x_train[:train_subset], y_train[:train_subset]
         torch.manual_seed(settings.seed)
         model = build_model(config)
         model.train()
@@ -119,7 +191,7 @@ def train_digits(
         opt = torch.optim.AdamW(
             model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         )
-        steps_per_epoch = math.ceil(len(x_train) / settings.batch_size)
+        steps_per_epoch = math.ceil(len(train) / settings.batch_size)
         total = max(1, settings.epochs * steps_per_epoch)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
@@ -134,32 +206,35 @@ def train_digits(
             leave=True,
         )
         for _epoch in bar:
-            order = torch.randperm(len(x_train), generator=gen)
+            order = torch.randperm(len(train), generator=gen)
             loss_sum, correct = 0.0, 0
             for i in range(0, len(order), settings.batch_size):
                 idx = order[i : i + settings.batch_size]
-                logits = model(x_train[idx])
-                loss = loss_fn(logits, y_train[idx])
+                x, y = train.read(idx.numpy())
+                y = torch.from_numpy(y)
+                logits = model(torch.from_numpy(model_layout(x, train.layout)))
+                loss = loss_fn(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 loss_sum += loss.item() * len(idx)
-                correct += int((logits.argmax(-1) == y_train[idx]).sum())
+                correct += int((logits.argmax(-1) == y).sum())
             bar.set_postfix(loss=f"{loss_sum / len(order):.3f}", acc=f"{correct / len(order):.3f}")
         train_seconds = time.perf_counter() - start
         bar.close()
         model.eval()
+        rate_batches = (x for x, _ in model_batches(test.spaced(FIRING_RATE_SAMPLES)))
         metrics: dict[str, Any] = {
-            "dataset": "digits",
+            "dataset": dataset,
             "attention": config.attention,
-            "test_accuracy": evaluate(model, data.x_test, data.y_test),
-            "train_accuracy": evaluate(model, x_train, y_train),
+            "test_accuracy": evaluate(model, test),
+            "train_accuracy": evaluate(model, train),
             "train_seconds": round(train_seconds, 3),
-            "n_train": len(x_train),
-            "n_test": len(data.x_test),
+            "n_train": len(train),
+            "n_test": len(test),
             "n_params": sum(p.numel() for p in model.parameters()),
-            "firing_rates": measure_firing_rates(model, data.x_test),
+            "firing_rates": measure_firing_rates(model, rate_batches),
             "learned_a": learned_a(model),
             "config": config.to_dict(),
             "train_settings": settings.to_dict(),
