@@ -32,6 +32,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
 from torch.utils._pytree import tree_map_only
 
 import spikeport.converters.handlers  # noqa: F401  (registers the handlers)
+from spikeport.budget import require_T
 from spikeport.converters.registry import (
     HANDLERS,
     Call,
@@ -170,6 +171,7 @@ def to_ir(
     T = int(T if T is not None else getattr(model, "T", 0))
     if T < 1:
         raise UnsupportedError(f"{type(model).__name__}: number of timesteps T unknown; pass T=")
+    require_T(f"{type(model).__name__}: T", T)  # tracing unrolls T steps: bounded, not a hang
     gm = trace(model, example)
     batch = example.shape[1] if time_major else example.shape[0]
     ctx = TraceContext(Graph(name or type(model).__name__), T=T, batch=int(batch))
