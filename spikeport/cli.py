@@ -4,7 +4,8 @@ Subcommands: train | convert | simulate | lava | energy | report | export | demo
 
 Each subcommand lives in `spikeport/commands/<name>.py` and provides `add_parser(subparsers)`
 and `run(args) -> int`. User mistakes raise `SpikeportError`; they are printed as one line
-(`spikeport: error: ...`) with exit code 2, never as a traceback.
+(`spikeport: error: ...`) with exit code 2, never as a traceback; so are argument errors
+(no usage block: `spikeport COMMAND --help` shows it).
 """
 
 from __future__ import annotations
@@ -13,12 +14,24 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from typing import NoReturn
 
 from spikeport import __version__
 from spikeport.errors import SpikeportError
 
 # Order shown in --help; a module listed here but not present yet is skipped.
 SUBCOMMANDS = ("train", "convert", "simulate", "lava", "energy", "report", "export", "demo")
+
+
+class UsageError(SpikeportError):
+    """A command line argparse refused (unknown option, bad value, missing argument)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is a one-line `UsageError` naming the --help to read."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def _command_modules() -> list:
@@ -29,7 +42,7 @@ def _command_modules() -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spikeport",
         description="Deploy spiking Transformers to Loihi-style hardware: train, convert, "
         "simulate bit-accurately, run in Lava, estimate energy, export.",
@@ -44,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            raise UsageError(
+                f"unrecognized arguments: {' '.join(extra)} (see `spikeport {args.command} --help`)"
+            )
         return int(args.func(args) or 0)
     except SpikeportError as exc:
         print(f"spikeport: error: {exc}", file=sys.stderr)
