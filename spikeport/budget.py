@@ -19,8 +19,6 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-
 from spikeport.errors import SpikeportError
 
 ENV = "SPIKEPORT_MEMORY_BUDGET"
@@ -105,7 +103,7 @@ def require_steps(what: str, steps: object) -> int:
 
 
 def _bounded_int(what: str, value: object, limit: int, unit: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise BudgetError(f"{what} = {value!r}: must be a whole number of {unit}")
     if not 1 <= value <= limit:
         raise BudgetError(f"{what} = {int(value)}: must be 1..{limit} {unit}")

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+
+from spikeport import budget
 
 
 def positive_int(text: str) -> int:
@@ -29,6 +32,23 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
+
+
+def timesteps(text: str) -> int:
+    """A model's T: 1..``budget.MAX_T`` (--T of convert and train)."""
+    return _bounded(text, budget.require_T)
+
+
+def step_count(text: str) -> int:
+    """Simulated steps of one run: 1..``budget.MAX_STEPS`` (--steps of energy, lava, export)."""
+    return _bounded(text, budget.require_steps)
+
+
+def _bounded(text: str, check: Callable[[str, object], int]) -> int:
+    try:
+        return check("value", positive_int(text))
+    except budget.BudgetError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value = ")) from None
 
 
 def add_force(parser: argparse.ArgumentParser, what: str = "output") -> None:
