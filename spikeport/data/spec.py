@@ -59,7 +59,7 @@ KINDS: dict[str, Kind] = {
         True,
         IMAGE_OPTIONS,
         "image",
-        "DIR/<class>/<image> (torchvision ImageFolder, e.g. ImageNet val/nXXXXXXXX/*.JPEG)",
+        "DIR/CLASS/IMAGE (torchvision ImageFolder layout, e.g. ImageNet val/nXXXXXXXX/*.JPEG)",
     ),
     "npz": Kind(
         "arrays:NpzDataset",
@@ -73,14 +73,14 @@ KINDS: dict[str, Kind] = {
         True,
         (),
         "time-major",
-        "spikingjelly's cached frames: DIR/<class>/<sample>.npz, key frames [T, 2, H, W]",
+        "spikingjelly's cached frames: DIR/CLASS/SAMPLE.npz, key frames [T, 2, H, W]",
     ),
     "dvs-events": Kind(
         "events:DvsEventsDataset",
         True,
         ("T", "size", "split_by"),
         "time-major",
-        "raw events: DIR/<class>/<sample>.npz with t, x, y, p, integrated into T frames",
+        "raw events: DIR/CLASS/SAMPLE.npz with t, x, y, p, integrated into T frames by count",
     ),
 }
 
@@ -133,6 +133,6 @@ def spec_table() -> str:
     """Markdown table of the kinds (README's "Bring your own data")."""
     rows = ["| spec | layout | options | reads |", "|---|---|---|---|"]
     for name, k in KINDS.items():
-        spec = name if not k.needs_path else f"{name}:PATH"
+        spec = name if not k.needs_path else f"{name}:{'FILE' if name == 'npz' else 'DIR'}"
         rows.append(f"| `{spec}` | {k.layout} | {', '.join(k.options) or '-'} | {k.description} |")
     return "\n".join(rows)
