@@ -8,8 +8,8 @@ state_dict keys and seeded initial weights are those of the per-model code this 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -17,6 +17,9 @@ from torch import nn
 from spikeport.errors import SpikeportError
 from spikeport.models.neuron import MultiStepLIF
 from spikeport.models.sps import pooled_size
+
+if TYPE_CHECKING:
+    from spikeport.models.registry import ModelConfig
 
 SSA_SCALE = 0.125
 ATTN_THRESHOLD = 0.5
@@ -104,6 +107,40 @@ class AttentionBranch(nn.Module):
         return y if self.core.emits_spikes else self.attn_lif(y)
 
 
+class Residual(nn.Module):
+    """A Transformer block: ``x + <attn_name>(x)`` then ``x + mlp(x)`` (spike sums in SEW
+    models, a membrane stream in SDT), with the attention under its official attribute."""
+
+    def __init__(self, attn_name: str, attn: nn.Module, mlp: nn.Module) -> None:
+        super().__init__()
+        self.attn_name = attn_name
+        setattr(self, attn_name, attn)
+        self.mlp = mlp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + getattr(self, self.attn_name)(x)
+        return x + self.mlp(x)
+
+
+def check_timesteps(T: int) -> int:
+    if T < 1:
+        raise SpikeportError(f"T must be >= 1, got {T}")
+    return int(T)
+
+
+def over_time(images: torch.Tensor, T: int) -> torch.Tensor:
+    """Images ``[B, C, H, W]`` repeated over T (direct encoding); time-major frames
+    ``[T, B, C, H, W]`` (event data, ``spikeport.data``) pass through as they are."""
+    if images.dim() == 5 and images.shape[0] == T:
+        return images
+    if images.dim() != 4:
+        raise SpikeportError(
+            f"expected images [B, C, H, W] or frames [T={T}, B, C, H, W], "
+            f"got shape {tuple(images.shape)}"
+        )
+    return images.unsqueeze(0).repeat(T, 1, 1, 1, 1)
+
+
 class Backbone(nn.Module):
     """Skeleton: ``T`` steps of the same image, ``patch_embed`` pooling to a side x side token
     ``grid``, ``block`` (``depth`` blocks). Subclasses set ``default_pooling`` and add heads."""
@@ -112,40 +149,23 @@ class Backbone(nn.Module):
 
     def _skeleton(
         self,
-        *,
-        T: int,
-        num_classes: int,
+        config: ModelConfig,
         stem: Callable[[int, int, tuple[bool, ...]], nn.Module],
-        in_channels: int,
-        embed_dim: int,
-        img_size: int,
-        pool_stages: Sequence[bool] | None,
-        depth: int,
         block: Callable[[tuple[int, int]], nn.Module],
     ) -> None:
         """Set T, num_classes, patch_embed = stem(in_channels, embed_dim, pool_stages), grid
-        and block = [block(grid)] * depth (distinct modules)."""
-        if T < 1:
-            raise SpikeportError(f"T must be >= 1, got {T}")
+        and block = [block(grid)] * depth (distinct modules), all from ``config``."""
+        pool_stages = config.pool_stages
         pool_stages = tuple(self.default_pooling if pool_stages is None else pool_stages)
-        self.T = int(T)
-        self.num_classes = num_classes
-        self.patch_embed = stem(in_channels, embed_dim, pool_stages)
-        side = pooled_size(img_size, pool_stages)
+        self.T = check_timesteps(config.T)
+        self.num_classes = config.num_classes
+        self.patch_embed = stem(config.in_channels, config.embed_dim, pool_stages)
+        side = pooled_size(config.img_size, pool_stages)
         self.grid = (side, side)
-        self.block = nn.ModuleList(block(self.grid) for _ in range(depth))
+        self.block = nn.ModuleList(block(self.grid) for _ in range(config.depth))
 
     def repeat_over_time(self, images: torch.Tensor) -> torch.Tensor:
-        """Images ``[B, C, H, W]`` repeated over T (direct encoding); time-major frames
-        ``[T, B, C, H, W]`` (event data, ``spikeport.data``) pass through as they are."""
-        if images.dim() == 5 and images.shape[0] == self.T:
-            return images
-        if images.dim() != 4:
-            raise SpikeportError(
-                f"expected images [B, C, H, W] or frames [T={self.T}, B, C, H, W], "
-                f"got shape {tuple(images.shape)}"
-            )
-        return images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
+        return over_time(images, self.T)
 
     def run_blocks(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``[B, C, H, W]`` -> the last block's output (stem layout)."""

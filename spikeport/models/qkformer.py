@@ -29,17 +29,27 @@ with it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError, UnsupportedError
-from spikeport.models.backbone import ATTN_THRESHOLD, conv_bn, frames, head_dim_of
+from spikeport.models.backbone import (
+    ATTN_THRESHOLD,
+    Residual,
+    check_timesteps,
+    conv_bn,
+    frames,
+    head_dim_of,
+    over_time,
+)
 from spikeport.models.neuron import MultiStepLIF
 from spikeport.models.spikformer import MLPConv, SSAConv
 from spikeport.models.sps import pooled_size
+
+if TYPE_CHECKING:
+    from spikeport.models.registry import ModelConfig
 
 
 def _pool() -> nn.MaxPool2d:
@@ -76,43 +86,6 @@ class TokenQKAttention(nn.Module):
         mask = self.attn_lif(q.sum(dim=3, keepdim=True))  # [T, B, h, 1, N]
         y = conv_bn(self.proj_conv, self.proj_bn, (mask * k).reshape(t, b, c, hh * ww))
         return self.proj_lif(y.reshape(t, b, c, hh, ww))
-
-
-class TokenSpikingTransformer(nn.Module):
-    """Stage 1-2 block: ``x + tssa(x)`` then ``x + mlp(x)``."""
-
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, mlp_names: tuple[str, str]):
-        super().__init__()
-        self.tssa = TokenQKAttention(dim, num_heads)
-        self.mlp = MLPConv(dim, int(dim * mlp_ratio), mlp_names)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.tssa(x)
-        return x + self.mlp(x)
-
-
-class SpikingTransformer(nn.Module):
-    """Stage 3 block: ``x + <attn_name>(x)`` (SSA, core swappable) then ``x + mlp(x)``."""
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        grid: tuple[int, int],
-        mlp_ratio: float,
-        mlp_names: tuple[str, str],
-        attn_name: str,
-        attention: str,
-        attention_options: Mapping[str, Any] | None,
-    ) -> None:
-        super().__init__()
-        self.attn_name = attn_name
-        setattr(self, attn_name, SSAConv(dim, num_heads, grid, attention, attention_options))
-        self.mlp = MLPConv(dim, int(dim * mlp_ratio), mlp_names)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + getattr(self, self.attn_name)(x)
-        return x + self.mlp(x)
 
 
 class _Embedding(nn.Module):
@@ -186,76 +159,57 @@ class _QKFormer(nn.Module):
     mlp_names: tuple[str, str]
     stage_blocks: tuple[int, int]  # blocks in stages 1 and 2; stage 3 gets the rest
 
-    def __init__(
-        self,
-        *,
-        embed_dim: int,
-        depth: int,
-        num_heads: int,
-        num_classes: int,
-        T: int = 4,
-        in_channels: int = 3,
-        img_size: int = 224,
-        mlp_ratio: float = 4.0,
-        attention: str = "ssa",
-        attention_options: Mapping[str, Any] | None = None,
-        pool_stages: Sequence[bool] | None = None,
-        batch_coupled_proj_lif: bool = False,
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        name = type(self).__name__
-        if T < 1:
-            raise SpikeportError(f"T must be >= 1, got {T}")
-        if pool_stages is not None:
+        c, name = config, type(self).__name__
+        embed_dim, depth, num_heads, mlp_ratio = c.embed_dim, c.depth, c.num_heads, c.mlp_ratio
+        if c.pool_stages is not None:
             raise UnsupportedError(f"{name}: pool_stages does not apply (the stages fix pooling)")
         if embed_dim % 8:
             raise SpikeportError(f"{name}: embed_dim {embed_dim} must be divisible by 8")
         n1, n2 = self.stage_blocks
         if depth <= n1 + n2:
             raise SpikeportError(f"{name}: depth must be > {n1 + n2}, got {depth}")
-        self.T, self.num_classes = int(T), num_classes
+        self.T, self.num_classes = check_timesteps(c.T), c.num_classes
         dims = (embed_dim // 4, embed_dim // 2, embed_dim)
-        side = pooled_size(img_size, (True,) * (4 if self.imagenet else 2))
+        side = pooled_size(c.img_size, (True,) * (4 if self.imagenet else 2))
         self.grid = (side, side)  # stage-3 token grid
 
-        def token_stage(dim: int, n: int) -> nn.ModuleList:
+        def mlp(dim: int) -> MLPConv:
+            return MLPConv(dim, int(dim * mlp_ratio), self.mlp_names)
+
+        def token_stage(dim: int, n: int) -> nn.ModuleList:  # TokenSpikingTransformer blocks
             return nn.ModuleList(
-                TokenSpikingTransformer(dim, num_heads, mlp_ratio, self.mlp_names) for _ in range(n)
+                Residual("tssa", TokenQKAttention(dim, num_heads), mlp(dim)) for _ in range(n)
             )
 
         # built in the official order (seeded initial weights match), registered in its
         # setattr order (state_dict key order matches)
-        embed1 = PatchEmbedInit(in_channels, dims[0], self.imagenet)
+        embed1 = PatchEmbedInit(c.in_channels, dims[0], self.imagenet)
         stage1 = token_stage(dims[0], n1)
         embed2 = PatchEmbeddingStage(dims[1], self.imagenet)
         stage2 = token_stage(dims[1], n2)
         embed3 = PatchEmbeddingStage(dims[2], self.imagenet)
-        stage3 = nn.ModuleList(
-            SpikingTransformer(
-                dims[2],
-                num_heads,
-                self.grid,
-                mlp_ratio,
-                self.mlp_names,
+        stage3 = nn.ModuleList(  # SpikingTransformer blocks
+            Residual(
                 self.attn_name,
-                attention,
-                attention_options,
+                SSAConv(dims[2], num_heads, self.grid, c.attention, c.attention_options),
+                mlp(dims[2]),
             )
             for _ in range(depth - n1 - n2)
         )
         self.patch_embed1, self.patch_embed2, self.patch_embed3 = embed1, embed2, embed3
         self.stage1, self.stage2, self.stage3 = stage1, stage2, stage3
+        coupled = bool(c.arch_options.get("batch_coupled_proj_lif", False))
         for blk in self.stage3:
-            getattr(blk, self.attn_name).batch_coupled_proj_lif = bool(batch_coupled_proj_lif)
-        self.head = nn.Linear(embed_dim, num_classes)
+            getattr(blk, self.attn_name).batch_coupled_proj_lif = coupled
+        self.head = nn.Linear(embed_dim, c.num_classes)
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Token-mean spike counts per step, ``[T, B, E]``."""
-        if images.dim() != 4:
-            raise SpikeportError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
-        x = images.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
+        x = over_time(images, self.T)
         for embed, stage in (
             (self.patch_embed1, self.stage1),
             (self.patch_embed2, self.stage2),
@@ -286,7 +240,3 @@ class QKFormerCifar(_QKFormer):
     attn_name = "ssa"
     mlp_names = ("mlp1", "mlp2")
     stage_blocks = (1, 1)
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("img_size", 32)
-        super().__init__(**kwargs)

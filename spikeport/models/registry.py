@@ -9,6 +9,7 @@ settings only one family has (``ARCH_OPTIONS`` lists them per arch).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,24 +145,7 @@ def build_model(config: ModelConfig) -> nn.Module:
         raise UnsupportedError(
             f"arch {config.arch!r}: unknown arch_options {unknown}; supported: {list(allowed)}"
         )
-    kwargs: dict[str, Any] = dict(
-        embed_dim=config.embed_dim,
-        depth=config.depth,
-        num_heads=config.num_heads,
-        num_classes=config.num_classes,
-        T=config.T,
-        in_channels=config.in_channels,
-        img_size=config.img_size,
-        mlp_ratio=config.mlp_ratio,
-        attention=config.attention,
-        attention_options=config.attention_options,
-        pool_stages=config.pool_stages,
-        **config.arch_options,
-    )
-    import importlib
-
     module, name = _BUILDERS[config.arch]
-    cls = getattr(importlib.import_module(f"spikeport.models.{module}"), name)
-    model = cls(**kwargs)
+    model = getattr(importlib.import_module(f"spikeport.models.{module}"), name)(config)
     model.config = config
     return model

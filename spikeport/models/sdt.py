@@ -15,15 +15,18 @@ The official forward returns ``(logits, hook)``; this one returns the logits onl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from spikeport.models.backbone import AttentionBranch, Backbone, conv_bn
+from spikeport.models.backbone import AttentionBranch, Backbone, Residual, conv_bn
 from spikeport.models.neuron import MultiStepLIF
 from spikeport.models.sps import IMAGENET_POOLING, MSSPS
+
+if TYPE_CHECKING:
+    from spikeport.models.registry import ModelConfig
 
 
 class SDSAConv(AttentionBranch):
@@ -77,63 +80,25 @@ class MLPConvMS(nn.Module):
         return conv_bn(self.fc2_conv, self.fc2_bn, self.fc2_lif(y))
 
 
-class MSBlock(nn.Module):
-    """``MS_Block_Conv``: ``x + attn(x)`` then ``x + mlp(x)`` on the membrane stream."""
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        grid: tuple[int, int],
-        mlp_ratio: float,
-        attention: str,
-        attention_options: Mapping[str, Any] | None,
-    ) -> None:
-        super().__init__()
-        self.attn = SDSAConv(dim, num_heads, grid, attention, attention_options)
-        self.mlp = MLPConvMS(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
-        return x + self.mlp(x)
-
-
 class SpikeDrivenTransformer(Backbone):
     """SDT (``sdt`` in timm's registry of the official repo); images in, logits out."""
 
     default_pooling = IMAGENET_POOLING
 
-    def __init__(
-        self,
-        *,
-        embed_dim: int,
-        depth: int,
-        num_heads: int,
-        num_classes: int,
-        T: int = 4,
-        in_channels: int = 3,
-        img_size: int = 224,
-        mlp_ratio: float = 4.0,
-        attention: str = "sdsa",
-        attention_options: Mapping[str, Any] | None = None,
-        pool_stages: Sequence[bool] | None = None,
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        c = config
         self._skeleton(
-            T=T,
-            num_classes=num_classes,
-            stem=MSSPS,
-            in_channels=in_channels,
-            embed_dim=embed_dim,
-            img_size=img_size,
-            pool_stages=pool_stages,
-            depth=depth,
-            block=lambda grid: MSBlock(
-                embed_dim, num_heads, grid, mlp_ratio, attention, attention_options
+            c,
+            MSSPS,
+            lambda grid: Residual(  # MS_Block_Conv
+                "attn",
+                SDSAConv(c.embed_dim, c.num_heads, grid, c.attention, c.attention_options),
+                MLPConvMS(c.embed_dim, int(c.embed_dim * c.mlp_ratio)),
             ),
         )
         self.head_lif = MultiStepLIF(tau=2.0)
-        self.head = nn.Linear(embed_dim, num_classes)
+        self.head = nn.Linear(c.embed_dim, c.num_classes)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Token-mean membrane stream per step, ``[T, B, E]``."""

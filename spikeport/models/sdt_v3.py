@@ -31,8 +31,8 @@ s 192 (32, 64, 128, 192), m 240 (48, 96, 192, 240), l 360 (64, 128, 256, 360).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -41,6 +41,10 @@ from spikeport.errors import SpikeportError, UnsupportedError
 from spikeport.models.attention.ssa import ssa_product
 from spikeport.models.backbone import head_dim_of
 from spikeport.models.integer_neuron import SPIKE_MAX, IntegerLIF
+from spikeport.models.sps import pooled_size
+
+if TYPE_CHECKING:
+    from spikeport.models.registry import ModelConfig
 
 # official Efficient_Spiking_Transformer_{t,s,m,l}: last width -> the four stage widths
 OFFICIAL_WIDTHS: dict[int, tuple[int, int, int, int]] = {
@@ -215,44 +219,30 @@ def stage_widths_for(embed_dim: int, stage_widths: Sequence[int] | None) -> tupl
 class SpikeDrivenTransformerV3(nn.Module):
     """SDT-V3 ``Spiking_vit_MetaFormer_Spike_SepConv``; images ``[B, C, H, W]`` -> logits."""
 
-    def __init__(
-        self,
-        *,
-        embed_dim: int,
-        depth: int,
-        num_heads: int,
-        num_classes: int,
-        T: int = 1,
-        in_channels: int = 3,
-        img_size: int = 224,
-        mlp_ratio: float = 4.0,
-        attention: str = "ssa",
-        attention_options: Mapping[str, Any] | None = None,
-        pool_stages: Sequence[bool] | None = None,
-        stage_widths: Sequence[int] | None = None,
-        spike_max: int = SPIKE_MAX,
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if T != 1:
+        c = config
+        spike_max = int(c.arch_options.get("spike_max", SPIKE_MAX))
+        if c.T != 1:
             raise UnsupportedError(
                 f"sdt-v3: T must be 1 (the official model has no time axis; its integer "
-                f"spikes become {spike_max} virtual timesteps at inference), got {T}"
+                f"spikes become {spike_max} virtual timesteps at inference), got {c.T}"
             )
-        if attention != "ssa" or attention_options:
+        if c.attention != "ssa" or c.attention_options:
             raise UnsupportedError(
                 f"sdt-v3: its attention (MS_Attention_linear) is fixed; attention must be "
-                f"'ssa' without options, got {attention!r}"
+                f"'ssa' without options, got {c.attention!r}"
             )
-        if pool_stages is not None:
+        if c.pool_stages is not None:
             raise UnsupportedError("sdt-v3: pool_stages does not apply")
-        if depth < 2:
-            raise SpikeportError(f"sdt-v3: depth must be >= 2 (block4 has 2 blocks), got {depth}")
-        if int(mlp_ratio) != mlp_ratio:
-            raise SpikeportError(f"sdt-v3: mlp_ratio must be an integer, got {mlp_ratio}")
-        w0, w1, w2, w3 = stage_widths_for(embed_dim, stage_widths)
-        ratio, d = int(mlp_ratio), spike_max
-        self.T, self.num_classes, self.spike_max = 1, num_classes, spike_max
-        self.downsample1_1 = MSDownSampling(in_channels, w0 // 2, 7, 2, 3, True, d)
+        if c.depth < 2:
+            raise SpikeportError(f"sdt-v3: depth must be >= 2 (block4 has 2 blocks), got {c.depth}")
+        if int(c.mlp_ratio) != c.mlp_ratio:
+            raise SpikeportError(f"sdt-v3: mlp_ratio must be an integer, got {c.mlp_ratio}")
+        w0, w1, w2, w3 = stage_widths_for(c.embed_dim, c.arch_options.get("stage_widths"))
+        ratio, d, num_heads = int(c.mlp_ratio), spike_max, c.num_heads
+        self.T, self.num_classes, self.spike_max = 1, c.num_classes, spike_max
+        self.downsample1_1 = MSDownSampling(c.in_channels, w0 // 2, 7, 2, 3, True, d)
         self.ConvBlock1_1 = nn.ModuleList([MSConvBlock(w0 // 2, ratio, d)])
         self.downsample1_2 = MSDownSampling(w0 // 2, w0, 3, 2, 1, False, d)
         self.ConvBlock1_2 = nn.ModuleList([MSConvBlock(w0, ratio, d)])
@@ -260,16 +250,14 @@ class SpikeDrivenTransformerV3(nn.Module):
         self.ConvBlock2_1 = nn.ModuleList([MSConvBlock(w1, ratio, d)])
         self.ConvBlock2_2 = nn.ModuleList([MSConvBlock(w1, ratio, d)])
         self.downsample3 = MSDownSampling(w1, w2, 3, 2, 1, False, d)
-        self.block3 = nn.ModuleList(MSBlock(w2, num_heads, ratio, d) for _ in range(depth - 2))
+        self.block3 = nn.ModuleList(MSBlock(w2, num_heads, ratio, d) for _ in range(c.depth - 2))
         self.downsample4 = MSDownSampling(w2, w3, 3, 1, 1, False, d)
         self.block4 = nn.ModuleList(MSBlock(w3, num_heads, ratio, d) for _ in range(2))
-        self.head = nn.Linear(w3, num_classes)
+        self.head = nn.Linear(w3, c.num_classes)
         self.spike = IntegerLIF(spike_max, norm=1)
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
-        side = img_size
-        for _ in range(4):
-            side = (side - 1) // 2 + 1
+        side = pooled_size(c.img_size, (True,) * 4)
         self.grid = (side, side)  # token grid of stages 3-4
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,8 @@ The unused ``norm1``/``norm2`` LayerNorms are kept so official checkpoints load 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ from torch import nn
 from spikeport.models.backbone import AttentionBranch, Backbone, conv_bn
 from spikeport.models.neuron import MultiStepLIF
 from spikeport.models.sps import CIFAR_POOLING, IMAGENET_POOLING, SPS
+
+if TYPE_CHECKING:
+    from spikeport.models.registry import ModelConfig
 
 
 def _bn_tokens(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
@@ -179,42 +182,23 @@ class _Spikformer(Backbone):
     conv_layout = False
     default_pooling: tuple[bool, ...] = CIFAR_POOLING
 
-    def __init__(
-        self,
-        *,
-        embed_dim: int,
-        depth: int,
-        num_heads: int,
-        num_classes: int,
-        T: int = 4,
-        in_channels: int = 3,
-        img_size: int = 32,
-        mlp_ratio: float = 4.0,
-        attention: str = "ssa",
-        attention_options: Mapping[str, Any] | None = None,
-        pool_stages: Sequence[bool] | None = None,
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        c = config
         self._skeleton(
-            T=T,
-            num_classes=num_classes,
-            stem=SPS,
-            in_channels=in_channels,
-            embed_dim=embed_dim,
-            img_size=img_size,
-            pool_stages=pool_stages,
-            depth=depth,
-            block=lambda grid: Block(
-                embed_dim,
-                num_heads,
+            c,
+            SPS,
+            lambda grid: Block(
+                c.embed_dim,
+                c.num_heads,
                 grid,
-                mlp_ratio,
+                c.mlp_ratio,
                 self.conv_layout,
-                attention,
-                attention_options,
+                c.attention,
+                c.attention_options,
             ),
         )
-        self.head = nn.Linear(embed_dim, num_classes)
+        self.head = nn.Linear(c.embed_dim, c.num_classes)
 
 
 class SpikformerCifar(_Spikformer):
@@ -237,10 +221,6 @@ class SpikformerImageNet(_Spikformer):
 
     conv_layout = True
     default_pooling = IMAGENET_POOLING
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("img_size", 224)
-        super().__init__(**kwargs)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         return self.run_blocks(images).flatten(3).mean(3)
