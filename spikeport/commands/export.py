@@ -10,7 +10,10 @@ interchange format.
 * ``netx``: a lava-dl ``.net`` file via ``spikeport.deploy.netx_export`` when that module is
   present; otherwise a "not yet supported" error.
 
-Unsupported nodes are refused with a one-line error naming them.
+Unsupported nodes are refused with a one-line error naming them. The output (default: the
+artifact's sibling ``ARTIFACT<suffix>``) is written whole or not at all
+(``spikeport.outputs``); an existing file needs ``--force``; the artifact and the checkpoint
+it was converted from are never overwritten.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from pathlib import Path
+from typing import Any
+
+from spikeport.commands.options import add_force, positive_float, positive_int
 
 FORMATS = ("nir", "onnx", "netx")
 SUFFIX = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}
@@ -34,9 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("artifact", metavar="ARTIFACT", help="IR artifact directory")
     p.add_argument("--format", required=True, choices=FORMATS, help="interchange format")
     p.add_argument(
-        "-o", "--out", metavar="FILE", help="output file (default: ARTIFACT/<graph><suffix>)"
+        "-o", "--out", metavar="FILE", help="output file (default: ARTIFACT<suffix>, beside it)"
     )
-    p.add_argument("--dt", type=float, default=None, help="NIR timestep in seconds (default 1e-4)")
+    add_force(p, "output file")
+    p.add_argument(
+        "--dt", type=positive_float, default=None, help="NIR timestep in seconds (default 1e-4)"
+    )
     p.add_argument(
         "--partial",
         action="store_true",
@@ -45,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="T",
         help="ONNX: one model of T unrolled timesteps, inputs/outputs [B, T, ...] "
@@ -70,14 +79,24 @@ def run(args: argparse.Namespace) -> int:
     ):
         if used and args.format != fmt:
             raise SpikeportError(f"{flag}: only used by --format {fmt}, not {args.format}")
-    if args.steps is not None and args.steps < 1:
-        raise SpikeportError(f"--steps: must be a positive number of timesteps, got {args.steps}")
     import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention for loading)
+    from spikeport.converters.quant_report import source_checkpoint
+    from spikeport.outputs import claim
 
-    graph = ir.load(args.artifact)
-    out = Path(args.out) if args.out else Path(args.artifact) / f"{graph.name}{SUFFIX[args.format]}"
-    if out.parent and not out.parent.is_dir():
-        raise SpikeportError(f"{out}: directory {out.parent} does not exist")
+    art = Path(args.artifact)
+    if not art.is_dir():
+        raise SpikeportError(f"{art}: no such artifact directory (graph.json + tensors.h5)")
+    whole = art.resolve()
+    out = Path(args.out) if args.out else whole.with_name(whole.name + SUFFIX[args.format])
+    inputs = [art, *filter(None, [source_checkpoint(art)])]
+    with claim(out, kind="file", option="-o", force=args.force, inputs=inputs) as tmp:
+        summary = _export(ir.load(art), args, tmp)
+    print(f"wrote {out} ({args.format}): {summary}")
+    return 0
+
+
+def _export(graph: Any, args: argparse.Namespace, out: Path) -> str:
+    """Write ``graph`` to ``out`` in ``args.format``; a one-line summary of what was written."""
     if args.format == "nir":
         from spikeport.deploy.nir_export import DEFAULT_DT, export_nir
 
@@ -100,5 +119,4 @@ def run(args: argparse.Namespace) -> int:
 
         export_netx(graph, out)
         summary = f"{len(graph)} IR nodes"
-    print(f"wrote {out} ({args.format}): {summary}")
-    return 0
+    return summary

@@ -8,11 +8,39 @@ into one JSON-able dict; :func:`format_table` renders it for a terminal.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from spikeport.ir import Graph
 
 REGISTER_MAX = (1 << 23) - 1
+REPORT_FILE = "report.json"
+SOURCE_BASE = "artifact"
+"""report.json's ``source`` is relative to the artifact directory (``source_base``); reports
+without ``source_base`` (older ones) hold it as given on the command line."""
+
+
+def source_fields(checkpoint: str | Path, artifact: str | Path) -> dict[str, str]:
+    """``{"source": checkpoint relative to the artifact, "source_base": "artifact"}``."""
+    rel = os.path.relpath(Path(checkpoint).resolve(), Path(artifact).resolve())
+    return {"source": rel, "source_base": SOURCE_BASE}
+
+
+def source_checkpoint(artifact: str | Path) -> Path | None:
+    """The checkpoint an artifact was converted from (its report.json ``source``), if it is
+    recorded and exists; None otherwise."""
+    rep = Path(artifact) / REPORT_FILE
+    try:
+        doc = json.loads(rep.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    src = doc.get("source") if isinstance(doc, dict) else None
+    if not isinstance(src, str) or not src:
+        return None
+    path = Path(artifact) / src if doc.get("source_base") == SOURCE_BASE else Path(src)
+    return path if path.is_file() else None
 
 
 def build_report(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 from pathlib import Path
 
 from spikeport.errors import SpikeportError
 from spikeport.report.energy_document import REPORT_KIND
 from spikeport.report.plots import write_plots
+from spikeport.report.schema import check_document
 
 
 def _si(x: float | None, unit: str) -> str:
@@ -48,6 +50,7 @@ def read_document(path: str | Path) -> dict:
         raise SpikeportError(f"{p}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
     if not isinstance(doc, dict) or doc.get("kind") != REPORT_KIND:
         raise SpikeportError(f"{p}: not a spikeport energy report (field 'kind' != {REPORT_KIND})")
+    check_document(doc, p)
     return doc
 
 
@@ -204,7 +207,7 @@ def markdown(doc: dict, plots: dict[str, str] | None = None) -> str:
         f"Artifact `{doc['artifact']}`; data: {doc['data'].get('description', '')}.",
         "",
         "All figures are **estimates**: operation counts x per-operation energies from the "
-        "hardware tables (sources in `spikeport/hw_models/targets/*.json`).",
+        "hardware tables (sources in `spikeport/hw_models/cost/targets/*.json`).",
         "",
         "## Summary",
         "",
@@ -257,7 +260,7 @@ def html_page(doc: dict, plots: dict[str, str] | None = None) -> str:
         f"<p>Artifact <code>{e(doc['artifact'])}</code>; data: "
         f"{e(doc['data'].get('description', ''))}.</p>",
         "<p class='estimate'>Every figure is an estimate: operation counts x per-operation "
-        "energies from the hardware tables (sources in hw_models/targets/*.json).</p>",
+        "energies from the hardware tables (sources in hw_models/cost/targets/*.json).</p>",
         "<h2>Summary</h2>",
         _html_table(_summary_rows(doc)),
         "<h2>Energy by operation kind</h2>",
@@ -288,11 +291,15 @@ def html_page(doc: dict, plots: dict[str, str] | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(doc: dict, out_dir: str | Path) -> list[Path]:
-    """Write report.json, PNG plots, report.md and index.html into ``out_dir``."""
+def write_report(doc: dict, out_dir: str | Path, source: Path | None = None) -> list[Path]:
+    """Write report.json (``doc``, or a byte copy of the ``source`` file it was read from),
+    PNG plots, report.md and index.html into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(doc, indent=1) + "\n")
+    if source is None:
+        (out / "report.json").write_text(json.dumps(doc, indent=1) + "\n")
+    else:
+        shutil.copyfile(source, out / "report.json")
     plots = write_plots(doc, out)
     (out / "report.md").write_text(markdown(doc, plots))
     (out / "index.html").write_text(html_page(doc, plots))
