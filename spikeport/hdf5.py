@@ -51,22 +51,23 @@ def open_checked(path: str | Path, what: str = "an HDF5 file") -> h5py.File:
 def check_self_contained(f: h5py.File, path: Path) -> None:
     """Refuse soft/external links, virtual datasets and external raw storage anywhere."""
 
-    def link(name: str, lnk: object) -> None:
-        if not isinstance(lnk, h5py.HardLink):
-            kind = type(lnk).__name__
-            raise HDF5Error(f"{path}: {name!r} is a {kind} (only plain datasets are accepted)")
+    # h5py's visit callbacks must not raise: they return the problem, which stops the visit
+    def link(name: str, lnk: object) -> str | None:
+        if isinstance(lnk, h5py.HardLink):
+            return None
+        return f"{name!r} is a {type(lnk).__name__} (only plain datasets are accepted)"
 
-    def obj(name: str, o: object) -> None:
+    def obj(name: str, o: object) -> str | None:
         if isinstance(o, h5py.Dataset) and (o.is_virtual or o.external):
-            raise HDF5Error(f"{path}: dataset {name!r} takes its data from another file")
+            return f"dataset {name!r} takes its data from another file"
+        return None
 
     try:
-        f.visititems_links(link)
-        f.visititems(obj)
-    except HDF5Error:
-        raise
+        problem = f.visititems_links(link) or f.visititems(obj)
     except _H5_ERRORS as exc:
         raise HDF5Error(f"{path}: damaged HDF5 structure ({first_line(exc)})") from None
+    if problem:
+        raise HDF5Error(f"{path}: {problem}")
 
 
 def declared_bytes(f: h5py.File, path: Path) -> int:

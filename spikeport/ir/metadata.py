@@ -54,9 +54,9 @@ def check_meta(meta: object, nodes: Collection[str]) -> dict[str, Any]:
             check(f"meta.{key}", meta[key], nodes)
     timing = meta.get("timing")
     if timing is not None:
+        if isinstance(timing, dict) and "T" in meta and timing.get("T") != meta["T"]:
+            raise GraphError(f"meta.timing.T = {timing.get('T')} differs from meta.T = {meta['T']}")
         _timing("meta.timing", timing, nodes)
-        if "T" in meta and timing["T"] != meta["T"]:
-            raise GraphError(f"meta.timing.T = {timing['T']} differs from meta.T = {meta['T']}")
     return dict(meta)
 
 
