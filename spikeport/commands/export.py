@@ -23,7 +23,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from spikeport.commands.options import add_force, positive_float, positive_int
+from spikeport.commands.options import add_force, positive_float, step_count
 
 FORMATS = ("nir", "onnx", "netx")
 SUFFIX = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}
@@ -54,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--steps",
-        type=positive_int,
+        type=step_count,
         default=None,
         metavar="T",
         help="ONNX: one model of T unrolled timesteps, inputs/outputs [B, T, ...] "

@@ -10,7 +10,15 @@ records the spec (absolute path) so ``spikeport convert`` finds the data again.
 from __future__ import annotations
 
 import argparse
+from types import ModuleType
 
+from spikeport.commands.options import (
+    add_force,
+    add_threads,
+    positive_float,
+    positive_int,
+    timesteps,
+)
 from spikeport.models.attention import ATTENTION_TYPES
 
 ATTENTIONS = ATTENTION_TYPES
@@ -29,13 +37,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_data_argument(p, "digits", flag="--dataset", default="digits")
     p.add_argument("--attention", default="ssa", help=f"one of: {', '.join(ATTENTIONS)}")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
+    add_force(p, "output directory")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default 12)")
     p.add_argument("--seed", type=int, default=0, help="init / batch-order seed (default 0)")
-    p.add_argument("--embed-dim", type=int, default=64, help="model width (default 64)")
-    p.add_argument("--depth", type=int, default=2, help="Transformer blocks (default 2)")
-    p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
+    p.add_argument("--embed-dim", type=positive_int, default=64, help="model width (default 64)")
+    p.add_argument("--depth", type=positive_int, default=2, help="Transformer blocks (default 2)")
+    p.add_argument("--heads", type=positive_int, default=4, help="attention heads (default 4)")
     p.add_argument(
-        "--T", type=int, default=None, help="time steps (default 4; event data: its frames)"
+        "--T",
+        type=timesteps,
+        default=None,
+        help="time steps (default 4; event data: its frames)",
     )
     p.add_argument(
         "--attn-opt",
@@ -45,9 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="attention option, repeatable, VALUE parsed as JSON when it can be "
         "(e.g. per_head=true, a_init=0.2, token_input=kv)",
     )
-    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 64)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--lr", type=positive_float, default=None, help="peak AdamW learning rate")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default 64)")
+    add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -77,12 +89,23 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(
             f"--attention {args.attention!r} is not supported; supported: {', '.join(ATTENTIONS)}"
         )
-    for flag in ("epochs", "embed_dim", "depth", "heads", "T", "batch_size", "threads"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise SpikeportError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-
     from spikeport.models import train as training
+    from spikeport.outputs import claim
+
+    data = [args.dataset.path] if args.dataset.path is not None else []
+    with claim(args.out, kind="dir", option="--out", force=args.force, inputs=data) as tmp:
+        model, metrics = _train(args, training)
+        training.save_run(tmp, model, metrics)
+    print(
+        f"{args.attention}: test accuracy {100 * metrics['test_accuracy']:.2f} % "
+        f"({metrics['n_test']} images), trained in {metrics['train_seconds']:.1f} s -> {args.out}"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace, training: ModuleType) -> tuple:
+    """(model, metrics) trained as ``args`` say, on digits or on ``--dataset SPEC``."""
+    from spikeport.errors import SpikeportError
 
     shape = dict(
         embed_dim=args.embed_dim,
@@ -113,9 +136,4 @@ def run(args: argparse.Namespace) -> int:
         model, metrics = training.train_classifier(
             config, settings, train, test, progress=progress, dataset=str(spec)
         )
-    out = training.save_run(args.out, model, metrics)
-    print(
-        f"{args.attention}: test accuracy {100 * metrics['test_accuracy']:.2f} % "
-        f"({metrics['n_test']} images), trained in {metrics['train_seconds']:.1f} s -> {out}"
-    )
-    return 0
+    return model, metrics
