@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from spikeport.commands.options import positive_int, step_count
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -22,14 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "models and the simulator on the same inputs, and report per-layer agreement.",
     )
     p.add_argument("artifact", help="artifact directory (spikeport convert) or netx .net file")
-    p.add_argument("--samples", type=int, default=2, help="samples to run (default 2)")
+    p.add_argument("--samples", type=positive_int, default=2, help="samples to run (default 2)")
     p.add_argument(
         "--data",
         choices=("digits", "random"),
         default=None,
         help="digits test images (default for digits artifacts) or random spikes",
     )
-    p.add_argument("--steps", type=int, default=None, help="timesteps (default T + latency)")
+    p.add_argument("--steps", type=step_count, default=None, help="timesteps (default T + latency)")
     p.add_argument("--seed", type=int, default=0, help="seed of random input data")
     p.add_argument(
         "--states", action="store_true", help="also compare every neuron's state (slower)"
@@ -41,12 +43,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from spikeport.errors import SpikeportError
-
-    if args.samples < 1:
-        raise SpikeportError(f"--samples must be >= 1, got {args.samples}")
-    if args.steps is not None and args.steps < 1:
-        raise SpikeportError(f"--steps must be >= 1, got {args.steps}")
     from spikeport.deploy.lava.compat import ensure_lava
 
     ensure_lava(netx=False)  # LavaNotAvailableError (one line) before any work
