@@ -1,0 +1,134 @@
+"""Sizes declared by inputs are checked against the memory budget before allocation (#13).
+
+A small file can declare a huge array (a compressed, never-written HDF5 chunk reads as its
+fill value): each reader must refuse it with one line naming the file and the size, before
+reading, and a huge T must be refused before tracing or simulating. The budget is pinned
+with ``SPIKEPORT_MEMORY_BUDGET`` so that the tests do not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from spikeport import budget, ir
+from spikeport.cli import main
+from spikeport.converters.netx_import import load_netx
+from spikeport.converters.nir_import import load_nir
+from spikeport.converters.torch_fx import to_ir
+from spikeport.models.registry import build_model
+from spikeport.models.train import digits_config
+
+TINY_NET = Path(sysconfig.get_paths()["purelib"]) / "tests/lava/lib/dl/netx/tiny.net"
+HUGE = (200_000, 200_000)  # float32: 149 GiB
+
+
+@pytest.fixture(autouse=True)
+def _budget(monkeypatch) -> None:
+    monkeypatch.setenv(budget.ENV, "8G")
+
+
+def _huge_dataset(group: h5py.Group, key: str) -> None:
+    """A 149 GiB float32 dataset that occupies a few bytes on disk (no chunk written)."""
+    group.create_dataset(key, shape=HUGE, dtype=np.float32, chunks=(1000, 1000), compression=4)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("8G", 8 << 30), ("512M", 512 << 20), ("1000", 1000), ("1.5K", 1536), ("2GiB", 2 << 30)],
+)
+def test_budget_sizes_parse_as_powers_of_1024(text: str, size: int) -> None:
+    assert budget.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "-1G", "0", "8X"])
+def test_bad_budget_settings_are_one_line_errors(monkeypatch, text: str) -> None:
+    monkeypatch.setenv(budget.ENV, text or " ")
+    with pytest.raises(budget.BudgetError, match=budget.ENV):
+        budget.budget_bytes()
+
+
+def test_default_budget_is_half_the_physical_memory(monkeypatch) -> None:
+    monkeypatch.delenv(budget.ENV)
+    with open("/proc/meminfo") as f:  # the kernel's own figure, in KiB
+        total = int(next(line for line in f if line.startswith("MemTotal")).split()[1]) * 1024
+    assert budget.budget_bytes() == pytest.approx(total / 2, rel=0.01)
+
+
+@pytest.mark.skipif(not TINY_NET.is_file(), reason="lava-dl test networks not installed")
+def test_a_small_net_file_declaring_149_gib_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.net"
+    shutil.copy(TINY_NET, path)
+    with h5py.File(path, "a") as f:
+        del f["layer/2/weight"]
+        _huge_dataset(f["layer/2"], "weight")
+    assert path.stat().st_size < 3 << 20  # a few MB at most on disk
+    with pytest.raises(budget.BudgetError, match=r"bomb\.net .*needs 149\.\d GiB, over the memory"):
+        load_netx(path)
+
+
+def test_a_nir_file_declaring_149_gib_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.nir"
+    with h5py.File(path, "w") as f:
+        _huge_dataset(f.create_group("node/nodes/fc"), "weight")
+    with pytest.raises(budget.BudgetError, match=r"bomb\.nir .*needs 149\.\d GiB"):
+        load_nir(path)
+
+
+def test_an_artifact_tensor_file_declaring_149_gib_is_refused(tmp_path: Path) -> None:
+    g = ir.Graph("g")
+    g.add(ir.Input("x", shape=(2,)))
+    art = ir.save(g, tmp_path / "art")
+    with h5py.File(art / "tensors.h5", "a") as h5:
+        _huge_dataset(h5, "extra")
+    ir.manifest.write(art, ["graph.json", "tensors.h5"])
+    with pytest.raises(budget.BudgetError, match=r"tensors\.h5 .*needs 149\.\d GiB"):
+        ir.load(art)
+
+
+def test_the_budget_can_be_lowered_by_the_environment(monkeypatch, tmp_path: Path) -> None:
+    g = ir.Graph("g")
+    g.add(ir.Input("x", shape=(2,)))
+    art = ir.save(g, tmp_path / "art")
+    ir.load(art)
+    monkeypatch.setenv(budget.ENV, "1K")
+    with pytest.raises(budget.BudgetError, match=r"graph\.json \(parsed\): needs .* of 1\.0 KiB"):
+        ir.load(art)
+
+
+def test_a_huge_model_T_is_refused_before_tracing() -> None:
+    model = build_model(digits_config("ssa", embed_dim=16, depth=1, num_heads=2, T=100_000))
+    with pytest.raises(budget.BudgetError, match="T = 100000: must be 1..4096"):
+        to_ir(model.eval(), torch.zeros(7, 1, 8, 8))
+
+
+def test_convert_with_a_huge_T_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    ckpt = tmp_path / "model.pth"
+    ckpt.write_bytes(b"not read")
+    argv = ["convert", str(ckpt), "-o", str(tmp_path / "out"), "--T", "100000"]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # an argparse type error
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "--T" in err[-1] and "4096" in err[-1]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("steps", [0, -3, budget.MAX_STEPS + 1, 2.0, True])
+def test_run_step_counts_out_of_range_are_refused(steps) -> None:
+    with pytest.raises(budget.BudgetError, match="steps"):
+        budget.require_run("run", [(4,)], steps, 1, 8)
+
+
+def test_a_run_over_the_budget_is_refused_naming_its_size(monkeypatch) -> None:
+    monkeypatch.setenv(budget.ENV, "1G")
+    budget.require_run("sim", [(8, 8), (64,)], 1000, 60, 8)  # 3 x 1000 x 60 x 64 x 8 B: 88 MiB
+    with pytest.raises(budget.BudgetError, match=r"sim \(4096 steps x batch 600\): needs 3\.5 GiB"):
+        budget.require_run("sim", [(8, 8), (64,)], 4096, 600, 8)
