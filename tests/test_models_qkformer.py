@@ -118,6 +118,14 @@ def test_imagenet_hst10_has_official_keys_and_published_parameter_count(embed_di
     assert round(n_params(m) / 1e6, 2) == millions
 
 
+@pytest.mark.parametrize(("embed_dim", "heads"), [(384, 6), (512, 8), (768, 12)])
+def test_imagenet_heads_default_to_the_official_factories(embed_dim, heads):
+    """QKFormer_10_384 / 512 / 768 use 6 / 8 / 12 heads; heads change no parameter shape, so
+    a checkpoint would load into a wrong head count without complaint."""
+    assert default_config("qkformer-imagenet", embed_dim=embed_dim).num_heads == heads
+    assert default_config("qkformer-imagenet", embed_dim=512, num_heads=4).num_heads == 4
+
+
 @pytest.mark.parametrize(("classes", "millions"), [(100, 6.74), (10, 6.71)])
 def test_cifar_hst4_384_has_official_keys_and_published_parameter_count(classes, millions):
     m = meta_model("qkformer-cifar", num_classes=classes)

@@ -204,12 +204,12 @@ def from_checkpoint(
     spikeport ``model.pt`` files carry their config; any argument given must agree with it.
     Other checkpoints are built as ``arch`` (default ``spikformer-cifar``) with the official
     dimensions of that arch (``registry.ARCH_DEFAULTS``: Spikformer CIFAR 4-384/12 heads/10
-    classes; Spikformer ImageNet and SDT 8-512/8 heads/1000 classes; QKFormer HST-4-384/8
-    heads/10 classes (CIFAR) and HST-10-384/6 heads/1000 classes (ImageNet); SDT-V3 S, T 1;
-    T 4 otherwise; attention ssa, sdsa for SDT) overridden by the arguments given; extra
-    keyword arguments (``img_size``, ``in_channels``, ``mlp_ratio``, ``attention_options``,
-    ``pool_stages``, ``arch_options``) go to the builder. ``use_ema`` loads
-    ``state_dict_ema`` instead.
+    classes; Spikformer ImageNet and SDT 8-512/8 heads/1000 classes; QKFormer CIFAR
+    HST-4-384/8 heads/10 classes, ImageNet HST-10-384/1000 classes with embed_dim / 64
+    heads; SDT-V3 S at T 1; T 4 otherwise; attention ssa, sdsa for SDT) overridden by the
+    arguments given; extra keyword arguments (``img_size``, ``in_channels``, ``mlp_ratio``,
+    ``attention_options``, ``pool_stages``, ``arch_options``) go to the builder. ``use_ema``
+    loads ``state_dict_ema`` instead.
     ``fresh_attention=True`` lets attention-core parameters that the file lacks keep their
     initial values, e.g. ``attention='axnor'`` on an SSA checkpoint (a starts at a_init).
     """

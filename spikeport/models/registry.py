@@ -107,10 +107,22 @@ class ModelConfig:
         return cls(**data)
 
 
+# Defaults that follow another field, as in the official factories: QKFormer ImageNet's
+# HST-10-384 / 512 / 768 have 6 / 8 / 12 heads (head width 64). Heads change no parameter
+# shape there, so a wrong default would load a checkpoint silently and compute another model.
+DERIVED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "qkformer-imagenet": {"num_heads": lambda v: max(1, v["embed_dim"] // 64)},
+}
+
+
 def default_config(arch: str, **overrides: Any) -> ModelConfig:
     """The official configuration of ``arch``, with ``overrides`` (None values ignored)."""
     check_arch(arch)
-    values = {**ARCH_DEFAULTS[arch], **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values = {**ARCH_DEFAULTS[arch], **given}
+    for field_name, derive in DERIVED_DEFAULTS.get(arch, {}).items():
+        if field_name not in given:
+            values[field_name] = derive(values)
     return ModelConfig(arch=arch, **values)
 
 
