@@ -8,6 +8,11 @@ bit-accurately, cross-check a few samples in Lava, write an energy report per mo
 
 Every stage after training runs the real subcommand in-process (``spikeport convert``,
 ``simulate``, ``lava``, ``energy``), so the demo exercises exactly what a user runs.
+
+OUT is the demo's own workspace and cache: a second run reuses its models and replaces its
+artifacts, energy reports and summary.json, each written whole (``spikeport.outputs``). OUT
+is locked while the demo runs; a directory spikeport did not write is refused as OUT unless
+``--force`` (then the demo writes into it, replacing only those entries).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spikeport.commands.options import positive_int
 from spikeport.commands.train import ATTENTIONS
 
 
@@ -52,6 +58,7 @@ def stage_train(ctx: DemoContext) -> None:
         save_run,
         train_digits,
     )
+    from spikeport.outputs import claim
 
     settings = TrainSettings() if ctx.epochs is None else TrainSettings(epochs=ctx.epochs)
     for attention in ctx.attentions:
@@ -60,9 +67,10 @@ def stage_train(ctx: DemoContext) -> None:
         key = run_key(config, settings)
         cached = None if ctx.retrain else _cached_metrics(run_dir, key)
         if cached is None:
-            model, metrics = train_digits(config, settings, progress=ctx.progress)
-            metrics = {**metrics, "run_key": key}
-            save_run(run_dir, model, metrics)
+            with claim(run_dir, kind="dir", option="--out", force=True) as tmp:
+                model, metrics = train_digits(config, settings, progress=ctx.progress)
+                metrics = {**metrics, "run_key": key}
+                save_run(tmp, model, metrics)
         else:
             metrics = cached
         ctx.models[attention] = run_dir
@@ -109,7 +117,8 @@ def stage_convert(ctx: DemoContext) -> None:
     """`spikeport convert`: quantise, lower to Loihi fixed point, retime; measure fidelity."""
     for attention in ctx.attentions:
         art = _artifact(ctx, attention)
-        _spikeport("convert", str(ctx.models[attention] / "model.pt"), "-o", str(art), *_quiet(ctx))
+        ckpt = str(ctx.models[attention] / "model.pt")
+        _spikeport("convert", ckpt, "-o", str(art), "--force", *_quiet(ctx))
         ctx.converted[attention] = json.loads((art / "report.json").read_text())
 
 
@@ -156,6 +165,7 @@ def stage_energy(ctx: DemoContext) -> None:
             str(ctx.energy_samples),
             "--out",
             str(out_dir),
+            "--force",
         )
         ctx.energy[attention] = json.loads((out_dir / "report.json").read_text())
 
@@ -166,7 +176,10 @@ def stage_report(ctx: DemoContext) -> None:
     if ctx.converted:
         print()
         print(format_summary(ctx))
-        (ctx.out / "summary.json").write_text(json.dumps(summary_rows(ctx), indent=2) + "\n")
+        from spikeport.outputs import claim
+
+        with claim(ctx.out / "summary.json", kind="file", option="--out", force=True) as tmp:
+            tmp.write_text(json.dumps(summary_rows(ctx), indent=2) + "\n")
         print(
             f"\nreports: {ctx.out / 'energy'}/<attention>/index.html; "
             f"summary: {ctx.out / 'summary.json'}"
@@ -301,12 +314,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this stage (the summary table is still printed)",
     )
     p.add_argument("--retrain", action="store_true", help="ignore cached models")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
     p.add_argument(
-        "--lava-samples", type=int, default=2, help="test images run through Lava (default 2)"
+        "--force",
+        action="store_true",
+        help="use an OUT that spikeport did not write (replacing its models/, artifacts/, "
+        "energy/, summary.json)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default 12)")
+    p.add_argument(
+        "--lava-samples",
+        type=positive_int,
+        default=2,
+        help="test images run through Lava (default 2)",
     )
     p.add_argument(
-        "--energy-samples", type=int, default=32, help="test images for energy (default 32)"
+        "--energy-samples",
+        type=positive_int,
+        default=32,
+        help="test images for energy (default 32)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
@@ -321,8 +346,23 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(
             f"--attention {unknown[0]!r} is not supported; supported: {', '.join(ATTENTIONS)}"
         )
-    if args.epochs is not None and args.epochs < 1:
-        raise SpikeportError(f"--epochs must be >= 1, got {args.epochs}")
+    from spikeport.outputs import MARKER, lock, owned
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SpikeportError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not owned(out) and not args.force:
+        raise SpikeportError(
+            f"--out {out}: exists and was not written by spikeport; pass --force to write "
+            "the demo into it (its models/, artifacts/, energy/, summary.json are replaced)"
+        )
+    with lock(out.resolve(), option="--out"):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text("spikeport demo output\n")
+        return _run_stages(args, attentions)
+
+
+def _run_stages(args: argparse.Namespace, attentions: tuple[str, ...]) -> int:
     ctx = DemoContext(
         out=Path(args.out),
         attentions=attentions,
