@@ -132,3 +132,30 @@ def test_a_run_over_the_budget_is_refused_naming_its_size(monkeypatch) -> None:
     budget.require_run("sim", [(8, 8), (64,)], 1000, 60, 8)  # 3 x 1000 x 60 x 64 x 8 B: 88 MiB
     with pytest.raises(budget.BudgetError, match=r"sim \(4096 steps x batch 600\): needs 3\.5 GiB"):
         budget.require_run("sim", [(8, 8), (64,)], 4096, 600, 8)
+
+
+def test_a_checkpoint_config_declaring_a_huge_model_is_refused_before_building(tmp_path) -> None:
+    from spikeport.models.checkpoint import from_checkpoint, save_model
+
+    model = build_model(digits_config("ssa", embed_dim=16, depth=1, num_heads=2))
+    path = save_model(model, tmp_path / "model.pt")
+    obj = torch.load(path, weights_only=True)
+    obj["config"]["embed_dim"] = 100_000  # 2 TiB of parameters
+    torch.save(obj, path)
+    with pytest.raises(budget.BudgetError, match=r"model spikformer-cifar \(embed_dim=100000"):
+        from_checkpoint(path)
+
+
+def test_a_checkpoint_record_unpacking_past_the_budget_is_refused(monkeypatch, tmp_path) -> None:
+    import zipfile
+
+    from spikeport.models.checkpoint import read_checkpoint
+
+    path = tmp_path / "bomb.pt"
+    torch.save({"w": torch.zeros(3)}, path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb/data/99", bytes(100 << 20))  # 100 MiB of zeros, ~100 KiB packed
+    assert path.stat().st_size < 1 << 20
+    monkeypatch.setenv(budget.ENV, "64M")
+    with pytest.raises(budget.BudgetError, match=r"bomb\.pt \(checkpoint records, unpacked\)"):
+        read_checkpoint(path)

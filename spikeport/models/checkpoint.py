@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeport.errors import CheckpointError
+from spikeport import budget
+from spikeport.errors import CheckpointError, first_line
 from spikeport.models.registry import ModelConfig, build_model, check_arch, default_config
 from spikeport.value_range import check_values
 
@@ -56,6 +58,7 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
+    _require_unpacked_size(p)
     if trust:
         return torch.load(p, map_location="cpu", weights_only=False)
     try:
@@ -71,6 +74,20 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
     except (RuntimeError, EOFError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{p}: not a readable torch checkpoint ({first})") from None
+
+
+def _require_unpacked_size(p: Path) -> None:
+    """A zip checkpoint's records, as declared, must fit the memory budget (a compressed
+    record can unpack to far more than the file's size). Legacy (non-zip) files hold their
+    storages uncompressed: they are bounded by the file's size."""
+    if not zipfile.is_zipfile(p):
+        return
+    try:
+        with zipfile.ZipFile(p) as z:
+            size = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{p}: not a readable torch checkpoint ({first_line(exc)})") from None
+    budget.require(f"{p} (checkpoint records, unpacked)", size)
 
 
 def extract_state_dict(obj: Any, source: str, use_ema: bool = False) -> dict[str, torch.Tensor]:

@@ -13,6 +13,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError, UnsupportedError
@@ -158,6 +159,23 @@ def build_model(config: ModelConfig) -> nn.Module:
             f"arch {config.arch!r}: unknown arch_options {unknown}; supported: {list(allowed)}"
         )
     module, name = _BUILDERS[config.arch]
-    model = getattr(importlib.import_module(f"spikeport.models.{module}"), name)(config)
+    builder = getattr(importlib.import_module(f"spikeport.models.{module}"), name)
+    with torch.device("meta"):  # sizes first: a config can declare any width or depth
+        shapes = builder(config)
+    require_model(config, shapes)
+    model = builder(config)
     model.config = config
     return model
+
+
+def require_model(config: ModelConfig, model: nn.Module) -> None:
+    """BudgetError unless the parameters and buffers of ``model`` (built on the meta device,
+    so nothing is allocated) fit the memory budget twice (the model and a state dict)."""
+    from spikeport import budget
+
+    size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    what = (
+        f"model {config.arch} (embed_dim={config.embed_dim}, depth={config.depth}, "
+        f"num_heads={config.num_heads}): parameters and a copy"
+    )
+    budget.require(what, 2 * size)
