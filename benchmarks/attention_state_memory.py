@@ -6,7 +6,7 @@ Per inference step, per head, an attention core holds (docs/hardware_models.md):
 * SSA, ``Q K^T`` first: an N x N matrix of counts, ``ceil(log2(d + 1))`` = 7 bits each;
 * LRF-Dyn: k = 8 dendritic compartments per channel, k x d states of 24 bits.
 
-The numbers come from ``spikeport.hw_models.mapping.attention_state_bits`` and are checked
+The numbers come from ``spikeport.hw_models.cost.mapping.attention_state_bits`` and are checked
 against the formulas written out here. Then the whole-model memory (compact 8-bit weights +
 neuron state + attention state) is taken from ``collect_resources`` + ``map_to_cores`` on the
 real Spikformer-8-512 (ImageNet, 224 x 224, T=4, random weights) with SSA and with LRF-Dyn,
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import record  # noqa: E402
 
-from spikeport.hw_models.mapping import attention_state_bits  # noqa: E402
+from spikeport.hw_models.cost.mapping import attention_state_bits  # noqa: E402
 
 N, HEADS, D, K, STATE_BITS, DEPTH = 196, 8, 64, 8, 24, 8
 PAPER_TOTAL_CHANGE = -49.4  # % inference memory, LRF-Dyn vs SSA on Spikformer-8-512
@@ -37,8 +37,8 @@ def whole_model(attention: str) -> tuple[float, float]:
     """(attention state bytes, inference memory bytes) of Spikformer-8-512 on Loihi."""
     import torch
 
-    from spikeport.hw_models.hardware import load_hardware_model
-    from spikeport.hw_models.mapping import collect_resources, map_to_cores
+    from spikeport.hw_models.cost.hardware import load_hardware_model
+    from spikeport.hw_models.cost.mapping import collect_resources, map_to_cores
     from spikeport.models.registry import build_model, default_config
 
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ Random binary spike Q, K (8 heads x N=196 tokens x d, firing rate 0.25) for head
 16, 32, 64, 128, 256. Three implementations compute the same a-XNOR scores
 ``(2^s - a) * c_and + a * c_xnor`` (a = 77, s = 8; a = 0 gives SSA's ``2^s * Q K^T``):
 
-* packed: ``spikeport.hw_models.kernels.popcount.axnor_scores`` (packs into uint64 words,
+* packed: ``spikeport.hw_models.sim.kernels.popcount.axnor_scores`` (packs into uint64 words,
   AND / XNOR, ``np.bitwise_count``; packing included in the time);
 * torch: float32 ``c_and = Q @ K^T``, ``c_xnor = c_and + (1 - Q) @ (1 - K)^T``;
 * numpy: the same with float32 ``np.matmul``.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import record  # noqa: E402
 
-from spikeport.hw_models.kernels.popcount import axnor_scores  # noqa: E402
+from spikeport.hw_models.sim.kernels.popcount import axnor_scores  # noqa: E402
 
 HEADS, TOKENS, RATE = 8, 196, 0.25
 HEAD_DIMS = (16, 32, 64, 128, 256)

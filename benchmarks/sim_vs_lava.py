@@ -27,7 +27,7 @@ from results import record  # noqa: E402
 from spikeport.converters.netx_import import load_netx  # noqa: E402
 from spikeport.deploy.lava.compat import ensure_lava, surface_child_errors  # noqa: E402
 from spikeport.deploy.lava.groundtruth import netx_test_dir  # noqa: E402
-from spikeport.hw_models.simulator import Simulator  # noqa: E402
+from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 
 TARGET = 300.0
 

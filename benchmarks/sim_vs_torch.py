@@ -108,8 +108,8 @@ def part_sim(threads: int) -> dict:
     from spikeport.converters.passes import PassManager, QuantConfig
     from spikeport.converters.passes.retime import Retime
     from spikeport.converters.pipeline import convert_model
-    from spikeport.hw_models.classification import direct_input
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.classification import direct_input
+    from spikeport.hw_models.sim.engine import Simulator
 
     model, images, np = build(threads)
     conv = convert_model(model, (3, 32, 32), config=QuantConfig(input_scale=64.0, input_max=4.0))
@@ -163,8 +163,8 @@ def profile_sim(threads: int) -> None:
     from spikeport.converters.passes import PassManager, QuantConfig
     from spikeport.converters.passes.retime import Retime
     from spikeport.converters.pipeline import convert_model
-    from spikeport.hw_models.classification import direct_input
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.classification import direct_input
+    from spikeport.hw_models.sim.engine import Simulator
 
     model, images, _ = build(threads)
     conv = convert_model(model, (3, 32, 32), config=QuantConfig(input_scale=64.0, input_max=4.0))

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from spikeport.converters.float_eval import run_float
 from spikeport.converters.torch_fx import to_ir
 from spikeport.errors import UnsupportedError
-from spikeport.hw_models.reference_eval import run_float
 from spikeport.models.neuron import MultiStepLIF
 
 VARIANTS = ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"]

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.analytical import Convention, count_model
-from spikeport.hw_models.energy import estimate
-from spikeport.hw_models.hardware import load_hardware_model
+from spikeport.hw_models.cost.analytical import Convention, count_model
+from spikeport.hw_models.cost.energy import estimate
+from spikeport.hw_models.cost.hardware import load_hardware_model
 from spikeport.models.attention.ssa import SSACore
 
 PAPER_T4 = Convention(timesteps=4)

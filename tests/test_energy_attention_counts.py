@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikeport.hw_models.analytical import Convention, count_model
+from spikeport.hw_models.cost.analytical import Convention, count_model
 from spikeport.models.attention import build_attention_core
 
 T, B, H, N, D = 2, 1, 2, 4, 40  # D = 40 -> two 32-bit words per head row

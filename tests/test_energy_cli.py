@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spikeport.cli import main
-from spikeport.hw_models.hardware import TARGETS_DIR, available_hardware_models
+from spikeport.hw_models.cost.hardware import TARGETS_DIR, available_hardware_models
 
 NETX = (
     Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import torch
 from spikeport.cli import main
 from spikeport.converters.passes import QuantConfig
 from spikeport.converters.pipeline import convert_model
-from spikeport.hw_models.hardware import available_hardware_models
+from spikeport.hw_models.cost.hardware import available_hardware_models
 from spikeport.ir import load, save
 from spikeport.models.checkpoint import from_checkpoint
 from spikeport.models.digits import PIXEL_MAX
@@ -101,7 +101,7 @@ def test_energy_on_converted_digits_model(
 def test_window_counts_equal_the_simulators_windowed_run(digits_models, digits_split) -> None:
     """Counting each node's data window of a full T + L run (our slicing) equals the
     simulator computing only the windows (its ``windowed=True``): two implementations."""
-    from spikeport.hw_models.measured import run_measured
+    from spikeport.hw_models.cost.measured import run_measured
     from spikeport.report.energy_inputs import input_data, retime
 
     data = digits_split

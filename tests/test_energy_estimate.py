@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from spikeport.hw_models.energy import LayerOps, estimate
-from spikeport.hw_models.energy_table import format_markdown, format_text
-from spikeport.hw_models.hardware import load_hardware_model
+from spikeport.hw_models.cost.energy import LayerOps, estimate
+from spikeport.hw_models.cost.hardware import load_hardware_model
+from spikeport.report.energy_table import format_markdown, format_text
 
 
 def _layers():

@@ -14,9 +14,9 @@ import torch
 
 from spikeport import ir
 from spikeport.converters.netx_import import load_netx
-from spikeport.hw_models.energy import estimate
-from spikeport.hw_models.hardware import TARGETS_DIR, load_hardware_model
-from spikeport.hw_models.measured import MeasuredCount, NodeCounts, data_windows, run_measured
+from spikeport.hw_models.cost.energy import estimate
+from spikeport.hw_models.cost.hardware import TARGETS_DIR, load_hardware_model
+from spikeport.hw_models.cost.measured import MeasuredCount, NodeCounts, data_windows, run_measured
 
 NETX = (
     Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_tinynet_conv_synops_equal_an_independent_fanout_count() -> None:
         g, np.zeros((1, steps, *image.shape), np.int64), steps, bias={neurons[0]: image[None]}
     )
     got = {n.name: n.counters["synaptic_events"] for n in count.nodes}
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.engine import Simulator
 
     res = Simulator(g, probes=neurons).run(
         np.zeros((1, steps, *image.shape), np.int64), steps, bias={neurons[0]: image[None]}

@@ -21,7 +21,7 @@ snn = pytest.importorskip("snntorch")
 from neurobench.metrics.workload import SynapticOperations  # noqa: E402
 from neurobench.models import TorchModel  # noqa: E402
 
-from spikeport.hw_models.analytical import Convention, count_model  # noqa: E402
+from spikeport.hw_models.cost.analytical import Convention, count_model  # noqa: E402
 
 T = 5
 

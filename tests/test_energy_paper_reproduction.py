@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spikeport.hw_models.analytical import Convention, count_model
-from spikeport.hw_models.energy import estimate
-from spikeport.hw_models.hardware import load_hardware_model
+from spikeport.hw_models.cost.analytical import Convention, count_model
+from spikeport.hw_models.cost.energy import estimate
+from spikeport.hw_models.cost.hardware import load_hardware_model
 
 SPS = {"proj_conv1": 25.83, "proj_conv2": 15.34, "proj_conv3": 13.11, "rpe_conv": 12.96}
 QKV_IN = [17.66, 33.80, 34.22, 34.43, 34.33, 35.93, 34.23, 31.77]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.hardware import (
+from spikeport.hw_models.cost.hardware import (
     TARGETS_DIR,
     available_hardware_models,
     load_hardware_model,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikeport.hw_models import calibration as cal
-from spikeport.hw_models.hardware import load_hardware_model
+from spikeport.hw_models.cost import calibration as cal
+from spikeport.hw_models.cost.hardware import load_hardware_model
 
 
 def test_loihi2_figures_equal_loihi1_times_the_recomputed_scale():

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from spikeport.hw_models.hardware import load_hardware_model
-from spikeport.hw_models.mapping import (
+from spikeport.hw_models.cost.hardware import load_hardware_model
+from spikeport.hw_models.cost.mapping import (
     LayerResources,
     attention_state_bits,
     collect_resources,

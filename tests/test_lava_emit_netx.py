@@ -89,7 +89,7 @@ def test_comparison_detects_a_changed_parameter() -> None:
     probes = [("layer1.neuron", "u"), ("layer1.neuron", "out")]
     bias = _input_bias(graph)
     lava = run_lava(graph, x, 6, probes=probes, bias=bias)
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.engine import Simulator
 
     changed = graph.copy()
     n = changed.node("layer1.neuron")

@@ -3,7 +3,7 @@ compute what the simulator computes, and digits-trained models of every attentio
 give identical integers and predictions in Lava and in the simulator.
 
 References: the simulator's executors, whose attention integers come from
-``hw_models.int_attention`` (written independently of the Lava process models here, which
+``hw_models.sim.int_attention`` (written independently of the Lava process models here, which
 recompute AND/XNOR counts, head splits, the local convolution and the dendrite recurrence
 on their own).
 """
@@ -194,7 +194,7 @@ def test_digits_model_in_lava_equals_simulator_and_predicts_the_same(
     lava = run_lava(graph, data.feed, data.steps, probes=[(attn[0], "out"), (readout, "v")])
     assert np.any(lava.probes[(attn[0], "out")] != 0), "attention never produced anything"
     v_final = lava.probes[(readout, "v")][timing.readout_step]  # [B, classes]
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.engine import Simulator
 
     sim = Simulator(graph, [(readout, "v")]).run(data.feed, data.steps)
     sim_pred = sim.probes[(readout, "v")][timing.readout_step].argmax(axis=1)

@@ -2,7 +2,7 @@
 
 References: the float a-XNOR similarity sum_i [q_i k_i + a (1 - q_i)(1 - k_i)] (papers.md
 §1.3) evaluated elementwise in float64 (exact here: dyadic a, small sums), and the
-converter's integer formulas in ``hw_models.int_attention``.
+converter's integer formulas in ``hw_models.sim.int_attention``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import spikeport.hw_models.lowered_attention  # noqa: F401  (registers the executors)
+import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (registers the executors)
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.lower_axnor import LowerAxnor
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.engine import Simulator
 from spikeport.ir import Graph, Input, validate
 from spikeport.ir.int_attention import IntAttention
 

@@ -1,6 +1,6 @@
 """lower-lrf-dyn: LRF-Dyn IntAttention -> a stateful integer dendritic neuron node.
 
-References: the converter's integer LRF-Dyn formula (``hw_models.int_attention.lrf_dyn_int``,
+References: the converter's integer LRF-Dyn formula (``hw_models.sim.int_attention.lrf_dyn_int``,
 a dense k x k fixed-point matrix-vector recursion) and, for small cases, a plain Python
 loop over tokens / channels / compartments written here from the paper's recursion.
 """
@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import spikeport.hw_models.lowered_attention  # noqa: F401  (registers the executors)
+import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (registers the executors)
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
 from spikeport.errors import UnsupportedError
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.kernels.dendritic import run_dendrites
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.kernels.dendritic import run_dendrites
 from spikeport.ir import Graph, Input
 from spikeport.ir.int_attention import IntAttention
 

@@ -15,7 +15,7 @@ from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.lower_axnor import LowerAxnor
 from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
 from spikeport.converters.passes.lower_sdsa import LowerSdsa
-from spikeport.hw_models.reference_eval import run_int
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import CubaLIF, Dense, Graph, Input
 from spikeport.ir.int_attention import IntAttention
 
@@ -93,8 +93,8 @@ def test_random_model_outputs_identical_before_and_after_lowering(variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_simulator_on_retimed_lowered_graph_equals_run_int_before_lowering(variant):
     from spikeport.converters.passes.retime import Retime
-    from spikeport.hw_models.classification import direct_input
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.classification import direct_input
+    from spikeport.hw_models.sim.engine import Simulator
     from spikeport.ir.timing import Timing
 
     g = random_model(variant, seed=VARIANTS.index(variant))

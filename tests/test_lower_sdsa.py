@@ -1,5 +1,5 @@
 """lower-sdsa: SDSA IntAttention -> AND, token column sum, talking-heads LIF, AND; equals the
-converter's integer formula ``hw_models.int_attention.sdsa_int`` bit for bit."""
+converter's integer formula ``hw_models.sim.int_attention.sdsa_int`` bit for bit."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import spikeport.hw_models.lowered_attention  # noqa: F401  (registers the executors)
+import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (registers the executors)
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.lower_sdsa import LowerSdsa
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.engine import Simulator
 from spikeport.ir import Graph, Input
 from spikeport.ir.int_attention import IntAttention
 

@@ -15,7 +15,7 @@ from spikeport.converters.netx_import import load_netx
 from spikeport.deploy.lava.groundtruth import netx_test_dir
 from spikeport.deploy.netx_export import export_netx, netx_layers
 from spikeport.errors import UnsupportedError
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim.engine import Simulator
 
 
 def _netx(name: str) -> Path:

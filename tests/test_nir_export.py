@@ -68,7 +68,7 @@ def test_spikingjelly_rebuilds_float_export_with_identical_spikes(tmp_path):
     pytest.importorskip("nirtorch")
     from spikingjelly.activation_based.nir_exchange import import_from_nir
 
-    from spikeport.hw_models.reference_eval import run_float
+    from spikeport.converters.float_eval import run_float
 
     g = _float_graph()
     path = tmp_path / "net.nir"
@@ -106,7 +106,7 @@ def test_spikingjelly_rebuilds_integer_export_matching_simulator_up_to_latency(t
     pytest.importorskip("nirtorch")
     from spikingjelly.activation_based.nir_exchange import import_from_nir
 
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.engine import Simulator
 
     g = _int_graph()  # one Output node: nirtorch 2.6 did not return on this graph with two
     path = tmp_path / "int.nir"
@@ -131,7 +131,7 @@ def test_integrate_and_fire_cuba_lif_exports_as_nir_if_that_spikingjelly_runs_ex
     pytest.importorskip("nirtorch")
     from spikingjelly.activation_based.nir_exchange import import_from_nir
 
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.engine import Simulator
 
     g = _int_graph("if_net", seed=6, dv=0, vth=(400, 700))
     path = tmp_path / "if.nir"
@@ -314,7 +314,7 @@ def test_partial_export_stops_at_the_first_unexpressible_node_and_runs(tmp_path)
     pytest.importorskip("nirtorch")
     from spikingjelly.activation_based.nir_exchange import import_from_nir
 
-    from spikeport.hw_models.reference_eval import run_float
+    from spikeport.converters.float_eval import run_float
 
     g = _float_graph()  # ... sn1 -> fl -> fc -> sn2, then a token mean NIR cannot express
     g.add(ir.Reshape("tokens", shape=(2, 3)), "sn2")

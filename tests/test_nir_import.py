@@ -14,10 +14,10 @@ nir = pytest.importorskip("nir")
 torch = pytest.importorskip("torch")
 
 from spikeport import ir  # noqa: E402
+from spikeport.converters.float_eval import run_float  # noqa: E402
 from spikeport.converters.nir_import import load_nir  # noqa: E402
 from spikeport.deploy.nir_export import to_nir  # noqa: E402
 from spikeport.errors import UnsupportedError  # noqa: E402
-from spikeport.hw_models.reference_eval import run_float  # noqa: E402
 
 
 def _sj_net():

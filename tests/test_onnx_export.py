@@ -20,7 +20,7 @@ from spikeport import ir  # noqa: E402
 from spikeport.converters.netx_import import load_netx  # noqa: E402
 from spikeport.deploy.onnx_export import export_onnx, onnx_summary, run_onnx  # noqa: E402
 from spikeport.errors import SpikeportError, UnsupportedError  # noqa: E402
-from spikeport.hw_models.simulator import Simulator  # noqa: E402
+from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 
 
 def _netx_dir() -> Path:

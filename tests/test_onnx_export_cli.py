@@ -17,7 +17,7 @@ from spikeport.cli import main  # noqa: E402
 from spikeport.converters.netx_import import load_netx  # noqa: E402
 from spikeport.converters.nir_import import load_nir  # noqa: E402
 from spikeport.deploy.onnx_export import run_onnx  # noqa: E402
-from spikeport.hw_models.simulator import Simulator  # noqa: E402
+from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 
 
 def _tiny_net() -> Path:

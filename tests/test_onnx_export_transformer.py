@@ -13,10 +13,10 @@ import pytest
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 
-import spikeport.hw_models.transformer_executors  # noqa: E402,F401  (simulator executors)
+import spikeport.hw_models.sim.transformer_executors  # noqa: E402,F401  (simulator executors)
 from spikeport import ir  # noqa: E402
 from spikeport.deploy.onnx_export import export_onnx, onnx_summary, run_onnx  # noqa: E402
-from spikeport.hw_models.simulator import Simulator  # noqa: E402
+from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 from spikeport.ir.int_attention import IntAttention  # noqa: E402
 
 N, HEADS, HD = 6, 2, 4
@@ -109,7 +109,7 @@ def _digits_graph(attention: str, lower: bool) -> tuple[ir.Graph, object]:
 @pytest.mark.parametrize("lower", [False, True], ids=["cores", "lowered"])
 @pytest.mark.parametrize("attention", ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"])
 def test_onnx_converted_digits_spikformer_equals_simulator(attention, lower):
-    from spikeport.hw_models.classification import direct_input
+    from spikeport.hw_models.sim.classification import direct_input
 
     g, data = _digits_graph(attention, lower)
     g = g.copy()
@@ -160,7 +160,7 @@ def test_unrolled_onnx_attention_core_run_once_equals_simulator(variant):
 def test_unrolled_onnx_converted_digits_spikformer_equals_simulator(attention, lower):
     """One evaluator run of the T + latency step model (LIFReset and the SDSA inner neuron
     read the per-step time constant) equals the simulator at every node and step."""
-    from spikeport.hw_models.classification import direct_input
+    from spikeport.hw_models.sim.classification import direct_input
     from spikeport.ir.timing import Timing
 
     g, data = _digits_graph(attention, lower)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from spikeport.converters.float_eval import run_float
 from spikeport.converters.passes import (
     AbsorbTransposeBatchNorm,
     FoldBatchNorm,
@@ -19,7 +20,6 @@ from spikeport.converters.passes import (
     SinkLayoutBelowLIF,
 )
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.reference_eval import run_float
 from spikeport.ir import (
     LIF,
     Attention,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from spikeport.hw_models import int_attention as ia
+from spikeport.hw_models.sim import int_attention as ia
 from spikeport.models.attention import AXnorCore, LRFDynCore, SDSACore, SSACore
 from spikeport.models.attention.local import LocalReceptiveField
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spikeport.converters.float_eval import run_float
 from spikeport.converters.passes import FoldInputScale, QuantConfig, Quantize
-from spikeport.hw_models.reference_eval import run_float, run_int
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import LIF, Graph, Input, Linear, TimeMean, TokenMean, load, save, validate
 
 

@@ -1,5 +1,5 @@
 """Retime pass: Delay nodes balance joins, LIFReset gates the bias warm-up, and the retimed
-graph under Lava's timing equals the layer-synchronous reference (`reference_eval.run_int`,
+graph under Lava's timing equals the layer-synchronous reference (`int_eval.run_int`,
 an independent evaluator that ignores latency) shifted by each node's latency."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.retime import Retime, layer_synchronous
 from spikeport.errors import SpikeportError, UnsupportedError
-from spikeport.hw_models.reference_eval import run_int
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import Add, CubaLIF, Delay, Dense, Graph, Input
 from spikeport.ir.timing import Timing
 

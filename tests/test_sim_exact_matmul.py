@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spikeport.hw_models.kernels.arith import exact_matmul
-from spikeport.hw_models.kernels.conv import conv2d_int
+from spikeport.hw_models.sim.kernels.arith import exact_matmul
+from spikeport.hw_models.sim.kernels.conv import conv2d_int
 
 
 @pytest.mark.parametrize("a_max", [1, 7, 255, 4095, 1 << 20])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeport.hw_models.kernels import (
+from spikeport.hw_models.sim.kernels import (
     ConvSynapse,
     CubaLifNeuron,
     DeltaEncoder,

@@ -1,6 +1,6 @@
 """The simulator's lean paths give the same integers as independent references: the stacked
 attention product (vs exact Python-int products), the narrow Add (vs Python ints), windowed
-Conv (vs the layer-synchronous evaluator ``reference_eval.run_int`` and the full run), and
+Conv (vs the layer-synchronous evaluator ``int_eval.run_int`` and the full run), and
 state that is dropped after each node (rerunning and stepping still give the same bits)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.retime import Retime
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.reference_eval import run_int
-from spikeport.hw_models.simulator import Executor, Simulator
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.engine import Executor, Simulator
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import Add, Conv, CubaLIF, Dense, Flatten, Graph, Input
 from spikeport.ir.timing import Timing
 
@@ -158,7 +158,7 @@ def test_windowed_dense_equals_full_run(x_max: int) -> None:
 @pytest.mark.parametrize("x_max", [1, 30000])  # a_out within 24 bits, then past them (wraps)
 def test_chunked_conv_equals_torch_and_wraps_like_lava(monkeypatch, x_max: int) -> None:
     torch = pytest.importorskip("torch")
-    from spikeport.hw_models.kernels import conv as conv_mod
+    from spikeport.hw_models.sim.kernels import conv as conv_mod
 
     monkeypatch.setattr(conv_mod, "COLUMN_CHUNK_ELEMENTS", 500)  # several frames per chunk
     rng = np.random.default_rng(x_max)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikeport.hw_models.kernels.lif import CubaLifNeuron
+from spikeport.hw_models.sim.kernels.lif import CubaLifNeuron
 
 
 @pytest.mark.parametrize("per_sample_bias", [False, True])

@@ -1,7 +1,7 @@
 """The simulator reproduces lava-dl's shipped netx ground truths bit for bit.
 
 Networks are read with spikeport's own netx importer (``converters.netx_import``) and run by
-``hw_models.simulator``; the references are the arrays in the lava-dl 0.6.0 wheel
+``hw_models.sim.engine``; the references are the arrays in the lava-dl 0.6.0 wheel
 (``site-packages/tests/lava/lib/dl/netx/gts``), produced by lava-dl / Loihi, not by us.
 Layouts: lava-dl stores (X, Y, C, T) or (C, H, W, T); spikeport keeps [T, B, C, H, W].
 """
@@ -16,7 +16,7 @@ import pytest
 
 from spikeport import ir
 from spikeport.converters.netx_import import load_netx
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim.engine import Simulator
 
 
 def _netx_dir() -> Path:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from spikeport import ir
-from spikeport.hw_models.kernels.popcount import and_popcount, axnor_scores, words
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.kernels.popcount import and_popcount, axnor_scores, words
 
 
 def _formula(q: np.ndarray, k: np.ndarray, a_int: int, a_shift: int) -> np.ndarray:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from spikeport import ir
-from spikeport.hw_models.kernels import DenseSynapse
-from spikeport.hw_models.simulator import COUNTERS, Executor, Simulator
+from spikeport.hw_models.sim.engine import COUNTERS, Executor, Simulator
+from spikeport.hw_models.sim.kernels import DenseSynapse
 
 
 def _stepped(kernel: DenseSynapse, x: np.ndarray) -> np.ndarray:
@@ -75,7 +75,7 @@ def test_conv_and_layout_sequence_paths_equal_steps() -> None:
 
 @pytest.mark.parametrize("scale", [300, 1 << 26])  # the second forces Lava's int32 wraps
 def test_lif_sequence_equals_steps(scale: int) -> None:
-    from spikeport.hw_models.kernels import CubaLifNeuron
+    from spikeport.hw_models.sim.kernels import CubaLifNeuron
 
     rng = np.random.default_rng(scale % 97)
     a = rng.integers(-scale, scale, (40, 3, 5)) * (rng.random((40, 3, 5)) < 0.6)

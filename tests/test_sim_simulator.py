@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from spikeport import ir
 from spikeport.errors import SpikeportError, UnsupportedError
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim.engine import Simulator
 
 
 def _conv_net(rng: np.random.Generator) -> ir.Graph:

@@ -3,7 +3,7 @@
 Fast: the new executors against independent references (torch max-pool, plain sums, the
 SDSA inner neuron restarting per window). Slow: for the default digits model of each of
 the five attention variants, the retimed artifact under Lava's timing equals the
-layer-synchronous integer reference (`reference_eval.run_int`) at every LIF (after the
+layer-synchronous integer reference (`int_eval.run_int`) at every LIF (after the
 latency shift) and on the readout v, over the whole test split, whatever the batch size
 and BLAS thread count. Trained models come from the shared ``digits_models`` fixture."""
 
@@ -16,11 +16,11 @@ import torch.nn.functional as F
 
 from spikeport.converters.passes import PassManager, QuantConfig
 from spikeport.converters.passes.retime import Retime
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.classification import classify, direct_input
-from spikeport.hw_models.reference_eval import run_int
-from spikeport.hw_models.simulator import Simulator
-from spikeport.hw_models.transformer_executors import window_segments
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.classification import classify, direct_input
+from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.int_eval import run_int
+from spikeport.hw_models.sim.transformer_executors import window_segments
 from spikeport.ir import Add, Graph, Input, MaxPool2d, TokenMean
 from spikeport.ir.int_attention import IntAttention
 from spikeport.ir.timing import Timing
@@ -105,9 +105,7 @@ def _quantized(models, attention, data):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attention", VARIANTS)
-def test_simulator_equals_integer_reference_on_digits_transformer(
-    digits_models, digits, attention
-):
+def test_simulator_equals_integer_reference_on_digits_transformer(digits_models, digits, attention):
     from threadpoolctl import threadpool_limits
 
     q = _quantized(digits_models, attention, digits)

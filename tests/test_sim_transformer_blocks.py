@@ -11,8 +11,8 @@ import pytest
 
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.retime import Retime
-from spikeport.hw_models.reference_eval import run_int
-from spikeport.hw_models.simulator import Simulator
+from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import Add, CubaLIF, Dense, Graph, Input
 from spikeport.ir.int_attention import IntAttention
 from spikeport.ir.timing import Timing

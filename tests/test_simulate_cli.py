@@ -14,7 +14,7 @@ from spikeport.cli import main
 from spikeport.converters.passes import PassManager, QuantConfig
 from spikeport.converters.passes.retime import Retime
 from spikeport.converters.pipeline import convert_model
-from spikeport.hw_models.reference_eval import run_int
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import save
 from spikeport.models.digits import PIXEL_MAX, load_digits_split
 from spikeport.models.registry import build_model

@@ -2,8 +2,8 @@
 hardware model, with the resource mapping; tables on stdout, report files with ``--out``.
 
 * measured: the bit-accurate simulator runs the artifact's integer graph on the data and its
-  event counts are priced (``hw_models.measured``);
-* analytical: the papers' convention on the float PyTorch model (``hw_models.analytical``),
+  event counts are priced (``hw_models.cost.measured``);
+* analytical: the papers' convention on the float PyTorch model (``hw_models.cost.analytical``),
   each ambiguity an option below; needs the checkpoint (``--checkpoint`` or the artifact's
   ``report.json`` source) and digits data;
 * mapping: cores, chips and memory (weights, neuron state, attention state) per target.
@@ -96,7 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _hardware(names: list[str] | None) -> list:
     from spikeport.errors import SpikeportError
-    from spikeport.hw_models.hardware import available_hardware_models, load_hardware_model
+    from spikeport.hw_models.cost.hardware import available_hardware_models, load_hardware_model
 
     known = available_hardware_models()
     names = names or ["loihi2"]
@@ -123,8 +123,8 @@ def _analytical(args: argparse.Namespace, data, hardware: list):
         return None, {}, "no float model: pass --checkpoint or keep the report.json source"
     import torch
 
-    from spikeport.hw_models.analytical import Convention, count_model
-    from spikeport.hw_models.mapping import collect_resources, map_to_cores
+    from spikeport.hw_models.cost.analytical import Convention, count_model
+    from spikeport.hw_models.cost.mapping import collect_resources, map_to_cores
     from spikeport.models.checkpoint import from_checkpoint
 
     torch.set_num_threads(max(1, args.threads))
@@ -151,12 +151,12 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from spikeport.errors import SpikeportError
-    from spikeport.hw_models.energy import estimate
-    from spikeport.hw_models.energy_table import format_text
-    from spikeport.hw_models.mapping import format_mapping
-    from spikeport.hw_models.measured import run_measured
+    from spikeport.hw_models.cost.energy import estimate
+    from spikeport.hw_models.cost.mapping import format_mapping
+    from spikeport.hw_models.cost.measured import run_measured
     from spikeport.report.energy_document import build_document
     from spikeport.report.energy_inputs import input_data, load_graph, retime
+    from spikeport.report.energy_table import format_text
 
     hardware = _hardware(args.hw)
     if args.steps is not None and args.steps < 1:

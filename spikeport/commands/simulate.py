@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(f"{art}: no such artifact directory (run `spikeport convert`)")
 
     import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention)
-    from spikeport.hw_models.classification import classify, output_window
+    from spikeport.hw_models.sim.classification import classify, output_window
     from spikeport.ir import load
     from spikeport.models.digits import load_digits_split
 

@@ -96,7 +96,7 @@ def synapse_input_means(
     graph: Graph, images: torch.Tensor, batch_size: int = 120
 ) -> dict[str, np.ndarray]:
     """Mean input of every Conv2d (per input channel) and Linear (per input feature)."""
-    from spikeport.hw_models.reference_eval import run_float
+    from spikeport.converters.float_eval import run_float
 
     feeds = {}
     for n in graph.topological_order():
@@ -153,7 +153,8 @@ def measure_fidelity(
     neuron: spike agreement float graph vs quantised graph, firing rates, max |u|, |v|."""
     from tqdm.auto import tqdm
 
-    from spikeport.hw_models.reference_eval import run_float, run_int
+    from spikeport.converters.float_eval import run_float
+    from spikeport.hw_models.sim.int_eval import run_int
 
     model.eval()
     fg, qg = conv.float_graph, conv.quantized

@@ -230,7 +230,7 @@ def netx_dense_weight(dense: Any) -> np.ndarray:
     """The integer weights to store for `dense` so netx's weight-bit optimisation hands Lava
     weights with the same effect (refused when there are none)."""
     from spikeport.converters.netx_import import optimize_weight_bits
-    from spikeport.hw_models.kernels import DenseSynapse
+    from spikeport.hw_models.sim.kernels import DenseSynapse
 
     effective = DenseSynapse(dense.weight, num_weight_bits=dense.num_weight_bits).weight
     scaled = np.asarray(effective, dtype=np.float64) * 2.0**dense.weight_exp

@@ -257,7 +257,7 @@ def _node(nir: Any, rec: Any, shapes: dict, srcs: dict, dt: float) -> Any:
             bias=b,
         )
     if kind == "Dense":
-        from spikeport.hw_models.kernels.dense import effective_weights
+        from spikeport.hw_models.sim.kernels.dense import effective_weights
 
         w = effective_weights(rec.weight, rec.num_weight_bits, rec.sign_mode) * 2.0**rec.weight_exp
         return nir.Affine(w.astype(np.float32), np.zeros(w.shape[0], np.float32))

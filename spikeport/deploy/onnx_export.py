@@ -324,7 +324,7 @@ def _delayed(b: _Builder, rec: Any, acc: str, shape: tuple[int, ...]) -> str:
 
 
 def _dense(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
-    from spikeport.hw_models.kernels.dense import effective_weights
+    from spikeport.hw_models.sim.kernels.dense import effective_weights
 
     w = effective_weights(rec.weight, rec.num_weight_bits, rec.sign_mode)
     xb = _binary(b, x, rec.num_message_bits > 0, rec.name)

@@ -2,7 +2,7 @@
 
 Each class is an ``onnx.reference.op_run.OpRun`` for ``onnx.reference.ReferenceEvaluator``
 (pass :data:`CUSTOM_OPS` as ``new_ops``). They are written from the Lava fixed-point
-semantics (``docs/semantics.md``), independently of ``spikeport.hw_models.kernels``, so
+semantics (``docs/semantics.md``), independently of ``spikeport.hw_models.sim.kernels``, so
 running an exported model is a second implementation checked against the simulator.
 All tensors are int64; a leading batch axis is carried through.
 

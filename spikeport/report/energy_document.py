@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from spikeport.hw_models.energy import EnergyReport, estimate
-from spikeport.hw_models.hardware import HardwareModel
-from spikeport.hw_models.measured import MeasuredCount
+from spikeport.hw_models.cost.energy import EnergyReport, estimate
+from spikeport.hw_models.cost.hardware import HardwareModel
+from spikeport.hw_models.cost.measured import MeasuredCount
 
 REPORT_KIND = "spikeport-energy-report"
 

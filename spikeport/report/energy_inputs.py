@@ -45,7 +45,7 @@ def load_graph(path: str | Path) -> Any:
 
         return load_netx(p)
     if p.is_dir() and (p / "graph.json").is_file():
-        import spikeport.hw_models.lowered_attention  # noqa: F401  (simulator executors)
+        import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (simulator executors)
         from spikeport import ir
 
         return ir.load(p)
@@ -133,7 +133,7 @@ def _injection_amplitude(graph: Any) -> int:
 
 def _run_steps(graph: Any, steps: int | None, t_model: int) -> int:
     """Steps to simulate: given, or T + the retimed latency, or T + synaptic depth."""
-    from spikeport.hw_models.measured import synaptic_depth
+    from spikeport.hw_models.cost.measured import synaptic_depth
 
     if steps:
         return steps

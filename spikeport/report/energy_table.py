@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spikeport.hw_models.energy import EnergyReport
+from spikeport.hw_models.cost.energy import EnergyReport
 
 
 def _si(x: float, unit: str) -> str:

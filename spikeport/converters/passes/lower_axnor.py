@@ -11,7 +11,7 @@ Per head (q, k, v split to (heads, N, head_dim) by Reshape + Transpose):
 then ``SpikeAccumulate`` (scores x V spikes, << count_shift >> score_shift: the merged
 scale), heads merged back to (N, D), and, when the core has one, ``LocalTerm`` + ``Add``.
 The last node keeps the attention's name and feeds the attention LIF (CubaLIF) unchanged.
-Equals ``hw_models.int_attention.ssa_int`` / ``axnor_int`` (+ ``local_int``) bit for bit.
+Equals ``hw_models.sim.int_attention.ssa_int`` / ``axnor_int`` (+ ``local_int``) bit for bit.
 """
 
 from __future__ import annotations

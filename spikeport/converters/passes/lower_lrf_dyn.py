@@ -6,7 +6,7 @@ couplings ``up_i = A[i, i+1]`` and ``down_i = A[i+1, i]``; gamma and readout are
 The compartment register width `state_bits` is the smallest multiple of 8 holding the
 largest |X| that N tokens of 0/1 drive can reach (a bound from the row sums of |A|).
 The last node keeps the attention's name and feeds the attention LIF (charge-fire-reset).
-Equals ``hw_models.int_attention.lrf_dyn_int`` (+ ``local_int``) bit for bit.
+Equals ``hw_models.sim.int_attention.lrf_dyn_int`` (+ ``local_int``) bit for bit.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 SDSA = Q AND SN(sum_n K AND V): ``k AND v`` (N, D) -> column sum over the N tokens << m
 (count_bits(N) + m bits) -> the talking-heads LIF (CubaLIF: du 4095, dv = inner_dv,
 vth = inner_vth, shape (D,)) -> ``q AND s`` (s broadcast over tokens). The last node keeps
-the attention's name. Equals ``hw_models.int_attention.sdsa_int`` bit for bit.
+the attention's name. Equals ``hw_models.sim.int_attention.sdsa_int`` bit for bit.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Timing contract (``docs/semantics.md``): Dense and Conv deliver one step after they receive;
 Delay(d) d steps after; every other node in the same step. The layer-synchronous reference
-(``reference_eval.run_int``) ignores latency, so where branches of unequal latency join
+(``int_eval.run_int``) ignores latency, so where branches of unequal latency join
 (residual Add, the q/k/v inputs of attention) the plain graph would combine different
 steps. This pass
 

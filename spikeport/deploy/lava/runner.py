@@ -231,7 +231,7 @@ def compare(
     bias: Mapping[str, np.ndarray] | None = None,
 ) -> Comparison:
     """Run `graph` in Lava and in the simulator on the same data; compare every probe."""
-    from spikeport.hw_models.simulator import Simulator
+    from spikeport.hw_models.sim.engine import Simulator
 
     specs = default_probes(graph) if probes is None else [parse_probe(graph, p) for p in probes]
     sim = Simulator(graph, specs).run(data, steps, bias=bias)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.energy import LayerOps
+from spikeport.hw_models.cost.energy import LayerOps
 
 ATTENTION_KINDS: tuple[str, ...] = ("ssa", "lrf_ssa", "axnor", "sdsa", "lrf_dyn")
 CONNECTION_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from spikeport.hw_models.hardware import HardwareModel
+from spikeport.hw_models.cost.hardware import HardwareModel
 
 
 @dataclass(frozen=True)

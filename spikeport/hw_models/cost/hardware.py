@@ -1,4 +1,4 @@
-"""Hardware models as data: a typed loader for ``spikeport/hw_models/targets/<name>.json``.
+"""Hardware models as data: a typed loader for ``spikeport/hw_models/cost/targets/<name>.json``.
 
 A hardware model is a table, not code: energy per operation (picojoules), resource limits per
 core/chip, and integer formats, each figure carrying the ``source`` it was taken from and, for

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.analytical import run_hooked
-from spikeport.hw_models.hardware import HardwareModel
+from spikeport.hw_models.cost.analytical import run_hooked
+from spikeport.hw_models.cost.hardware import HardwareModel
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from typing import Any, Literal
 import numpy as np
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.energy import LayerOps
-from spikeport.hw_models.hardware import HardwareModel
-from spikeport.hw_models.simulator import COUNTERS, SimResult, Simulator
+from spikeport.hw_models.cost.energy import LayerOps
+from spikeport.hw_models.cost.hardware import HardwareModel
+from spikeport.hw_models.sim.engine import COUNTERS, SimResult, Simulator
 
 SIM_WORD_BITS = 64
 """Word width of the simulator's bit-packed attention counters."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.simulator import COUNTERS, Simulator
+from spikeport.hw_models.sim.engine import COUNTERS, Simulator
 from spikeport.ir import Graph
 from spikeport.ir.timing import Timing
 
@@ -39,7 +39,7 @@ def retimed(graph: Graph) -> Graph:
 
 def direct_input(graph: Graph, images: np.ndarray) -> np.ndarray:
     """Images [B, *shape] (float, model units) -> integer feed [B, T, *shape]:
-    ``rint(x * input_scale)`` repeated over T (what ``reference_eval.run_int`` feeds)."""
+    ``rint(x * input_scale)`` repeated over T (what ``int_eval.run_int`` feeds)."""
     if graph.meta.get("time_major"):
         raise SpikeportError(f"graph {graph.name}: time-major inputs are not direct-encoded")
     scale = float(graph.meta.get("input_scale", 1.0))

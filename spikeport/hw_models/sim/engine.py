@@ -1,7 +1,7 @@
 """Bit-accurate simulator: executes a lowered (integer) IR graph over T timesteps.
 
 Every lowered node runs the kernel that reproduces its Lava fixed-point ProcessModel
-(``spikeport.hw_models.kernels``; semantics in ``docs/semantics.md``): synapses deliver their
+(``spikeport.hw_models.sim.kernels``; semantics in ``docs/semantics.md``): synapses deliver their
 result one step later, neurons update every step. Values are exact integers: int64, or a
 narrower signed type where they provably fit (int8 spikes, int32 synaptic activations, an
 Add in the narrowest type holding its bound); cast before arithmetic that could overflow.
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from spikeport.errors import SpikeportError, UnsupportedError
-from spikeport.hw_models.kernels import (
+from spikeport.hw_models.sim.kernels import (
     ConvSynapse,
     CubaLifNeuron,
     DeltaEncoder,
@@ -567,7 +567,7 @@ class Simulator:
 
     def __init__(self, graph: Any, probes: Iterable[ProbeSpec] = ()) -> None:
         from spikeport import ir
-        from spikeport.hw_models import transformer_executors  # noqa: F401  (registers)
+        from spikeport.hw_models.sim import transformer_executors  # noqa: F401  (registers)
         from spikeport.ir.timing import Timing
 
         _register_lowered_attention()
@@ -781,8 +781,8 @@ def _register_lowered_attention() -> None:
     """Import the lowered attention primitives' executors when that module exists."""
     import importlib.util
 
-    if importlib.util.find_spec("spikeport.hw_models.lowered_attention") is not None:
-        importlib.import_module("spikeport.hw_models.lowered_attention")
+    if importlib.util.find_spec("spikeport.hw_models.sim.lowered_attention") is not None:
+        importlib.import_module("spikeport.hw_models.sim.lowered_attention")
 
 
 def simulate(graph: Any, data: np.ndarray, steps: int | None = None, **kwargs: Any) -> SimResult:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeport.hw_models.kernels.arith import FLOAT32_EXACT, FLOAT_EXACT, shift_floor
-from spikeport.hw_models.kernels.conv import conv2d_int
-from spikeport.hw_models.kernels.lif import CubaLifNeuron
+from spikeport.hw_models.sim.kernels.arith import FLOAT32_EXACT, FLOAT_EXACT, shift_floor
+from spikeport.hw_models.sim.kernels.conv import conv2d_int
+from spikeport.hw_models.sim.kernels.lif import CubaLifNeuron
 
 DYN_FRAC_BITS = 12
 

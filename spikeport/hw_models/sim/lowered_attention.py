@@ -5,7 +5,7 @@ Every primitive is stateless across SNN timesteps (the dendrites restart at toke
 every step), so each one maps a step's inputs to that step's output with no latency.
 
 * :data:`EVALUATORS` {node type: fn(node, {port: array}) -> array} is used by the integer
-  reference evaluation (``reference_eval.run_int``).
+  reference evaluation (``int_eval.run_int``).
 * Importing this module registers simulator executors for the same node types (the
   simulator already runs ``AndPopcount`` / ``XnorPopcount`` itself).
 """
@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 import spikeport.ir.dendritic_node  # noqa: F401  (registers DendriticAttention)
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.kernels import popcount
-from spikeport.hw_models.kernels.arith import FLOAT_EXACT, shift_floor
-from spikeport.hw_models.kernels.dendritic import dendritic_attention
-from spikeport.hw_models.simulator import COUNTERS, Executor, register_executor
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.engine import COUNTERS, Executor, register_executor
+from spikeport.hw_models.sim.kernels import popcount
+from spikeport.hw_models.sim.kernels.arith import FLOAT_EXACT, shift_floor
+from spikeport.hw_models.sim.kernels.dendritic import dendritic_attention
 
 Inputs = Mapping[str, np.ndarray]
 

@@ -7,7 +7,7 @@ the SDSA attention carries state across steps (its inner CubaLIF); that state is
 the start of each of the node's data windows (``Executor.set_window``), exactly as the
 retime pass makes ``LIFReset`` do for ordinary neurons.
 
-The attention integers come from :mod:`spikeport.hw_models.int_attention` (the formulas are
+The attention integers come from :mod:`spikeport.hw_models.sim.int_attention` (the formulas are
 defined once, there). Operation counts per step (batch-summed):
 
 * ssa / lrf_ssa / axnor: ``bitwise_words`` and ``popcount_words``, one AND (+ one XNOR for
@@ -32,9 +32,9 @@ import numpy as np
 
 import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention)
 from spikeport.errors import UnsupportedError
-from spikeport.hw_models import int_attention as ia
-from spikeport.hw_models.kernels import popcount
-from spikeport.hw_models.simulator import COUNTERS, Executor, register_executor
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.engine import COUNTERS, Executor, register_executor
+from spikeport.hw_models.sim.kernels import popcount
 
 Inputs = Mapping[str, np.ndarray]
 

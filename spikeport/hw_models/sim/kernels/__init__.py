@@ -6,10 +6,10 @@ leading batch axis, with int64 state. Semantics and their Lava source lines:
 ``docs/semantics.md``. Nothing here imports Lava.
 """
 
-from spikeport.hw_models.kernels.conv import ConvSynapse, conv2d_int, lava_conv_weight
-from spikeport.hw_models.kernels.dense import DenseSynapse, effective_weights
-from spikeport.hw_models.kernels.lif import CubaLifNeuron
-from spikeport.hw_models.kernels.sigma_delta import DeltaEncoder, SigmaDecoder, SigmaDeltaNeuron
+from spikeport.hw_models.sim.kernels.conv import ConvSynapse, conv2d_int, lava_conv_weight
+from spikeport.hw_models.sim.kernels.dense import DenseSynapse, effective_weights
+from spikeport.hw_models.sim.kernels.lif import CubaLifNeuron
+from spikeport.hw_models.sim.kernels.sigma_delta import DeltaEncoder, SigmaDecoder, SigmaDeltaNeuron
 
 __all__ = [
     "ConvSynapse",

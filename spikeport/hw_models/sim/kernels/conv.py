@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from spikeport.hw_models.kernels.arith import (
+from spikeport.hw_models.sim.kernels.arith import (
     FLOAT32_EXACT,
     FLOAT_EXACT,
     exact_matmul,

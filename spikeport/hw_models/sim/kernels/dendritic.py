@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeport.hw_models.kernels.arith import shift_floor
+from spikeport.hw_models.sim.kernels.arith import shift_floor
 
 FRAC_BITS = 12
 ONE = 1 << FRAC_BITS

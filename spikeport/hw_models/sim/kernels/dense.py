@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeport.hw_models.kernels.arith import exact_matmul, shift_floor
-from spikeport.hw_models.kernels.loops import delayed_scatter
+from spikeport.hw_models.sim.kernels.arith import exact_matmul, shift_floor
+from spikeport.hw_models.sim.kernels.loops import delayed_scatter
 
 
 def sign_mode(weight: np.ndarray) -> str:

@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from spikeport.hw_models.kernels.arith import decay_toward_zero, shift_floor, wrap_signed
-from spikeport.hw_models.kernels.loops import ACT_SHIFT, UV_LIMIT, lif_loop
+from spikeport.hw_models.sim.kernels.arith import decay_toward_zero, shift_floor, wrap_signed
+from spikeport.hw_models.sim.kernels.loops import ACT_SHIFT, UV_LIMIT, lif_loop
 
 VTH_SHIFT = 6
 DS_OFFSET = 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeport.hw_models.kernels.loops import popcount_scores
+from spikeport.hw_models.sim.kernels.loops import popcount_scores
 
 WORD_BITS = 64
 
