@@ -7,11 +7,17 @@ hardware model, with the resource mapping; tables on stdout, report files with `
   each ambiguity an option below; needs the checkpoint (``--checkpoint`` or the artifact's
   ``report.json`` source) and digits data;
 * mapping: cores, chips and memory (weights, neuron state, attention state) per target.
+
+``--out DIR`` is checked before any work and written whole (``spikeport.outputs``): an
+existing DIR needs ``--force``; DIR may not be, hold or sit inside the artifact or checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from spikeport.commands.options import add_force, add_threads, positive_int, step_count
 
 ANALYTICAL_CHOICES = (
     (
@@ -66,12 +72,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="digits",
         help="digits test images (default; needs a digits artifact) or random spikes",
     )
-    p.add_argument("--samples", type=int, default=32, help="input samples (default 32)")
+    p.add_argument("--samples", type=positive_int, default=32, help="input samples (default 32)")
     p.add_argument(
-        "--steps", type=int, default=None, help="simulated steps (default T + pipeline latency)"
+        "--steps",
+        type=step_count,
+        default=None,
+        help="simulated steps (default T + pipeline latency)",
     )
     p.add_argument("--checkpoint", default=None, help="float model for the analytical mode")
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md, index.html, PNGs")
+    add_force(p, "--out directory")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--graded-events",
@@ -90,7 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for flag, choices, text in ANALYTICAL_CHOICES:
         g.add_argument(flag, choices=choices, default=choices[0], help=text)
     g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    add_threads(p)
     p.set_defaults(func=run)
 
 
@@ -127,7 +137,7 @@ def _analytical(args: argparse.Namespace, data, hardware: list):
     from spikeport.hw_models.cost.mapping import collect_resources, map_to_cores
     from spikeport.models.checkpoint import from_checkpoint
 
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     model = from_checkpoint(ckpt)
     conv = Convention(
         timesteps=data.timesteps,
@@ -148,6 +158,23 @@ def _analytical(args: argparse.Namespace, data, hardware: list):
 
 
 def run(args: argparse.Namespace) -> int:
+    from spikeport.outputs import claim
+    from spikeport.report.energy_inputs import checkpoint_path
+
+    hardware = _hardware(args.hw)
+    if not args.out:
+        return _energy(args, hardware, None)
+    ckpt = checkpoint_path(args.artifact, args.checkpoint)
+    inputs = [args.artifact, *([ckpt] if ckpt else [])]
+    with claim(args.out, kind="dir", option="--out", force=args.force, inputs=inputs) as tmp:
+        paths = _energy(args, hardware, tmp)
+    if not args.json:
+        print("wrote " + ", ".join(str(Path(args.out) / p.relative_to(tmp)) for p in paths))
+    return 0
+
+
+def _energy(args: argparse.Namespace, hardware: list, out: Path | None) -> list[Path]:
+    """Count, price and print; write the report files into ``out`` (if given); their paths."""
     import json
 
     from spikeport.errors import SpikeportError
@@ -158,9 +185,6 @@ def run(args: argparse.Namespace) -> int:
     from spikeport.report.energy_inputs import input_data, load_graph, retime
     from spikeport.report.energy_table import format_text
 
-    hardware = _hardware(args.hw)
-    if args.steps is not None and args.steps < 1:
-        raise SpikeportError(f"--steps must be >= 1, got {args.steps}")
     graph = load_graph(args.artifact)
     measured, m_reason, timing_note = None, "", "graph as stored"
     try:
@@ -216,12 +240,10 @@ def run(args: argparse.Namespace) -> int:
                 for mode in ("measured", "analytical")
             ]
             print(f"  {hw_name:10s} " + ", ".join(cells))
-    if args.out:
-        from spikeport.report.render import write_report
-
-        paths = write_report(doc, args.out)
-        if not args.json:
-            print("wrote " + ", ".join(str(p) for p in paths))
     if measured is None and analytical is None:
         raise SpikeportError(f"{args.artifact}: neither counting mode is available ({m_reason})")
-    return 0
+    if out is None:
+        return []
+    from spikeport.report.render import write_report
+
+    return write_report(doc, out)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,22 +143,13 @@ def _run_steps(graph: Any, steps: int | None, t_model: int) -> int:
 
 
 def checkpoint_path(artifact: str | Path, override: str | None) -> Path | None:
-    """The float model's checkpoint: ``override`` or the artifact report's ``source``."""
+    """The float model's checkpoint: ``override`` or the artifact report's ``source``
+    (``converters.quant_report.source_checkpoint``: relative to the artifact)."""
     if override:
         p = Path(override)
         if not p.is_file():
             raise SpikeportError(f"--checkpoint {p}: no such file")
         return p
-    rep = Path(artifact) / "report.json"
-    if not rep.is_file():
-        return None
-    try:
-        src = json.loads(rep.read_text()).get("source")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    if not src:
-        return None
-    for cand in (Path(src), Path(artifact) / src):
-        if cand.is_file():
-            return cand
-    return None
+    from spikeport.converters.quant_report import source_checkpoint
+
+    return source_checkpoint(artifact)
