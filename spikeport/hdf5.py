@@ -6,7 +6,8 @@
   link makes one key alias another), virtual datasets and datasets whose raw data lives in
   external files: every value must come from this file's own storage;
 * datasets whose declared sizes add up to more than the memory budget
-  (:mod:`spikeport.budget`): a small file can declare a huge, sparsely stored dataset.
+  (:mod:`spikeport.budget`): a small file can declare a huge, sparsely stored dataset;
+* object names that are not UTF-8, and structures h5py cannot walk (damaged files).
 
 :func:`read` reads one dataset as a numpy array, numeric dtypes only, with h5py's errors
 on damaged storage turned into one line naming the file and key.
@@ -14,7 +15,9 @@ on damaged storage turned into one line naming the file and key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -40,50 +43,69 @@ def open_checked(path: str | Path, what: str = "an HDF5 file") -> h5py.File:
     except _H5_ERRORS as exc:
         raise HDF5Error(f"{p}: not an HDF5 file ({what} expected; {first_line(exc)})") from None
     try:
-        check_self_contained(f, p)
-        budget.require(f"{p} ({what}: datasets as declared)", declared_bytes(f, p))
+        size = check_structure(f, p)
+        budget.require(f"{p} ({what}: datasets as declared)", size)
     except BaseException:
         f.close()
         raise
     return f
 
 
-def check_self_contained(f: h5py.File, path: Path) -> None:
-    """Refuse soft/external links, virtual datasets and external raw storage anywhere."""
-
-    # h5py's visit callbacks must not raise: they return the problem, which stops the visit
-    def link(name: str, lnk: object) -> str | None:
-        if isinstance(lnk, h5py.HardLink):
-            return None
-        return f"{name!r} is a {type(lnk).__name__} (only plain datasets are accepted)"
-
-    def obj(name: str, o: object) -> str | None:
-        if isinstance(o, h5py.Dataset) and (o.is_virtual or o.external):
-            return f"dataset {name!r} takes its data from another file"
-        return None
-
-    try:
-        problem = f.visititems_links(link) or f.visititems(obj)
-    except _H5_ERRORS as exc:
-        raise HDF5Error(f"{path}: damaged HDF5 structure ({first_line(exc)})") from None
-    if problem:
-        raise HDF5Error(f"{path}: {problem}")
-
-
-def declared_bytes(f: h5py.File, path: Path) -> int:
-    """Sum of every dataset's declared size (shape x item size), exact."""
+def check_structure(f: h5py.File, path: Path) -> int:
+    """Walk every link and object of ``f`` (names as bytes: h5py's high-level visitors fail
+    on names that are not UTF-8); refuse what the module docstring lists, and names that
+    are not UTF-8. Returns the datasets' declared size in bytes (exact)."""
     total = 0
 
-    def obj(_: str, o: object) -> None:
+    def link(name: bytes, info: Any) -> str | None:
+        text = name.decode("utf-8")  # UnicodeDecodeError: reported as a damaged name
+        if info.type != h5py.h5l.TYPE_HARD:
+            kind = _LINK_KINDS.get(info.type, "user-defined link")
+            return f"{text!r} is a {kind} (only plain datasets are accepted)"
+        return None
+
+    def obj(name: bytes, info: Any) -> str | None:
         nonlocal total
-        if isinstance(o, h5py.Dataset) and o.shape is not None:
-            total += budget.nbytes(o.shape, o.dtype.itemsize)
+        if info.type != h5py.h5o.TYPE_DATASET:
+            return None
+        ds = h5py.h5d.open(f.id, name)
+        plist = ds.get_create_plist()
+        if plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count() > 0:
+            return f"dataset {name.decode()!r} takes its data from another file"
+        space = ds.get_space()
+        if space.get_simple_extent_type() == h5py.h5s.SIMPLE:
+            total += budget.nbytes(space.shape, ds.get_type().get_size())
+        return None
+
+    for visit, check in ((f.id.links.visit, link), (_visit_objects(f), obj)):
+        problem = _walk(visit, check)
+        if problem:
+            raise HDF5Error(f"{path}: {problem}")
+    return total
+
+
+_LINK_KINDS = {h5py.h5l.TYPE_SOFT: "SoftLink", h5py.h5l.TYPE_EXTERNAL: "ExternalLink"}
+
+
+def _visit_objects(f: h5py.File) -> Callable[..., Any]:
+    return lambda func, info: h5py.h5o.visit(f.id, func, info=info)
+
+
+def _walk(visit: Callable[..., Any], check: Callable[[bytes, Any], str | None]) -> str | None:
+    """``visit(check, info=True)``; the first problem found, or None. h5py's visit callbacks
+    must not raise (h5py turns that into a SystemError): exceptions of damaged objects are
+    caught inside the callback and returned as problems too."""
+
+    def guarded(name: bytes, info: Any) -> str | None:
+        try:
+            return check(name, info)
+        except (*_H5_ERRORS, UnicodeDecodeError) as exc:
+            return f"damaged HDF5 object {name!r} ({first_line(exc)})"
 
     try:
-        f.visititems(obj)
+        return visit(guarded, info=True)
     except _H5_ERRORS as exc:
-        raise HDF5Error(f"{path}: damaged HDF5 structure ({first_line(exc)})") from None
-    return total
+        return f"damaged HDF5 structure ({first_line(exc)})"
 
 
 def check_numeric(ds: h5py.Dataset, where: str) -> None:

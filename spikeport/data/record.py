@@ -51,5 +51,6 @@ def read_record(artifact: str | Path) -> tuple[str, Preprocessing] | None:
         if doc.get("format") != FORMAT or doc.get("version") != VERSION:
             raise DataError(f"{path}: not a spikeport data record (format/version)")
         return str(doc["spec"]), Preprocessing.from_dict(dict(doc["preprocessing"]), str(path))
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, UnicodeDecodeError, out-of-range values
         raise DataError(f"{path}: unreadable data record ({type(exc).__name__}: {exc})") from None

@@ -59,21 +59,27 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
     _require_unpacked_size(p)
-    if trust:
-        return torch.load(p, map_location="cpu", weights_only=False)
     try:
+        if trust:
+            return torch.load(p, map_location="cpu", weights_only=False)
         with torch.serialization.safe_globals(_allowlist()):
             return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if trust:
+            raise _unreadable(p, exc) from None
         found = re.search(r"(?:GLOBAL|global) ([\w.]+)", str(exc))
         what = f" (it contains {found.group(1)})" if found else ""
         raise CheckpointError(
             f"{p}: refusing to unpickle{what}: loading it would allow arbitrary code to run; "
             "if you trust this file, pass trust=True (CLI: --trust-checkpoint)"
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{p}: not a readable torch checkpoint ({first})") from None
+    except Exception as exc:  # torch's zip reader and unpickler raise many types on damaged
+        # files (RuntimeError, EOFError, UnicodeDecodeError, ...: found by fuzzing)
+        raise _unreadable(p, exc) from None
+
+
+def _unreadable(p: Path, exc: BaseException) -> CheckpointError:
+    return CheckpointError(f"{p}: not a readable torch checkpoint ({first_line(exc)})")
 
 
 def _require_unpacked_size(p: Path) -> None:
@@ -85,8 +91,8 @@ def _require_unpacked_size(p: Path) -> None:
     try:
         with zipfile.ZipFile(p) as z:
             size = sum(info.file_size for info in z.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise CheckpointError(f"{p}: not a readable torch checkpoint ({first_line(exc)})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise _unreadable(p, exc) from None
     budget.require(f"{p} (checkpoint records, unpacked)", size)
 
 
