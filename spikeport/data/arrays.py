@@ -2,11 +2,13 @@
 ``[n, T, C, H, W]`` time-major frames) and ``y`` (integer labels ``[n]``).
 
 Opening reads ``x``'s header and the labels ``y``; ``x`` itself is loaded the first time a
-sample is needed. Read with ``allow_pickle=False``."""
+sample is needed. Read with ``allow_pickle=False``, each array's declared size checked
+against the memory budget (:mod:`spikeport.budget`) before it is read."""
 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,19 @@ import numpy as np
 from spikeport.data.dataset import Dataset
 from spikeport.data.preprocessing import Preprocessing
 from spikeport.data.spec import DataSpec
-from spikeport.errors import DataError
+from spikeport.errors import DataError, first_line
+
+NPZ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    ValueError,
+    OSError,
+    EOFError,
+    KeyError,
+    NotImplementedError,
+    RuntimeError,
+)
+"""What zipfile / numpy raise on a damaged .npz (found by fuzzing)."""
 
 
 def npz_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -30,9 +44,31 @@ def npz_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
                 if major != 1:
                     read = np.lib.format.read_array_header_2_0
                 shape, _, dtype = read(f)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise DataError(f"{path}: not a readable .npz ({exc})") from None
+    except NPZ_ERRORS as exc:
+        raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
     return tuple(shape), np.dtype(dtype)
+
+
+def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Arrays ``keys`` of the npz ``path``, their declared sizes checked first."""
+    from spikeport import budget
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            have = sorted(n.removesuffix(".npy") for n in zf.namelist())
+    except NPZ_ERRORS as exc:
+        raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
+    missing = [k for k in keys if k not in have]
+    if missing:
+        raise DataError(f"{path}: no array(s) {missing} (has {have})")
+    for key in keys:
+        shape, dtype = npz_header(path, key)
+        budget.require(f"{path}: array {key!r}", budget.nbytes(shape, dtype.itemsize))
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in keys}
+    except NPZ_ERRORS as exc:
+        raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
 
 
 class NpzDataset(Dataset):
@@ -53,8 +89,7 @@ class NpzDataset(Dataset):
         self._path = path
         self._x: np.ndarray | None = None
         layout = "time-major" if len(xs) == 5 else "image"
-        with np.load(path, allow_pickle=False) as z:
-            self._y = y = z["y"].astype(np.int64)
+        self._y = y = read_npz(path, ("y",))["y"].astype(np.int64)
         n_classes = int(y.max()) + 1 if len(y) else 0
         if len(y) and y.min() < 0:
             raise DataError(f"{path}: y has negative label {int(y.min())}")
@@ -67,6 +102,5 @@ class NpzDataset(Dataset):
 
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._x is None:
-            with np.load(self._path, allow_pickle=False) as z:
-                self._x = z["x"]
+            self._x = read_npz(self._path, ("x",))["x"]
         return self._x[rows].astype(np.float32), self._y[rows]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeport.data.arrays import npz_header
+from spikeport.data.arrays import npz_header, read_npz
 from spikeport.data.dataset import Dataset
 from spikeport.data.folder import scan, split_dir
 from spikeport.data.preprocessing import Preprocessing
@@ -47,21 +47,10 @@ def integrate_by_count(
     return out
 
 
-def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in keys if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: no array(s) {missing} (has {sorted(z.files)})")
-            return {k: z[k] for k in keys}
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: not a readable .npz ({exc})") from None
-
-
 def read_events(path: Path, height: int, width: int) -> dict[str, np.ndarray]:
     """The ``t, x, y, p`` arrays of one events file, checked (1-D, equal lengths, integer
     coordinates inside ``height x width``)."""
-    ev = _load_npz(path, EVENT_KEYS)
+    ev = read_npz(path, EVENT_KEYS)
     n = len(ev["t"])
     for k, a in ev.items():
         if a.ndim != 1 or len(a) != n:
@@ -113,7 +102,7 @@ class DvsFramesDataset(_EventFolder):
         super().__init__(spec, split, Preprocessing(layout="time-major", frames=shape[0]), shape)
 
     def _sample(self, path: Path) -> np.ndarray:
-        frames = _load_npz(path, ("frames",))["frames"]
+        frames = read_npz(path, ("frames",))["frames"]
         if frames.shape != self.sample_shape:
             raise DataError(
                 f"{path}: frames {list(frames.shape)}, expected {list(self.sample_shape)} "
