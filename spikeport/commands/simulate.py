@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from spikeport.distributed.options import add_distributed_arguments, distributed_requested
+
 DATASETS = ("digits",)
 
 
@@ -39,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="simulate all T + L steps (warm-up and drain included) instead of data windows",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_distributed_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -74,35 +77,45 @@ def run(args: argparse.Namespace) -> int:
     for name in args.probe:
         if name not in graph:
             raise SpikeportError(f"--probe {name!r}: no node of that name in {art}/graph.json")
-    data = load_digits_split()
-    images, labels = data.x_test.numpy(), data.y_test.numpy()
-    if args.limit is not None:
-        images, labels = images[: args.limit], labels[: args.limit]
-    bar = None
-    if not args.json and not args.no_progress:
-        from tqdm.auto import tqdm
+    show = not args.json and not args.no_progress
+    if distributed_requested(args):
+        from spikeport.distributed import evaluation
+        from spikeport.distributed.data import DataRef
 
-        bar = tqdm(total=len(images), unit="sample", desc="simulate", file=sys.stderr)
-    try:
-        res = classify(
-            graph,
-            images,
-            labels,
+        res = evaluation.classify(
+            evaluation.Cluster.from_args(args, progress=show),
+            str(art),
+            DataRef(args.data, "test", limit=args.limit),
             batch_size=args.batch_size,
             probes=args.probe,
             windowed=not args.full_timing,
-            progress=None if bar is None else bar.update,
         )
-    finally:
-        if bar is not None:
-            bar.close()
+    else:
+        data = load_digits_split()
+        images, labels = data.x_test.numpy(), data.y_test.numpy()
+        if args.limit is not None:
+            images, labels = images[: args.limit], labels[: args.limit]
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(images), unit="sample", desc="simulate", file=sys.stderr)
+        try:
+            res = classify(
+                graph,
+                images,
+                labels,
+                batch_size=args.batch_size,
+                probes=args.probe,
+                windowed=not args.full_timing,
+                progress=None if bar is None else bar.update,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
     probes = {
-        name: {
-            "window": list(output_window(graph, res.timing, name)),
-            "nonzero_per_step": [int((arr[:, t] != 0).sum()) for t in range(arr.shape[1])],
-            "sum_per_step": [int(arr[:, t].sum()) for t in range(arr.shape[1])],
-        }
-        for name, arr in res.probes.items()
+        name: {"window": list(output_window(graph, res.timing, name)), **per}
+        for name, per in res.probes.items()
     }
     out = {
         "artifact": str(art),

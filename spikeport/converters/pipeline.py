@@ -25,9 +25,7 @@ from spikeport.converters.passes import (
     SimplifyLayout,
     SinkLayoutBelowLIF,
 )
-from spikeport.converters.passes.lower_axnor import LowerAxnor
-from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
-from spikeport.converters.passes.lower_sdsa import LowerSdsa
+from spikeport.converters.passes.lower_attention import lowering_passes
 from spikeport.converters.torch_fx import to_ir
 from spikeport.ir import Graph
 
@@ -43,7 +41,8 @@ def default_passes(
     lower: bool = False,
 ) -> PassManager:
     """The standard pass order (``spikeport convert --list-passes`` prints it); `lower` adds
-    the attention lowering passes after quantisation (docs/lowering.md)."""
+    the attention lowering passes after quantisation (docs/lowering.md). A variant the
+    backends cannot run unlowered (``AttentionVariant.fused`` False) is always lowered."""
     passes = [
         AbsorbTransposeBatchNorm(),
         SinkLayoutBelowLIF(),
@@ -53,8 +52,7 @@ def default_passes(
         MergeAttentionScale(),
         Quantize(config, input_means),
     ]
-    if lower:
-        passes += [LowerAxnor(), LowerSdsa(), LowerLrfDyn()]
+    passes += lowering_passes(lower)
     return PassManager(passes)
 
 
@@ -138,8 +136,42 @@ def _keeper(store: dict, names: set[str]):
     return observe
 
 
+@dataclass
+class FidelityTally:
+    """Integer sums of the fidelity check over some images; :meth:`add` merges runs of
+    disjoint images exactly (``stats``: per quantised neuron the largest |u|, |v|, |a| seen).
+    ``agree[name]``: [equal spikes, spike elements, float-graph spikes, quantised spikes]."""
+
+    images: int
+    correct: dict[str, int]
+    logit_mismatches: int
+    spike_mismatches: int
+    agree: dict[str, list[int]]
+    stats: dict[str, dict[str, int]]
+    lifs_checked: int
+
+    def add(self, other: FidelityTally) -> FidelityTally:
+        stats = {n: dict(s) for n, s in self.stats.items()}
+        for n, s in other.stats.items():
+            mine = stats.setdefault(n, dict.fromkeys(s, 0))
+            for k, v in s.items():
+                mine[k] = max(mine[k], v)
+        return FidelityTally(
+            images=self.images + other.images,
+            correct={k: v + other.correct[k] for k, v in self.correct.items()},
+            logit_mismatches=self.logit_mismatches + other.logit_mismatches,
+            spike_mismatches=self.spike_mismatches + other.spike_mismatches,
+            agree={
+                n: [a + b for a, b in zip(v, other.agree[n], strict=True)]
+                for n, v in self.agree.items()
+            },
+            stats=stats,
+            lifs_checked=self.lifs_checked,
+        )
+
+
 @torch.no_grad()
-def measure_fidelity(
+def fidelity_tally(
     conv: Conversion,
     model: nn.Module,
     images: torch.Tensor,
@@ -147,10 +179,9 @@ def measure_fidelity(
     *,
     batch_size: int = 60,
     progress: bool = False,
-) -> dict[str, Any]:
-    """Accuracies (fractions) of the model, the traced float graph and the quantised graph,
-    exactness of the float graph against the model (logits and every LIF's spikes), and per
-    neuron: spike agreement float graph vs quantised graph, firing rates, max |u|, |v|."""
+) -> FidelityTally:
+    """Run the model, the traced float graph and the quantised graph on ``images`` in batches
+    and count what :func:`measure_fidelity` reports."""
     from tqdm.auto import tqdm
 
     from spikeport.converters.float_eval import run_float
@@ -192,24 +223,54 @@ def measure_fidelity(
             acc[1] += f.size
             acc[2] += int(f.sum())
             acc[3] += int(q.sum())
-    total = len(images)
+    return FidelityTally(
+        images=len(images),
+        correct=correct,
+        logit_mismatches=logit_mismatch,
+        spike_mismatches=model_spike_mismatch,
+        agree=agree,
+        stats=stats,
+        lifs_checked=len(mods),
+    )
+
+
+def fidelity_summary(t: FidelityTally) -> dict[str, Any]:
+    """The fidelity report of a (merged) tally: fractions derived once from the counts."""
+    total = t.images
     layers = {
         n: {
             "spike_agreement": a[0] / a[1],
             "float_rate": a[2] / a[1],
             "quantized_rate": a[3] / a[1],
-            **stats.get(n, {}),
+            **t.stats.get(n, {}),
         }
-        for n, a in agree.items()
+        for n, a in t.agree.items()
     }
     return {
         "n_images": total,
-        "float_accuracy": correct["model"] / total,
-        "float_graph_accuracy": correct["float_graph"] / total,
-        "quantized_accuracy": correct["quantized"] / total,
-        "float_graph_exact": logit_mismatch == 0 and model_spike_mismatch == 0,
-        "float_graph_logit_mismatches": logit_mismatch,
-        "float_graph_spike_mismatches": model_spike_mismatch,
-        "lifs_checked_against_model": len(mods),
+        "float_accuracy": t.correct["model"] / total,
+        "float_graph_accuracy": t.correct["float_graph"] / total,
+        "quantized_accuracy": t.correct["quantized"] / total,
+        "float_graph_exact": t.logit_mismatches == 0 and t.spike_mismatches == 0,
+        "float_graph_logit_mismatches": t.logit_mismatches,
+        "float_graph_spike_mismatches": t.spike_mismatches,
+        "lifs_checked_against_model": t.lifs_checked,
         "layers": layers,
     }
+
+
+def measure_fidelity(
+    conv: Conversion,
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int = 60,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Accuracies (fractions) of the model, the traced float graph and the quantised graph,
+    exactness of the float graph against the model (logits and every LIF's spikes), and per
+    neuron: spike agreement float graph vs quantised graph, firing rates, max |u|, |v|.
+    (:func:`fidelity_tally` then :func:`fidelity_summary`; tallies of shards merge exactly.)"""
+    tally = fidelity_tally(conv, model, images, labels, batch_size=batch_size, progress=progress)
+    return fidelity_summary(tally)

@@ -232,6 +232,170 @@ def synaptic_depth(graph: Any) -> int:
     return max(data_windows(graph).values(), default=0)
 
 
+@dataclass
+class MeasuredSums:
+    """Integer sums of a measured run over some samples: per node and counter the per-step
+    totals (int64 ``[steps]``), per CubaLIF the per-step count of updates with u != 0.
+    :meth:`add` merges runs of disjoint samples exactly (a split measured in shards)."""
+
+    samples: int
+    steps: int
+    sums: dict[str, dict[str, np.ndarray]]
+    active: dict[str, np.ndarray]
+
+    def add(self, other: MeasuredSums) -> MeasuredSums:
+        if other.steps != self.steps:
+            raise SpikeportError(f"cannot merge runs of {self.steps} and {other.steps} steps")
+        return MeasuredSums(
+            samples=self.samples + other.samples,
+            steps=self.steps,
+            sums={
+                n: {k: v + other.sums[n][k] for k, v in per.items()} for n, per in self.sums.items()
+            },
+            active={n: v + other.active[n] for n, v in self.active.items()},
+        )
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """How :func:`measure_sums` simulates: the simulator (CubaLIF ``u`` probed), the steps
+    and run options, and whether each node runs over its data window only."""
+
+    sim: Simulator
+    lifs: tuple[str, ...]
+    steps: int | None
+    window: int | None
+    sim_windowed: bool
+    run_kwargs: dict[str, Any]
+
+
+def measured_run(
+    graph: Any,
+    steps: int | None = None,
+    *,
+    window: int | None = None,
+    use_sim_windows: bool = True,
+    **run_kwargs: Any,
+) -> MeasuredRun:
+    """The simulator and options of a measured run (see :func:`run_measured`)."""
+    if window is not None and window < 1:
+        raise SpikeportError(f"window must be >= 1, got {window}")
+    lifs = tuple(n for n in graph.topological_order() if type(graph.node(n)).__name__ == "CubaLIF")
+    sim = Simulator(graph, probes=[(n, "u") for n in lifs])
+    timing = graph.meta.get("timing")
+    # A retimed graph can be simulated over the data windows only (same values, T steps per
+    # node instead of T + L); then every counter array already is the node's window.
+    sim_windowed = (
+        use_sim_windows
+        and window is not None
+        and timing is not None
+        and int(timing["T"]) == window
+        and steps in (None, window + int(timing["latency"]))
+    )
+    if sim_windowed:
+        run_kwargs = {**run_kwargs, "windowed": True}
+        steps = None
+    return MeasuredRun(sim, lifs, steps, window, sim_windowed, run_kwargs)
+
+
+def measure_sums(
+    run: MeasuredRun,
+    data: np.ndarray | Mapping[str, np.ndarray],
+    *,
+    batch_size: int = 64,
+    results: list[SimResult] | None = None,
+) -> MeasuredSums:
+    """Simulate ``data`` ([B, T, *shape] integers per Input node) in batches and sum the
+    counters; each batch's result (outputs only, probes dropped) is appended to ``results``
+    when given."""
+    feeds = data if isinstance(data, Mapping) else None
+    total = next(iter(feeds.values())).shape[0] if feeds is not None else np.asarray(data).shape[0]
+    if total < 1:
+        raise SpikeportError("run_measured: no samples")
+    sums: dict[str, dict[str, np.ndarray]] = {}
+    active: dict[str, np.ndarray] = {}
+    steps = 0
+    for lo in range(0, total, batch_size):
+        if feeds is not None:
+            chunk: Any = {k: v[lo : lo + batch_size] for k, v in feeds.items()}
+        else:
+            chunk = np.asarray(data)[lo : lo + batch_size]
+        res = run.sim.run(chunk, run.steps, **run.run_kwargs)
+        steps = res.steps
+        for node, per in res.counts.items():
+            acc = sums.setdefault(node, {k: np.zeros(res.steps, np.int64) for k in COUNTERS})
+            for k, v in per.items():
+                acc[k] += v
+        for n in run.lifs:
+            u = res.probes[(n, "u")]
+            per_step = np.count_nonzero(u.reshape(u.shape[0], -1), axis=1)
+            active[n] = active.get(n, np.zeros(res.steps, np.int64)) + per_step
+        res.probes.clear()
+        if results is not None:
+            results.append(res)
+    return MeasuredSums(total, steps, sums, active)
+
+
+def measured_count(
+    run: MeasuredRun,
+    sums: MeasuredSums,
+    graded_events: Literal["ac", "mac"] = "ac",
+) -> MeasuredCount:
+    """Per-inference counts of (merged) sums: each node's totals over its data window (or
+    every step) divided by the number of samples."""
+    if graded_events not in ("ac", "mac"):
+        raise SpikeportError(f"graded_events must be 'ac' or 'mac', got {graded_events!r}")
+    graph, window, total = run.sim.graph, run.window, sums.samples
+    timing = graph.meta.get("timing")
+    run_steps = sums.steps
+    starts: dict[str, int] = {}
+    if run.sim_windowed:
+        run_steps = int(timing["T"]) + int(timing["latency"])
+    elif window is not None:
+        starts = dict(timing["node_latency"]) if timing else data_windows(graph)
+
+    def total_of(name: str, arr: np.ndarray) -> float:
+        if window is None or run.sim_windowed:
+            return float(arr.sum()) / total
+        t0 = int(starts.get(name, 0))
+        return float(arr[t0 : t0 + window].sum()) / total
+
+    nodes = []
+    uncounted = []
+    for name in graph.topological_order():
+        if name not in run.sim.executors:
+            continue
+        node = graph.node(name)
+        kind = type(node).__name__
+        counters = {k: total_of(name, v) for k, v in sums.sums[name].items()}
+        if not any(counters.values()):
+            if kind not in LAYOUT_TYPES and not any(v.any() for v in sums.sums[name].values()):
+                uncounted.append(f"{name} ({kind})")
+            continue
+        packed_bits, bitwise = _packing(node)
+        nodes.append(
+            NodeCounts(
+                name=name,
+                kind=kind,
+                counters=counters,
+                active_updates=total_of(name, sums.active[name]) if name in sums.active else None,
+                graded_input=kind in SYNAPSE_TYPES and _graded_input(node),
+                weight_bits=getattr(node, "num_weight_bits", None),
+                packed_bits=packed_bits,
+                bitwise=bitwise,
+            )
+        )
+    return MeasuredCount(
+        graph=getattr(graph, "name", ""),
+        nodes=tuple(nodes),
+        samples=total,
+        steps=run_steps,
+        window=window,
+        graded_events=graded_events,
+        uncounted=tuple(uncounted),
+    )
+
+
 def run_measured(
     graph: Any,
     data: np.ndarray | Mapping[str, np.ndarray],
@@ -253,94 +417,12 @@ def run_measured(
     before data reaches a node and after it has passed). For a retimed graph whose T equals
     ``window`` and ``use_sim_windows``, the simulator itself runs each node over its window
     only (``Simulator.run(windowed=True)``: the same values, (T + L) / T times less work).
+    The work is :func:`measured_run`, :func:`measure_sums` (integer sums, mergeable across
+    shards of the data) and :func:`measured_count`.
     """
     if graded_events not in ("ac", "mac"):
         raise SpikeportError(f"graded_events must be 'ac' or 'mac', got {graded_events!r}")
-    if window is not None and window < 1:
-        raise SpikeportError(f"window must be >= 1, got {window}")
-    feeds = data if isinstance(data, Mapping) else None
-    total = next(iter(feeds.values())).shape[0] if feeds is not None else np.asarray(data).shape[0]
-    if total < 1:
-        raise SpikeportError("run_measured: no samples")
-    lifs = [n for n in graph.topological_order() if type(graph.node(n)).__name__ == "CubaLIF"]
-    sim = Simulator(graph, probes=[(n, "u") for n in lifs])
-    timing = graph.meta.get("timing")
-    # A retimed graph can be simulated over the data windows only (same values, T steps per
-    # node instead of T + L); then every counter array already is the node's window.
-    sim_windowed = (
-        use_sim_windows
-        and window is not None
-        and timing is not None
-        and int(timing["T"]) == window
-        and steps in (None, window + int(timing["latency"]))
-    )
-    if sim_windowed:
-        run_kwargs = {**run_kwargs, "windowed": True}
-        steps = None
-    sums: dict[str, dict[str, np.ndarray]] = {}
-    active: dict[str, np.ndarray] = {}
-    results = []
-    for lo in range(0, total, batch_size):
-        if feeds is not None:
-            chunk: Any = {k: v[lo : lo + batch_size] for k, v in feeds.items()}
-        else:
-            chunk = np.asarray(data)[lo : lo + batch_size]
-        res = sim.run(chunk, steps, **run_kwargs)
-        for node, per in res.counts.items():
-            acc = sums.setdefault(node, {k: np.zeros(res.steps) for k in COUNTERS})
-            for k, v in per.items():
-                acc[k] += v
-        for n in lifs:
-            u = res.probes[(n, "u")]
-            per_step = np.count_nonzero(u.reshape(u.shape[0], -1), axis=1)
-            active[n] = active.get(n, np.zeros(res.steps)) + per_step
-        res.probes.clear()
-        results.append(res)
-    run_steps = results[0].steps
-    starts: dict[str, int] = {}
-    if sim_windowed:
-        run_steps = int(timing["T"]) + int(timing["latency"])
-    elif window is not None:
-        starts = dict(timing["node_latency"]) if timing else data_windows(graph)
-
-    def total_of(name: str, arr: np.ndarray) -> float:
-        if window is None or sim_windowed:
-            return float(arr.sum()) / total
-        t0 = int(starts.get(name, 0))
-        return float(arr[t0 : t0 + window].sum()) / total
-
-    nodes = []
-    uncounted = []
-    for name in graph.topological_order():
-        if name not in sim.executors:
-            continue
-        node = graph.node(name)
-        kind = type(node).__name__
-        counters = {k: total_of(name, v) for k, v in sums[name].items()}
-        if not any(counters.values()):
-            if kind not in LAYOUT_TYPES and not any(v.any() for v in sums[name].values()):
-                uncounted.append(f"{name} ({kind})")
-            continue
-        packed_bits, bitwise = _packing(node)
-        nodes.append(
-            NodeCounts(
-                name=name,
-                kind=kind,
-                counters=counters,
-                active_updates=total_of(name, active[name]) if name in active else None,
-                graded_input=kind in SYNAPSE_TYPES and _graded_input(node),
-                weight_bits=getattr(node, "num_weight_bits", None),
-                packed_bits=packed_bits,
-                bitwise=bitwise,
-            )
-        )
-    count = MeasuredCount(
-        graph=getattr(graph, "name", ""),
-        nodes=tuple(nodes),
-        samples=total,
-        steps=run_steps,
-        window=window,
-        graded_events=graded_events,
-        uncounted=tuple(uncounted),
-    )
-    return count, results
+    run = measured_run(graph, steps, window=window, use_sim_windows=use_sim_windows, **run_kwargs)
+    results: list[SimResult] = []
+    sums = measure_sums(run, data, batch_size=batch_size, results=results)
+    return measured_count(run, sums, graded_events), results
