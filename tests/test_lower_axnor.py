@@ -11,9 +11,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (registers the executors)
 from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_axnor import LowerAxnor
+from spikeport.converters.passes.lower_attention import LowerAttention
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.engine import Simulator
 from spikeport.ir import Graph, Input, validate
@@ -27,7 +26,7 @@ def lowered(att: IntAttention, n: int) -> Graph:
     for p in "qkv":
         g.add(Input(p, shape=(n, att.dim)))
     g.add(att, {"q": "q", "k": "k", "v": "v"})
-    out = PassManager([LowerAxnor()]).run(g)
+    out = PassManager([LowerAttention("lower-axnor")]).run(g)
     validate(out)
     return out
 

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (registers the executors)
 from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
+from spikeport.converters.passes.lower_attention import LowerAttention
 from spikeport.errors import UnsupportedError
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.engine import Simulator
@@ -49,7 +48,7 @@ def lowered(att: IntAttention, n: int) -> Graph:
     for p in "qkv":
         g.add(Input(p, shape=(n, att.dim)))
     g.add(att, {"q": "q", "k": "k", "v": "v"})
-    return PassManager([LowerLrfDyn()]).run(g)
+    return PassManager([LowerAttention("lower-lrf-dyn")]).run(g)
 
 
 def loop_reference(u: np.ndarray, a: np.ndarray, gamma: np.ndarray, c: np.ndarray) -> np.ndarray:

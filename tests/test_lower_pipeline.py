@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 
 from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_axnor import LowerAxnor
-from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
-from spikeport.converters.passes.lower_sdsa import LowerSdsa
+from spikeport.converters.passes.lower_attention import lowering_passes
 from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import CubaLIF, Dense, Graph, Input
 from spikeport.ir.int_attention import IntAttention
@@ -24,7 +22,7 @@ GRID, D_IN, HEADS, HEAD_DIM = (3, 4), 10, 2, 5
 
 
 def lowering() -> PassManager:
-    return PassManager([LowerAxnor(), LowerSdsa(), LowerLrfDyn()])
+    return PassManager(lowering_passes(lower=True))
 
 
 def attention_core(variant: str, rng: np.random.Generator) -> IntAttention:

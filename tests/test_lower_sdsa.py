@@ -7,9 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (registers the executors)
 from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_sdsa import LowerSdsa
+from spikeport.converters.passes.lower_attention import LowerAttention
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.engine import Simulator
 from spikeport.ir import Graph, Input
@@ -21,7 +20,7 @@ def lowered(att: IntAttention, n: int) -> Graph:
     for p in "qkv":
         g.add(Input(p, shape=(n, att.dim)))
     g.add(att, {"q": "q", "k": "k", "v": "v"})
-    return PassManager([LowerSdsa()]).run(g)
+    return PassManager([LowerAttention("lower-sdsa")]).run(g)
 
 
 def test_sdsa_lowers_to_and_column_sum_lif_and():

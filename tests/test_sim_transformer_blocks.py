@@ -76,11 +76,9 @@ def block(variant: str, seed: int = 0) -> Graph:
 
 
 def lowered(g: Graph) -> Graph:
-    from spikeport.converters.passes.lower_axnor import LowerAxnor
-    from spikeport.converters.passes.lower_lrf_dyn import LowerLrfDyn
-    from spikeport.converters.passes.lower_sdsa import LowerSdsa
+    from spikeport.converters.passes.lower_attention import lowering_passes
 
-    return PassManager([LowerAxnor(), LowerSdsa(), LowerLrfDyn()]).run(g)
+    return PassManager(lowering_passes(lower=True)).run(g)
 
 
 @pytest.mark.parametrize("lower", [False, True], ids=["IntAttention", "lowered"])

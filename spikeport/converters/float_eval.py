@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from spikeport.errors import SpikeportError
 from spikeport.ir import Graph
+from spikeport.models.attention import core_class
 
 Observer = Callable[[str, Any], None]
 
@@ -66,77 +67,11 @@ def _unheads(y: torch.Tensor) -> torch.Tensor:
     return y.transpose(2, 3).reshape(t, b, n, h * d)
 
 
-def _ssa_product(q, k, v):
-    n, d = q.shape[-2], q.shape[-1]
-    if d <= n:
-        return q @ (k.transpose(-2, -1) @ v)
-    return (q @ k.transpose(-2, -1)) @ v
-
-
-def _local_float(rec, v: torch.Tensor) -> torch.Tensor:
-    t, b, h, n, d = v.shape
-    hh, ww = rec.grid
-    img = v.permute(0, 1, 2, 4, 3).reshape(t * b, h * d, hh, ww)
-    w = torch.from_numpy(np.array(rec.local_weight))
-    out = 0
-    for i, r in enumerate(rec.local_dilation):
-        out = out + F.conv2d(img, w[i], padding=r, dilation=r, groups=h * d)
-    return out.reshape(t, b, h, d, n).permute(0, 1, 2, 4, 3)
-
-
-def _dyn_kernel(rec, heads: int, n_tokens: int) -> torch.Tensor:
-    dim, kc = rec.dyn_gamma.shape
-    shape = (heads, dim // heads)
-    power = torch.from_numpy(np.array(rec.dyn_a)).reshape(*shape, kc, kc)
-    responses = torch.from_numpy(np.array(rec.dyn_gamma)).reshape(*shape, kc).unsqueeze(-1)
-    while responses.shape[-1] < n_tokens:
-        responses = torch.cat([responses, power @ responses], dim=-1)
-        power = power @ power
-    responses = responses[..., :n_tokens]
-    readout = torch.from_numpy(np.array(rec.dyn_c)).reshape(*shape, kc)
-    return (readout.unsqueeze(-1) * responses).sum(-2)
-
-
 def attention_float(rec, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """The float Attention node on [T, B, N, D] tensors (formulas in ir/float_attention.py)."""
+    """The float Attention node on [T, B, N, D] tensors: its variant's torch core evaluates it
+    (``AttentionCore.reference``, the operations of the core's own forward)."""
     h = rec.heads
-    q, k, v = _heads(q, h), _heads(k, h), _heads(v, h)
-    n, d = q.shape[-2], q.shape[-1]
-    if rec.variant in ("ssa", "lrf_ssa"):
-        out = _ssa_product(q, k, v) * rec.scale
-        if rec.local_weight is not None:
-            out = out + _local_float(rec, v)
-    elif rec.variant == "axnor":
-        a = torch.from_numpy(np.array(rec.a))
-        a = a.view(1, 1, -1, 1, 1) if a.dim() == 1 else a
-        if d <= n:
-            kv = k.transpose(-2, -1) @ v
-            v_sum = v.sum(-2, keepdim=True)
-            kcount_v = k.sum(-1, keepdim=True).transpose(-2, -1) @ v
-            q_count = q.sum(-1, keepdim=True)
-            out = (1 + a) * (q @ kv) - a * q_count * v_sum - a * kcount_v + (a * d) * v_sum
-        else:
-            q_count = q.sum(-1, keepdim=True)
-            k_count = k.sum(-1, keepdim=True).transpose(-2, -1)
-            scores = (1 + a) * (q @ k.transpose(-2, -1)) - a * (q_count + k_count) + a * d
-            out = scores @ v
-        out = out * rec.scale
-    elif rec.variant == "lrf_dyn":
-        u = v if rec.input_mode == "v" else k * v
-        u = u.transpose(-2, -1)
-        kern = _dyn_kernel(rec, h, n)
-        spectrum = torch.fft.rfft(u, n=2 * n) * torch.fft.rfft(kern, n=2 * n)
-        y = torch.fft.irfft(spectrum, n=2 * n)[..., :n].transpose(-2, -1)
-        out = y * rec.scale
-        if rec.input_mode == "kv_gate_q":
-            out = q * out
-        if rec.local_weight is not None:
-            out = out + _local_float(rec, v)
-    elif rec.variant == "sdsa":
-        kv = (k * v).sum(dim=-2, keepdim=True)
-        out = q * lif_float(kv, 2.0, rec.sdsa_threshold, 0.0, True)
-    else:  # pragma: no cover - validated by the node
-        raise SpikeportError(f"{rec.name}: unknown attention variant {rec.variant}")
+    out = core_class(rec.variant).reference(rec, _heads(q, h), _heads(k, h), _heads(v, h))
     return _unheads(out)
 
 

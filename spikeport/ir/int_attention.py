@@ -1,8 +1,8 @@
 """Integer (quantised) spiking self-attention: one node per attention core, before lowering.
 
-Produced by the quantisation pass; evaluated by `spikeport.hw_models.int_attention`
-(formulas there). A later lowering pass splits it into bit-packed primitives
-(`AndPopcount`, `XnorPopcount`, Dense, CubaLIF).
+Produced by the quantisation pass; evaluated by `spikeport.hw_models.sim.int_attention`
+(formulas there). Each variant's fields, checks and lowering to primitives (`AndPopcount`,
+`XnorPopcount`, ..., CubaLIF) live in its module of ``spikeport.ir.attention``.
 
 Inputs q, k, v: binary spikes (N, D), D = heads * head_dim, channel c in head c // head_dim.
 Output: for ssa | axnor | lrf_ssa | lrf_dyn the integer activation `a` (N, D) of the
@@ -29,10 +29,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from spikeport.ir.checks import QKVCore, check_choice
-from spikeport.ir.float_attention import INPUT_MODES, VARIANTS
+from spikeport.ir.dendritic_node import FRAC_BITS
+from spikeport.ir.float_attention import INPUT_MODES, check_local, check_variant
 from spikeport.ir.node import Node, Shape, node
 
-DYN_FRAC_BITS = 12
+DYN_FRAC_BITS = FRAC_BITS
 """Fractional bits of the LRF-Dyn transition, gain and readout integers (12-bit decays)."""
 
 
@@ -68,36 +69,17 @@ class IntAttention(QKVCore, Node):
     int_tensors = ("a_int", "local_weight", "dyn_a", "dyn_gamma", "dyn_c")
 
     def _check_fields(self) -> None:
-        check_choice(self, "variant", VARIANTS)
+        spec = check_variant(self)
         check_choice(self, "input_mode", INPUT_MODES)
         if not 0 <= self.count_shift <= 16:
             raise self.fail(f"count_shift {self.count_shift} outside 0..16")
-        if self.variant == "axnor":
-            if self.a_int is None or self.a_int.shape != (self.heads,):
-                raise self.fail(f"axnor needs a_int of shape ({self.heads},)")
-            if np.any(self.a_int < 0) or np.any(self.a_int > (1 << self.a_shift)):
-                raise self.fail("a_int must lie in 0..2^a_shift")
-        if self.variant == "lrf_ssa" and self.local_weight is None:
-            raise self.fail("lrf_ssa needs local_weight")
-        if self.local_weight is not None:
-            if self.local_weight.shape != (2, self.dim, 1, 3, 3):
-                raise self.fail(
-                    f"local_weight shape {self.local_weight.shape} is not (2, D, 1, 3, 3)"
-                )
-            if self.grid is None:
-                raise self.fail("the local term needs the token grid (H, W)")
-        if self.variant == "lrf_dyn" and (
-            self.dyn_a is None or self.dyn_gamma is None or self.dyn_c is None
-        ):
-            raise self.fail("lrf_dyn needs dyn_a, dyn_gamma and dyn_c")
+        check_local(self)
+        spec.check_int(self)
 
     def check(self) -> None:
         if self.local_weight is not None and np.abs(self.local_weight).max(initial=0) > 256:
             raise self.fail("local_weight outside 8 bits + sign")
-        if self.variant == "sdsa" and not (
-            0 <= self.inner_vth <= 1 << 17 and 0 <= self.inner_dv <= 4096
-        ):
-            raise self.fail("inner_vth must be 0..2^17 and inner_dv 0..4096")
+        check_variant(self).check_int_values(self)
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         return self.qkv_shape(inputs)

@@ -1,73 +1,27 @@
-"""Attention-core handler: every spikeport AttentionCore (ssa, axnor, lrf_ssa, lrf_dyn, sdsa).
+"""Attention-core handler: every spikeport ``AttentionCore`` (one per variant of
+``spikeport.ir.attention``).
 
-Cores are leaves (they branch on shapes): the handler reads their parameters into one
-IR ``Attention`` node. Cores take [T, B, heads, N, head_dim]; the IR node takes (N, D), so
-the handler wraps it in Transpose/Reshape pairs that the layout pass later cancels.
+Cores are leaves (they branch on shapes): the handler reads their parameters
+(``core.ir_params()``) into one IR ``Attention`` node. Cores take [T, B, heads, N, head_dim];
+the IR node takes (N, D), so the handler wraps it in Transpose/Reshape pairs that the layout
+pass later cancels.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 from spikeport.converters.registry import Call, TensorValue, TraceContext, handles
-from spikeport.ir import Attention, Reshape, Transpose
-from spikeport.models.attention import (
-    AttentionCore,
-    AXnorCore,
-    LRFDynCore,
-    LRFSSACore,
-    SDSACore,
-    SSACore,
-)
-
-_INPUT_MODES = {("kv", "q"): "kv_gate_q", ("kv", "none"): "kv", ("v", "none"): "v"}
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    """A NumPy view of `t` (the IR node copies it)."""
-    return t.detach().cpu().numpy()
-
-
-def _local(core, call: Call) -> dict:
-    local = core.local
-    if local is None:
-        return {}
-    if len(local.convs) != 2:
-        raise call.fail(f"local term with {len(local.convs)} convolutions (IR holds exactly 2)")
-    weight = np.stack([_np(c.weight) for c in local.convs])
-    return {"local_weight": weight, "local_dilation": tuple(local.dilations), "grid": local.grid}
+from spikeport.errors import UnsupportedError
+from spikeport.ir import Attention, Reshape, Transpose, attention
+from spikeport.models.attention import AttentionCore
 
 
 def _params(core: AttentionCore, call: Call) -> dict:
-    if type(core) is SSACore:
-        return {"variant": "ssa"}
-    if type(core) is AXnorCore:
-        return {"variant": "axnor", "a": _np(core.a)}
-    if type(core) is LRFSSACore:
-        return {"variant": "lrf_ssa", **_local(core, call)}
-    if type(core) is LRFDynCore:
-        mode = _INPUT_MODES.get((core.token_input, core.gate))
-        if mode is None:
-            raise call.fail(f"token_input={core.token_input!r} with gate={core.gate!r}")
-        d = core.num_heads * core.head_dim
-        kc = core.compartments
-        with torch.no_grad():
-            dyn_a = _np(core.transition_matrix()).reshape(d, kc, kc)
-        return {
-            "variant": "lrf_dyn",
-            "dyn_a": dyn_a,
-            "dyn_gamma": _np(core.gamma).reshape(d, kc),
-            "dyn_c": _np(core.readout).reshape(d, kc),
-            "input_mode": mode,
-            **_local(core, call),
-        }
-    if type(core) is SDSACore:
-        lif = core.talking_heads_lif
-        if lif.tau != 2.0 or not lif.decay_input or lif.v_reset != 0.0:
-            raise call.fail("SDSA inner neuron must be tau 2, decay_input, hard reset to 0")
-        return {"variant": "sdsa", "sdsa_threshold": float(lif.v_threshold)}
-    raise call.fail("not supported (supported cores: ssa, axnor, lrf_ssa, lrf_dyn, sdsa)")
+    if core.name not in attention.names():
+        raise call.fail(f"not supported (supported cores: {', '.join(attention.names())})")
+    try:
+        return {"variant": core.name, **core.ir_params()}
+    except UnsupportedError as exc:
+        raise call.fail(str(exc)) from None
 
 
 @handles(AttentionCore)

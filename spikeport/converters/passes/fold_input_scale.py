@@ -12,11 +12,12 @@ import numpy as np
 
 from spikeport.converters.passes.graph_edit import kind, single_consumer, source
 from spikeport.converters.passes.manager import Pass
-from spikeport.ir import Graph
+from spikeport.ir import Graph, attention
 
 
 def scale_feeder(rec, factor: float):
-    """`rec` (Conv2d, Linear or non-SDSA Attention) with its output multiplied by `factor`."""
+    """`rec` (Conv2d, Linear or an Attention without spiking output) with its output
+    multiplied by `factor`."""
     k = type(rec).__name__
     if k in ("Conv2d", "Linear"):
         w = (np.asarray(rec.weight, dtype=np.float64) * factor).astype(np.float32)
@@ -29,8 +30,11 @@ def scale_feeder(rec, factor: float):
 
 
 def scalable(graph: Graph, name: str) -> bool:
+    """A Conv2d, Linear or Attention whose output (not spikes) is the LIF's input current."""
     k = kind(graph, name)
-    return k in ("Conv2d", "Linear") or (k == "Attention" and graph.node(name).variant != "sdsa")
+    if k == "Attention":
+        return not attention.variant(graph.node(name).variant).spiking_output
+    return k in ("Conv2d", "Linear")
 
 
 class FoldInputScale(Pass):

@@ -5,14 +5,9 @@ from __future__ import annotations
 from spikeport.ir import Graph
 
 
-def consumers(graph: Graph, name: str) -> list[tuple[str, str]]:
-    """(consumer node, input port) pairs fed by `name`."""
-    return [(dst, p) for _, dst, ports in graph.nx.out_edges(name, data="ports") for p in ports]
-
-
 def single_consumer(graph: Graph, name: str) -> str | None:
     """The only consumer of `name` (one edge, one port), unless `name` is a graph output."""
-    cons = consumers(graph, name)
+    cons = graph.consumers(name)
     if len(cons) != 1 or name in graph.outputs:
         return None
     return cons[0][0]
@@ -25,7 +20,7 @@ def source(graph: Graph, name: str, port: str = "in") -> str:
 def bypass(graph: Graph, name: str) -> None:
     """Remove single-input node `name`, feeding its input straight to its consumers."""
     src = source(graph, name)
-    cons = consumers(graph, name)
+    cons = graph.consumers(name)
     outputs = graph.explicit_outputs
     graph.remove(name)
     for dst, port in cons:

@@ -136,10 +136,8 @@ class SinkLayoutBelowLIF(Pass):
 def swap_below(graph: Graph, upper: str, lower: str) -> None:
     """Rewire ``src -> upper -> lower -> consumers`` as ``src -> lower -> upper -> consumers``
     (both single-input nodes, `lower` the only consumer of `upper`)."""
-    from spikeport.converters.passes.graph_edit import consumers
-
     src = source(graph, upper)
-    cons = consumers(graph, lower)
+    cons = graph.consumers(lower)
     outputs = graph.explicit_outputs
     for a, b in ((src, upper), (upper, lower)):
         graph.nx.remove_edge(a, b)

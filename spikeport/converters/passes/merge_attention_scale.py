@@ -10,7 +10,7 @@ then outputs counts (scale 1, local weights / s) and the threshold becomes ``the
 
 from __future__ import annotations
 
-from spikeport.converters.passes.fold_input_scale import scale_feeder
+from spikeport.converters.passes.fold_input_scale import scalable, scale_feeder
 from spikeport.converters.passes.graph_edit import kind, single_consumer
 from spikeport.converters.passes.manager import Pass
 from spikeport.ir import Graph
@@ -21,10 +21,10 @@ class MergeAttentionScale(Pass):
     description = "move the attention scale into the attention LIF threshold (count units)"
 
     def match(self, graph: Graph, name: str) -> bool:
-        if kind(graph, name) != "Attention":
+        if kind(graph, name) != "Attention" or not scalable(graph, name):
             return False
         rec = graph.node(name)
-        if rec.variant == "sdsa" or rec.scale == 1.0 or rec.scale <= 0:
+        if rec.scale == 1.0 or rec.scale <= 0:
             return False
         lif = single_consumer(graph, name)
         if lif is None or kind(graph, lif) != "LIF":

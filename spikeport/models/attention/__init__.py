@@ -4,8 +4,10 @@
 returns an :class:`AttentionCore` whose ``forward(q, k, v)`` maps ``[T, B, h, N, d]`` spike
 tensors to ``[T, B, h, N, d]``.
 
-``CORES`` is the registry, and ``ATTENTION_TYPES`` (its names) the one list of attention
-types: the CLI and the IR's attention node take theirs from here. This module imports no
+The list of attention types is the IR's (``spikeport.ir.attention``); ``CORES`` says where
+each type's torch core lives and which builder options it takes, and must name every type
+(importing this module fails otherwise). ``ATTENTION_TYPES`` is the list at import time (the
+CLI's choices); :func:`attention_types` the cores registered now. This module imports no
 torch; the core classes are imported when first built or named.
 """
 
@@ -15,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spikeport.errors import UnsupportedError
+from spikeport.ir.attention import names
 
 if TYPE_CHECKING:
     from spikeport.models.attention.core import AttentionCore
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 class CoreSpec(NamedTuple):
     """Where an attention core's class lives and what its builder accepts."""
 
-    module: str  # under spikeport.models.attention
+    module: str  # under spikeport.models.attention, or a full dotted module path
     cls: str
     options: tuple[str, ...]  # keyword options allowed beyond the common ones
     takes_grid: bool  # the core needs the raster token grid (H, W)
@@ -42,7 +45,12 @@ CORES: dict[str, CoreSpec] = {
     "sdsa": CoreSpec("sdsa", "SDSACore", (), False),
 }
 
-ATTENTION_TYPES: tuple[str, ...] = tuple(CORES)
+ATTENTION_TYPES: tuple[str, ...] = names()
+
+if set(CORES) != set(ATTENTION_TYPES):
+    raise TypeError(
+        f"attention cores {sorted(CORES)} do not match the IR's variants {sorted(ATTENTION_TYPES)}"
+    )
 
 _CLASSES = {spec.cls: spec.module for spec in CORES.values()} | {"AttentionCore": "core"}
 
@@ -52,6 +60,37 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'spikeport.models.attention' has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def attention_types() -> tuple[str, ...]:
+    """The attention types with a registered core, in registration order."""
+    return tuple(CORES)
+
+
+def register_core(name: str, spec: CoreSpec) -> None:
+    """Register the core of attention type `name` (a variant of ``spikeport.ir.attention``);
+    a second core for one name is refused."""
+    if name in CORES:
+        raise TypeError(f"attention core {name!r} is already registered")
+    if name not in names():
+        raise TypeError(f"attention core {name!r}: no such variant in spikeport.ir.attention")
+    CORES[name] = spec
+
+
+def unregister_core(name: str) -> None:
+    """Remove the core of `name` (tests that register a toy variant clean up with this)."""
+    del CORES[name]
+
+
+def core_class(name: str) -> type[AttentionCore]:
+    """The core class of attention type `name` (imported on first use)."""
+    spec = CORES.get(name)
+    if spec is None:
+        raise UnsupportedError(
+            f"attention type '{name}' has no core; supported: {', '.join(attention_types())}"
+        )
+    module = spec.module if "." in spec.module else f"{__name__}.{spec.module}"
+    return getattr(importlib.import_module(module), spec.cls)
 
 
 def _reject_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
@@ -73,16 +112,15 @@ def build_attention_core(
 ) -> AttentionCore:
     """Build the attention core ``name`` (one of ``ATTENTION_TYPES``) for ``num_heads`` heads
     of width ``head_dim``; ``grid=(H, W)`` is the raster token grid for local variants."""
-    if name not in ATTENTION_TYPES:
+    if name not in CORES:
         raise UnsupportedError(
-            f"attention type '{name}' is not supported; supported: {', '.join(ATTENTION_TYPES)}"
+            f"attention type '{name}' is not supported; supported: {', '.join(attention_types())}"
         )
     spec = CORES[name]
     _reject_options(name, options, allowed=spec.options)
     if spec.takes_grid:
         options["grid"] = grid
-    cls = __getattr__(spec.cls)
-    return cls(num_heads=num_heads, head_dim=head_dim, scale=scale, **options)
+    return core_class(name)(num_heads=num_heads, head_dim=head_dim, scale=scale, **options)
 
 
 __all__ = [
@@ -90,9 +128,14 @@ __all__ = [
     "AXnorCore",
     "AttentionCore",
     "CORES",
+    "CoreSpec",
     "LRFDynCore",
     "LRFSSACore",
     "SDSACore",
     "SSACore",
+    "attention_types",
     "build_attention_core",
+    "core_class",
+    "register_core",
+    "unregister_core",
 ]

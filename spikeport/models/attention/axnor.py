@@ -13,12 +13,33 @@ and ``out = sim_a(Q, K) V * scale`` (``a = 0`` is Spikformer SSA). No N×N map i
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from spikeport.errors import UnsupportedError
-from spikeport.models.attention.core import AttentionCore
+from spikeport.models.attention.core import AttentionCore, node_tensor, to_numpy
+
+
+def axnor_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, a: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """``sim_a(Q, K) V * scale`` per head; `a` a scalar or broadcast as ``[1, 1, h, 1, 1]``.
+    KV-first when d <= N (d x d and 1 x d summaries only), else the N x N scores."""
+    n, d = q.shape[-2], q.shape[-1]
+    if d <= n:  # KV-first: d×d and 1×d summaries only
+        kv = k.transpose(-2, -1) @ v  # [.., d, d]
+        v_sum = v.sum(-2, keepdim=True)  # 1ᵀV      [.., 1, d]
+        kcount_v = k.sum(-1, keepdim=True).transpose(-2, -1) @ v  # (K1)ᵀV [.., 1, d]
+        q_count = q.sum(-1, keepdim=True)  # Q1       [.., N, 1]
+        out = (1 + a) * (q @ kv) - a * q_count * v_sum - a * kcount_v + (a * d) * v_sum
+    else:  # QK-first: N×N scores
+        q_count = q.sum(-1, keepdim=True)
+        k_count = k.sum(-1, keepdim=True).transpose(-2, -1)
+        scores = (1 + a) * (q @ k.transpose(-2, -1)) - a * (q_count + k_count) + a * d
+        out = scores @ v
+    return out * scale
 
 
 class AXnorCore(AttentionCore):
@@ -61,20 +82,18 @@ class AXnorCore(AttentionCore):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         self.check_inputs(q, k, v)
-        a = self._a_broadcast()
-        n, d = q.shape[-2], q.shape[-1]
-        if d <= n:  # KV-first: d×d and 1×d summaries only
-            kv = k.transpose(-2, -1) @ v  # [.., d, d]
-            v_sum = v.sum(-2, keepdim=True)  # 1ᵀV      [.., 1, d]
-            kcount_v = k.sum(-1, keepdim=True).transpose(-2, -1) @ v  # (K1)ᵀV [.., 1, d]
-            q_count = q.sum(-1, keepdim=True)  # Q1       [.., N, 1]
-            out = (1 + a) * (q @ kv) - a * q_count * v_sum - a * kcount_v + (a * d) * v_sum
-        else:  # QK-first: N×N scores
-            q_count = q.sum(-1, keepdim=True)
-            k_count = k.sum(-1, keepdim=True).transpose(-2, -1)
-            scores = (1 + a) * (q @ k.transpose(-2, -1)) - a * (q_count + k_count) + a * d
-            out = scores @ v
-        return out * self.scale
+        return axnor_attention(q, k, v, self._a_broadcast(), self.scale)
+
+    def ir_params(self) -> dict[str, Any]:
+        return {"a": to_numpy(self.a)}
+
+    @classmethod
+    def reference(
+        cls, node: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        a = node_tensor(node.a)
+        a = a.view(1, 1, -1, 1, 1) if a.dim() == 1 else a
+        return axnor_attention(q, k, v, a, node.scale)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", per_head={self.per_head}"

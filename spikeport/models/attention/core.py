@@ -1,7 +1,16 @@
-"""The attention-core interface shared by every variant."""
+"""The attention-core interface shared by every variant.
+
+A core is the trainable torch form of one variant of ``spikeport.ir.attention``. Besides
+``forward`` it says what the converter needs: ``ir_params()`` (its fields of the IR
+``Attention`` node) and ``reference(node, q, k, v)`` (the float node evaluated with the same
+torch operations as ``forward``, so a traced graph reproduces the model bit for bit).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,5 +51,27 @@ class AttentionCore(nn.Module):
                 f"got shape {tuple(q.shape)}"
             )
 
+    def ir_params(self) -> dict[str, Any]:
+        """This core's variant fields of the IR ``Attention`` node (NumPy arrays), beyond
+        heads, head_dim and scale. Raises UnsupportedError for a setting the IR cannot hold."""
+        return {}
+
+    @classmethod
+    def reference(
+        cls, node: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        """The float IR ``Attention`` node `node` (this variant) on ``[T, B, h, N, d]`` spikes."""
+        raise NotImplementedError(f"attention core '{cls.name}' defines no reference")
+
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}, head_dim={self.head_dim}, scale={self.scale}"
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A NumPy view of parameter `t` (the IR node copies it)."""
+    return t.detach().cpu().numpy()
+
+
+def node_tensor(value: Any) -> torch.Tensor:
+    """An IR node's tensor field as a torch tensor of its own dtype."""
+    return torch.from_numpy(np.array(value))

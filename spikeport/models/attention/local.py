@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spikeport.errors import UnsupportedError
+from spikeport.models.attention.core import node_tensor, to_numpy
+
+
+def local_sum(
+    x: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    grid: tuple[int, int],
+    dilations: Sequence[int],
+) -> torch.Tensor:
+    """``sum_r DWConv3x3_r(x)`` on the raster token grid: x ``[T, B, h, N, d]``, one depth-wise
+    weight ``(h*d, 1, 3, 3)`` per dilation r (padding r). The one formula of the local term."""
+    t, b, h, n, d = x.shape
+    height, width = grid
+    if n != height * width:
+        raise UnsupportedError(
+            f"local receptive field: {n} tokens do not fill grid {height}x{width}"
+        )
+    img = x.permute(0, 1, 2, 4, 3).reshape(t * b, h * d, height, width)
+    out = sum(
+        F.conv2d(img, w, padding=r, dilation=r, groups=h * d)
+        for w, r in zip(weights, dilations, strict=True)
+    )
+    return out.reshape(t, b, h, d, n).permute(0, 1, 2, 4, 3)
+
+
+def with_local(node: Any, out: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`out` plus the float IR node's local term on `v` when it has one."""
+    if node.local_weight is None:
+        return out
+    w = node_tensor(node.local_weight)
+    return out + local_sum(v, list(w), tuple(node.grid), tuple(node.local_dilation))
 
 
 class LocalReceptiveField(nn.Module):
@@ -39,15 +75,16 @@ class LocalReceptiveField(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b, h, n, d = x.shape
-        height, width = self.grid
-        if n != height * width:
+        return local_sum(x, [c.weight for c in self.convs], self.grid, self.dilations)
+
+    def ir_params(self) -> dict[str, Any]:
+        """The IR node's local-term fields: local_weight [2, D, 1, 3, 3], dilations, grid."""
+        if len(self.convs) != 2:
             raise UnsupportedError(
-                f"local receptive field: {n} tokens do not fill grid {height}x{width}"
+                f"local term with {len(self.convs)} convolutions (IR holds exactly 2)"
             )
-        img = x.permute(0, 1, 2, 4, 3).reshape(t * b, h * d, height, width)
-        out = sum(conv(img) for conv in self.convs)
-        return out.reshape(t, b, h, d, n).permute(0, 1, 2, 4, 3)
+        weight = np.stack([to_numpy(c.weight) for c in self.convs])
+        return {"local_weight": weight, "local_dilation": tuple(self.dilations), "grid": self.grid}
 
     def extra_repr(self) -> str:
         return f"grid={self.grid}, dilations={self.dilations}"

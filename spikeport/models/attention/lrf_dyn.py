@@ -29,18 +29,48 @@ d×d matrix.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from spikeport.errors import UnsupportedError
-from spikeport.models.attention.core import AttentionCore
-from spikeport.models.attention.local import LocalReceptiveField
+from spikeport.models.attention.core import AttentionCore, node_tensor, to_numpy
+from spikeport.models.attention.local import LocalReceptiveField, with_local
 
 LAMBDA_MAX = 1.0 - 2.0**-12
 COUPLING_SHARE = 0.4
 TOKEN_INPUTS = ("kv", "v")
 GATES = ("q", "none")
+INPUT_MODES = {("kv", "q"): "kv_gate_q", ("kv", "none"): "kv", ("v", "none"): "v"}
+"""(token_input, gate) -> the IR node's input_mode."""
+
+
+def impulse_response(
+    power: torch.Tensor, gamma: torch.Tensor, readout: torch.Tensor, n_tokens: int
+) -> torch.Tensor:
+    """``K[m] = c Ā^m Γ`` for ``m < n_tokens``: Ā ``(h, d, k, k)``, Γ and c ``(h, d, k)``;
+    returns ``(h, d, N)``. Ā^m Γ is built by doubling (log2 N products of k×k matrices)."""
+    responses = gamma.unsqueeze(-1)  # Ā^m Γ for m < length: (h, d, k, length)
+    while responses.shape[-1] < n_tokens:
+        responses = torch.cat([responses, power @ responses], dim=-1)
+        power = power @ power
+    responses = responses[..., :n_tokens]
+    return (readout.unsqueeze(-1) * responses).sum(-2)
+
+
+def causal_filter(u: torch.Tensor, kern: torch.Tensor) -> torch.Tensor:
+    """``y = K * u`` causally over the token axis of u ``[T, B, h, N, d]`` by FFT over 2N
+    points; kern ``(h, d, N)``."""
+    n = u.shape[-2]
+    spectrum = torch.fft.rfft(u.transpose(-2, -1), n=2 * n) * torch.fft.rfft(kern, n=2 * n)
+    return torch.fft.irfft(spectrum, n=2 * n)[..., :n].transpose(-2, -1)
+
+
+def gated_output(q: torch.Tensor, y: torch.Tensor, scale: float, gated: bool) -> torch.Tensor:
+    """``y * scale``, times q when the output is gated by the queries."""
+    out = y * scale
+    return q * out if gated else out
 
 
 class LRFDynCore(AttentionCore):
@@ -111,13 +141,7 @@ class LRFDynCore(AttentionCore):
 
     def kernel(self, n_tokens: int) -> torch.Tensor:
         """Impulse response ``K[m] = c Ā^m Γ`` for ``m < n_tokens``, shape ``(h, d, N)``."""
-        power = self.transition_matrix()
-        responses = self.gamma.unsqueeze(-1)  # Ā^m Γ for m < length: (h, d, k, length)
-        while responses.shape[-1] < n_tokens:
-            responses = torch.cat([responses, power @ responses], dim=-1)
-            power = power @ power
-        responses = responses[..., :n_tokens]
-        return (self.readout.unsqueeze(-1) * responses).sum(-2)
+        return impulse_response(self.transition_matrix(), self.gamma, self.readout, n_tokens)
 
     @property
     def state_values_per_head(self) -> int:
@@ -130,9 +154,7 @@ class LRFDynCore(AttentionCore):
         return k * v if self.token_input == "kv" else v
 
     def _combine(self, q: torch.Tensor, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = y * self.scale
-        if self.gate == "q":
-            out = q * out
+        out = gated_output(q, y, self.scale, self.gate == "q")
         if self.local is not None:
             out = out + self.local(v)
         return out
@@ -140,11 +162,7 @@ class LRFDynCore(AttentionCore):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Training form: causal convolution over tokens by FFT."""
         self.check_inputs(q, k, v)
-        n = q.shape[-2]
-        u = self.token_drive(k, v).transpose(-2, -1)  # [T, B, h, d, N]
-        kern = self.kernel(n)  # (h, d, N)
-        spectrum = torch.fft.rfft(u, n=2 * n) * torch.fft.rfft(kern, n=2 * n)
-        y = torch.fft.irfft(spectrum, n=2 * n)[..., :n].transpose(-2, -1)
+        y = causal_filter(self.token_drive(k, v), self.kernel(q.shape[-2]))
         return self._combine(q, v, y)
 
     def forward_serial(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -164,6 +182,37 @@ class LRFDynCore(AttentionCore):
             state = nxt + self.gamma * u[..., n, :].unsqueeze(-1)
             ys.append((state * self.readout).sum(-1))
         return self._combine(q, v, torch.stack(ys, dim=-2))
+
+    def ir_params(self) -> dict[str, Any]:
+        mode = INPUT_MODES.get((self.token_input, self.gate))
+        if mode is None:
+            raise UnsupportedError(f"token_input={self.token_input!r} with gate={self.gate!r}")
+        d, kc = self.num_heads * self.head_dim, self.compartments
+        with torch.no_grad():
+            dyn_a = to_numpy(self.transition_matrix()).reshape(d, kc, kc)
+        local = {} if self.local is None else self.local.ir_params()
+        return {
+            "dyn_a": dyn_a,
+            "dyn_gamma": to_numpy(self.gamma).reshape(d, kc),
+            "dyn_c": to_numpy(self.readout).reshape(d, kc),
+            "input_mode": mode,
+            **local,
+        }
+
+    @classmethod
+    def reference(
+        cls, node: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        dim, kc = node.dyn_gamma.shape
+        shape = (node.heads, dim // node.heads)
+        kern = impulse_response(
+            node_tensor(node.dyn_a).reshape(*shape, kc, kc),
+            node_tensor(node.dyn_gamma).reshape(*shape, kc),
+            node_tensor(node.dyn_c).reshape(*shape, kc),
+            q.shape[-2],
+        )
+        y = causal_filter(v if node.input_mode == "v" else k * v, kern)
+        return with_local(node, gated_output(q, y, node.scale, node.input_mode == "kv_gate_q"), v)
 
     def extra_repr(self) -> str:
         return (

@@ -10,11 +10,13 @@ by all channels; we keep per-channel (depth-wise) kernels, as the paper's "two d
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from spikeport.models.attention.core import AttentionCore
 from spikeport.models.attention.local import LocalReceptiveField
-from spikeport.models.attention.ssa import ssa_product
+from spikeport.models.attention.ssa import SSACore, ssa_product
 
 
 class LRFSSACore(AttentionCore):
@@ -40,3 +42,12 @@ class LRFSSACore(AttentionCore):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         self.check_inputs(q, k, v)
         return ssa_product(q, k, v) * self.scale + self.local(v)
+
+    def ir_params(self) -> dict[str, Any]:
+        return self.local.ir_params()
+
+    @classmethod
+    def reference(
+        cls, node: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        return SSACore.reference(node, q, k, v)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from spikeport.models.attention.core import AttentionCore
+from spikeport.models.attention.local import with_local
 
 
 def ssa_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -29,3 +32,9 @@ class SSACore(AttentionCore):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         self.check_inputs(q, k, v)
         return ssa_product(q, k, v) * self.scale
+
+    @classmethod
+    def reference(
+        cls, node: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        return with_local(node, ssa_product(q, k, v) * node.scale, v)

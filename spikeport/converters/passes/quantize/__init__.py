@@ -1,0 +1,25 @@
+"""``quantize``: float graph -> Loihi fixed point, following Lava's conventions (lava.md §1, §1.5).
+
+Runs after fold-batchnorm, fold-input-scale and merge-attention-scale. Per layer it picks a
+state scale S (integers of u/v per float unit of membrane potential) and emits exactly the
+integers Lava's process constructors take. One rule per node type (``quantizer.RULES``):
+
+* :mod:`.synapse`: Conv2d / Linear + LIF -> Conv / Dense + CubaLIF;
+* :mod:`.attention`: Attention + LIF -> IntAttention + CubaLIF (per variant through
+  ``spikeport.ir.attention``);
+* :mod:`.readout`: TokenMean -> TimeMean -> Linear head -> token-sum Dense + head Dense +
+  a readout CubaLIF that never spikes;
+* :mod:`.passthrough`: Input (float -> graded integers), Add, MaxPool2d, layout nodes; a LIF
+  or BatchNorm left without a synapse is refused.
+
+Lava's number formats are in :mod:`.fixed_point`. Every decision is recorded in
+``graph.meta['quantization']`` (the per-layer report).
+"""
+
+from spikeport.converters.passes.quantize import attention, passthrough, readout, synapse
+from spikeport.converters.passes.quantize.quantizer import RULES, QuantConfig, Quantize, rule
+
+RULE_MODULES = (passthrough, synapse, attention, readout)
+"""The modules whose rules ``RULES`` holds (importing them registers them)."""
+
+__all__ = ["RULES", "RULE_MODULES", "QuantConfig", "Quantize", "rule"]

@@ -1,0 +1,103 @@
+"""TokenMean -> TimeMean -> Linear (the readout) -> [Transpose +] Dense(ones) token sum +
+Dense(head, weights W / N) + a CubaLIF readout neuron that never spikes (vth = 2^17, as netx
+readouts) with dv = 0, whose final v is T * S * logits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeport.converters.passes.graph_edit import kind, single_consumer, source
+from spikeport.converters.passes.quantize import fixed_point as fp
+from spikeport.converters.passes.quantize.quantizer import Quantize, rule
+from spikeport.errors import UnsupportedError
+from spikeport.ir import CubaLIF, Dense, Graph, Reshape, Transpose
+
+
+@rule("TokenMean")
+def readout(q: Quantize, graph: Graph, name: str) -> None:
+    tmean = single_consumer(graph, name)
+    head = single_consumer(graph, tmean) if tmean else None
+    if (
+        tmean is None
+        or kind(graph, tmean) != "TimeMean"
+        or head is None
+        or kind(graph, head) != "Linear"
+        or head not in graph.outputs
+    ):
+        raise UnsupportedError(
+            f"{name}: token mean must feed mean over time then the output Linear head"
+        )
+    tm = graph.node(name)
+    src = source(graph, name)
+    in_shape = q.shapes[src]
+    if len(in_shape) != 2:
+        raise UnsupportedError(f"{name}: token mean of a {len(in_shape)}-d input (needs (N, D))")
+    axis = tm.axis % 2
+    n_tok, dim = in_shape[axis], in_shape[1 - axis]
+    xb = q.bound[src]
+    lin = graph.node(head)
+    w = np.asarray(lin.weight, dtype=np.float64) / n_tok
+    b = np.zeros(w.shape[0]) if lin.bias is None else np.asarray(lin.bias, np.float64)
+    wmax = float(np.abs(w).max(initial=0.0)) or 1e-30
+    sum_bound = n_tok * xb
+    chosen = None
+    for e in range(7, -9, -1):
+        s = fp.W_MAX * 64.0 * 2.0**e / wmax
+        w_int = fp.even(w * s / (64.0 * 2.0**e))
+        row_sum = float(np.abs(w_int).sum(1).max(initial=0))
+        v_bound = q.T * (64.0 * 2.0**e * row_sum * sum_bound + float(np.abs(b * s).max(initial=0)))
+        chosen = (e, s, w_int, v_bound)
+        if v_bound <= fp.U_MAX:
+            break
+    e, s, w_int, v_bound = chosen
+    bias_mant, bias_exp, bias_sat = fp.bias(np.rint(b * s + fp.floor_offset(e)))
+    # rebuild: [Transpose] -> token-sum Dense -> Reshape -> head Dense -> readout CubaLIF
+    for n in (head, tmean, name):
+        graph.remove(n)
+    last = src
+    if axis == 0:
+        last = graph.add(Transpose(f"{name}.tokens_last", perm=(1, 0)), last).name
+    bits_in = fp.message_bits(xb)
+    graph.add(
+        Dense(name, weight=np.ones((1, n_tok), dtype=np.int64), num_message_bits=bits_in), last
+    )
+    graph.add(Reshape(f"{name}.flat", shape=(dim,)), name)
+    graph.add(
+        Dense(head, weight=w_int, weight_exp=e, num_message_bits=fp.message_bits(sum_bound)),
+        f"{name}.flat",
+    )
+    neuron = f"{head}.readout"
+    graph.add(
+        CubaLIF(
+            neuron,
+            shape=(w.shape[0],),
+            du=4095,
+            dv=0,
+            vth=fp.VTH_MAX,
+            bias_mant=bias_mant,
+            bias_exp=bias_exp,
+        ),
+        head,
+    )
+    graph.set_outputs([neuron])
+    graph.meta["readout"] = neuron
+    graph.meta["readout_scale"] = s * q.T
+    w_back = w_int * 64.0 * 2.0**e / s
+    q.rows.append(
+        {
+            "layer": head,
+            "neuron": neuron,
+            "kind": "Dense (readout)",
+            **fp.weight_stats(w, w_int, e),
+            "state_scale": s,
+            "vth": fp.VTH_MAX,
+            "input_bound": sum_bound,
+            **fp.weight_errors(w_back, w),
+            "bias_rel_error": fp.relative_error(bias_mant * 2.0**bias_exp / s, b),
+            "bias_exp": bias_exp,
+            "bias_saturated": bias_sat,
+            "v_worst_case": v_bound,
+            "wrap_risk": False,
+            "v_saturation_possible": v_bound > fp.U_MAX,
+        }
+    )
