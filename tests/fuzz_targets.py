@@ -280,7 +280,7 @@ def run_data_events(ws: Workspace, data: bytes) -> None:
     d = ws.scratch("events")
     shutil.copytree(ws.events_dir, d, dirs_exist_ok=True)
     (d / "a" / "s0.npz").write_bytes(data)
-    _read_some(f"dvs-events:{d},T=4")
+    _read_some(f"dvs-events:{d},T=4,size=8x8")
 
 
 def run_data_record(ws: Workspace, data: bytes) -> None:
@@ -312,17 +312,27 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("ir-graph", run_ir_graph, seeds_ir_graph),
-        Target("ir-tensors", run_ir_tensors, lambda ws: [(ws.artifact / "tensors.h5").read_bytes()]),
         Target(
-            "ir-manifest", run_ir_manifest, lambda ws: [(ws.artifact / "manifest.json").read_bytes()]
+            "ir-tensors", run_ir_tensors, lambda ws: [(ws.artifact / "tensors.h5").read_bytes()]
+        ),
+        Target(
+            "ir-manifest",
+            run_ir_manifest,
+            lambda ws: [(ws.artifact / "manifest.json").read_bytes()],
         ),
         Target("netx", run_netx, _file("netx_files")),
         Target("nir", run_nir, _file("nir_file")),
         Target("checkpoint", run_checkpoint, _file("checkpoint")),
         Target("data-npz", run_data_npz, seeds_data_npz),
-        Target("data-cifar", run_data_cifar, lambda ws: [(ws.cifar_dir / "test_batch").read_bytes()]),
-        Target("data-image", run_data_image, lambda ws: [(ws.image_dir / "a/img_0.png").read_bytes()]),
-        Target("data-events", run_data_events, lambda ws: [(ws.events_dir / "a/s0.npz").read_bytes()]),
+        Target(
+            "data-cifar", run_data_cifar, lambda ws: [(ws.cifar_dir / "test_batch").read_bytes()]
+        ),
+        Target(
+            "data-image", run_data_image, lambda ws: [(ws.image_dir / "a/img_0.png").read_bytes()]
+        ),
+        Target(
+            "data-events", run_data_events, lambda ws: [(ws.events_dir / "a/s0.npz").read_bytes()]
+        ),
         Target("data-record", run_data_record, seeds_data_record),
     )
 }

@@ -21,7 +21,7 @@ from spikeport.data.dataset import Dataset
 from spikeport.data.preprocessing import Preprocessing, normalise, transform_image
 from spikeport.data.safe_pickle import load_batch
 from spikeport.data.spec import DataSpec
-from spikeport.errors import DataError
+from spikeport.errors import DataError, first_line
 
 SIDE = 32
 LAYOUT = {  # kind -> (train files, test files, meta file, label key, class-name key)
@@ -47,6 +47,16 @@ def _field(obj: Any, key: bytes, path: Path) -> Any:
     return obj[key]
 
 
+def _array(obj: Any, key: bytes, path: Path) -> np.ndarray:
+    """Field ``key`` as a numpy array (a damaged batch can hold anything there)."""
+    value = _field(obj, key, path)
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        what = f"field {key.decode()!r} is not an array"
+        raise DataError(f"{path}: {what} ({first_line(exc)})") from None
+
+
 class CifarDataset(Dataset):
     """One split of a CIFAR directory; samples float32 ``[3, 32, 32]`` after preprocessing."""
 
@@ -62,10 +72,10 @@ class CifarDataset(Dataset):
                 raise DataError(f"{f}: missing {spec.kind} batch file")
         meta_path = root / meta_name
         meta = load_batch(meta_path)
-        names = [
-            n.decode() if isinstance(n, bytes) else str(n)
-            for n in _field(meta, names_key, meta_path)
-        ]
+        listed = _field(meta, names_key, meta_path)
+        if not isinstance(listed, list | tuple):
+            raise DataError(f"{meta_path}: field {names_key.decode()!r} is not a list of names")
+        names = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in listed]
         per_file = meta.get(b"num_cases_per_batch") if spec.kind == "cifar10" else None
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if isinstance(per_file, int) and per_file > 0:
@@ -82,8 +92,8 @@ class CifarDataset(Dataset):
         if i not in self._cache:
             path = self._files[i]
             obj = load_batch(path)
-            data = np.asarray(_field(obj, b"data", path))
-            labels = np.asarray(_field(obj, self._label_key, path))
+            data = _array(obj, b"data", path)
+            labels = _array(obj, self._label_key, path)
             if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * SIDE * SIDE:
                 raise DataError(
                     f"{path}: field 'data' is {data.dtype} {list(data.shape)}, "
@@ -94,6 +104,9 @@ class CifarDataset(Dataset):
                     f"{path}: {len(labels)} labels for {len(data)} images "
                     f"(field {self._label_key.decode()!r})"
                 )
+            if labels.dtype.kind not in "iu":
+                key = self._label_key.decode()
+                raise DataError(f"{path}: field {key!r} holds {labels.dtype}, not integer labels")
             if hasattr(self, "_counts") and len(data) != self._counts[i]:
                 raise DataError(
                     f"{path}: {len(data)} images, but batches.meta says {self._counts[i]}"

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeport.errors import SpikeportError, UnsupportedError
+from spikeport.errors import SpikeportError, UnsupportedError, first_line
 
 ARCHS = (
     "spikformer-cifar",
@@ -84,6 +84,33 @@ class ModelConfig:
     dataset: str | None = None
     arch_options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Field types and ranges (a config may come from an untrusted model.pt)."""
+        for name in ("embed_dim", "depth", "num_heads", "num_classes", "in_channels", "img_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 1 << 31:
+                raise SpikeportError(f"model config {name} = {value!r}: must be a count >= 1")
+        from spikeport.budget import BudgetError, require_T
+
+        try:
+            require_T("model config T", self.T)
+        except BudgetError as exc:
+            raise SpikeportError(str(exc)) from None
+        ratio = self.mlp_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1e4:
+            raise SpikeportError(f"model config mlp_ratio = {ratio!r}: must be a number > 0")
+        for name in ("arch", "attention"):
+            if not isinstance(getattr(self, name), str):
+                raise SpikeportError(f"model config {name} = {getattr(self, name)!r}: not a name")
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            raise SpikeportError(f"model config dataset = {self.dataset!r}: not a name")
+        for name in ("attention_options", "arch_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise SpikeportError(f"model config {name}: must be a mapping")
+        stages = self.pool_stages
+        if stages is not None and not all(isinstance(p, bool) for p in stages):
+            raise SpikeportError(f"model config pool_stages = {stages!r}: must be booleans")
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["pool_stages"] = None if self.pool_stages is None else list(self.pool_stages)
@@ -101,10 +128,11 @@ class ModelConfig:
         if missing:
             raise SpikeportError(f"{source}: model config lacks field(s) {missing}")
         data = dict(data)
-        if data.get("pool_stages") is not None:
-            data["pool_stages"] = tuple(bool(p) for p in data["pool_stages"])
-        data["attention_options"] = dict(data.get("attention_options") or {})
-        data["arch_options"] = dict(data.get("arch_options") or {})
+        stages = data.get("pool_stages")
+        if isinstance(stages, list | tuple):
+            data["pool_stages"] = tuple(stages)
+        for name in ("attention_options", "arch_options"):
+            data[name] = data.get(name) or {}
         return cls(**data)
 
 
@@ -160,8 +188,13 @@ def build_model(config: ModelConfig) -> nn.Module:
         )
     module, name = _BUILDERS[config.arch]
     builder = getattr(importlib.import_module(f"spikeport.models.{module}"), name)
-    with torch.device("meta"):  # sizes first: a config can declare any width or depth
-        shapes = builder(config)
+    try:
+        with torch.device("meta"):  # sizes first: a config can declare any width or depth
+            shapes = builder(config)
+    except (ValueError, TypeError, KeyError, IndexError, AssertionError, ZeroDivisionError) as exc:
+        # values each in range that the arch cannot combine (heads not dividing the width,
+        # unknown option values...): the builder's own message, on one line
+        raise UnsupportedError(f"model {config.arch}: cannot build ({first_line(exc)})") from None
     require_model(config, shapes)
     model = builder(config)
     model.config = config
