@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test demo bench lint fuzz clean
 
 # Re-runs only when the dependency declarations change, so a second `make setup` is instant.
 $(STAMP): pyproject.toml Makefile
@@ -33,6 +33,12 @@ bench: setup
 
 lint: setup
 	$(PY) -m ruff check spikeport tests benchmarks
+
+# Coverage-guided fuzzing of every reader of untrusted files, FUZZ_SECONDS per target
+# (`make test` runs a few seconds of it). Findings leave crash-* files to replay.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	$(PY) tests/fuzz_main.py --each --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
