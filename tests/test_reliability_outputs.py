@@ -9,13 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from output_trees import tree
 
 from spikeport import outputs
 from spikeport.outputs import MARKER, OutputError, claim, lock
-
-
-def _tree(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
 def _write_dir(path: Path, files: dict[str, str], force: bool = False) -> None:
@@ -36,7 +33,7 @@ def rename_mode(request, monkeypatch):
 def test_directory_output_is_published_whole_with_marker_and_no_leftovers(tmp_path, rename_mode):
     out = tmp_path / "sub" / "art"
     _write_dir(out, {"graph.json": "{}", "float/graph.json": "{}"})
-    assert _tree(out) == {
+    assert tree(out) == {
         "graph.json": b"{}",
         "float/graph.json": b"{}",
         MARKER: (out / MARKER).read_bytes(),
@@ -66,11 +63,11 @@ def test_existing_output_is_refused_without_force_and_replaced_whole_with_it(tmp
 def test_failure_during_the_work_leaves_the_old_output_untouched(tmp_path, rename_mode):
     out = tmp_path / "art"
     _write_dir(out, {"a.txt": "old"})
-    before = _tree(out)
+    before = tree(out)
     with pytest.raises(RuntimeError), claim(out, kind="dir", option="--out", force=True) as tmp:
         (tmp / "a.txt").write_text("half")
         raise RuntimeError("the work failed")
-    assert _tree(out) == before
+    assert tree(out) == before
     assert sorted(os.listdir(tmp_path)) == ["art"]
 
 
@@ -106,7 +103,7 @@ def test_output_equal_to_inside_or_holding_an_input_is_refused_even_with_force(
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "model.pt").write_bytes(b"weights")
     (tmp_path / "model.pt").write_bytes(b"weights")
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     kind = "file" if Path(out).suffix else "dir"
     with pytest.raises(OutputError, match=message):
         with claim(
@@ -117,7 +114,7 @@ def test_output_equal_to_inside_or_holding_an_input_is_refused_even_with_force(
             inputs=[tmp_path / i for i in inputs],
         ):
             pytest.fail("the work must not start")
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_directory_spikeport_did_not_write_is_never_replaced(tmp_path):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from output_trees import tiny_net, tree
 
 from spikeport import ir
 from spikeport.cli import main
@@ -20,18 +21,6 @@ from spikeport.converters.netx_import import load_netx
 from spikeport.outputs import MARKER
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _tiny_net() -> Path:
-    for entry in sys.path:
-        p = Path(entry) / "tests" / "lava" / "lib" / "dl" / "netx" / "tiny.net"
-        if p.is_file():
-            return p
-    pytest.skip("lava-dl's netx networks are not installed")
-
-
-def _tree(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
 def _spawn(*argv: str) -> subprocess.Popen:
@@ -61,7 +50,7 @@ def _wait_for(pattern: str, proc: subprocess.Popen, timeout: float = 180.0) -> b
 
 @pytest.fixture
 def artifact(tmp_path) -> Path:
-    return ir.save(load_netx(_tiny_net()), tmp_path / "tiny")
+    return ir.save(load_netx(tiny_net()), tmp_path / "tiny")
 
 
 def _energy_argv(artifact: Path, out: Path, *extra: str) -> list[str]:
@@ -87,14 +76,14 @@ def test_sigkill_leaves_the_old_complete_output_or_the_new_complete_one(
 ):
     out = tmp_path / "e"
     assert main(_energy_argv(artifact, out, "--samples", "1", "--hw", "loihi2")) == 0
-    old = _tree(out)
+    old = tree(out)
     capsys.readouterr()
 
     proc = _spawn(*_energy_argv(artifact, out, "--samples", "200", "--hw", "loihi", "--force"))
     _wait_for(str(tmp_path / kill_when), proc)
     proc.kill()
     proc.wait(timeout=60)
-    assert _tree(out) == old or _is_complete_new(out)
+    assert tree(out) == old or _is_complete_new(out)
 
     # a later run is not disturbed by what the killed one left (temporary, lock file)
     assert main(_energy_argv(artifact, out, "--samples", "1", "--hw", "loihi", "--force")) == 0
