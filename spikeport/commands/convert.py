@@ -2,16 +2,25 @@
 
 Writes ``DIR/graph.json`` + ``DIR/tensors.h5`` (the quantised graph, retimed for Lava's
 timing as the last pass, IR save format),
-``DIR/float/`` (the traced float graph) and ``DIR/report.json`` (per-layer quantisation
-report; with ``float_accuracy`` and ``quantized_accuracy`` on the digits test split when the
-model was trained on digits), and prints the per-layer table. For digits models the
-training images calibrate a bias correction (the mean shift weight rounding causes);
-test images are used only for the reported accuracies.
+``DIR/float/`` (the traced float graph), ``DIR/report.json`` (per-layer quantisation
+report; with ``float_accuracy`` and ``quantized_accuracy`` on the data's test split) and,
+when data was used, ``DIR/data.json`` (the ``--data`` spec and its preprocessing, which
+``simulate`` / ``energy`` / ``lava`` reuse), and prints the per-layer table.
+
+Data: ``--data SPEC`` (``spikeport.data``), else the spec the model was trained on (its
+config's ``dataset``: ``digits`` or the ``--dataset`` of ``spikeport train``), else none.
+Up to ``--calibration-samples`` training samples, spread over the train split, calibrate a
+bias correction (the mean shift weight rounding causes); test samples are used only for
+the reported accuracies. Time-major data (event frames) is traced as ``[T, B, C, H, W]``.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from spikeport.commands.options import add_data_argument, positive_int
+
+CALIBRATION_SAMPLES = 2048
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,25 +48,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--input-scale",
         type=float,
         default=None,
-        help="integers per input unit (default: 16 for digits, else 64)",
+        help="integers per input unit (default: 16 for digits, 1 for event frames, else 64)",
     )
     p.add_argument(
         "--input-max",
         type=float,
         default=None,
-        help="largest input value (default: 1 for digits, else 4)",
+        help="largest input value (default: 1 for digits, the largest calibration count for "
+        "event frames, else 4)",
     )
     p.add_argument(
         "--trust-checkpoint",
         action="store_true",
         help="allow unpickling arbitrary objects (only for files you trust)",
     )
+    add_data_argument(p, "the data the model was trained on (digits for digits models)")
+    p.add_argument(
+        "--calibration-samples",
+        type=positive_int,
+        default=CALIBRATION_SAMPLES,
+        metavar="N",
+        help=f"training samples for the bias calibration (default {CALIBRATION_SAMPLES})",
+    )
+    p.add_argument(
+        "--eval-samples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="test samples (spread over the split) for the accuracies (default: all)",
+    )
     p.add_argument("--batch-size", type=int, default=60, help="evaluation batch size")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation")
     p.add_argument(
         "--no-calibration",
         action="store_true",
-        help="no bias correction from the digits training images' mean layer inputs",
+        help="no bias correction from the training samples' mean layer inputs",
     )
     p.add_argument(
         "--lower-attention",
@@ -129,37 +154,43 @@ def run(args: argparse.Namespace) -> int:
         **extra,
     )
     config = getattr(model, "config", None)
-    dataset = getattr(config, "dataset", None)
-    digits = dataset == "digits"
     if config is not None:
         sample_shape = (config.in_channels, config.img_size, config.img_size)
     else:
         raise SpikeportError(f"{ckpt}: model has no config; cannot tell its input shape")
-    qcfg = QuantConfig(
-        input_scale=args.input_scale or (16.0 if digits else 64.0),
-        input_max=args.input_max or (1.0 if digits else 4.0),
-    )
-    data = None
-    if digits:
-        from spikeport.models.digits import load_digits_split
+    spec = args.data or getattr(config, "dataset", None)
+    train = test = None
+    if spec is not None:
+        from spikeport.data import open_dataset, parse_spec
 
-        data = load_digits_split()
-    calibration = None if data is None or args.no_calibration else data.x_train
+        spec = parse_spec(spec).resolved()
+
+        fits = dict(input_shape=sample_shape, T=config.T)
+        test = open_dataset(spec, "test", **fits).spaced(args.eval_samples)
+        if not args.no_calibration:
+            train = open_dataset(spec, "train", **fits).spaced(args.calibration_samples)
+    digits = test is not None and str(spec) == "digits"
+    time_major = test is not None and test.layout == "time-major"
+    qcfg = QuantConfig(
+        input_scale=args.input_scale or (16.0 if digits else 1.0 if time_major else 64.0),
+        input_max=args.input_max or _default_input_max(digits, time_major, train or test),
+    )
     conv = convert_model(
         model,
         sample_shape,
         config=qcfg,
         name=plain_name(ckpt.stem),
-        calibration=calibration,
+        calibration=None if train is None else train.samples(),
         lower=args.lower_attention,
+        time_major=time_major,
     )
     fidelity = None
-    if data is not None and not args.no_eval:
+    if test is not None and not args.no_eval:
         fidelity = measure_fidelity(
             conv,
             model,
-            data.x_test,
-            data.y_test,
+            test.samples(),
+            test.labels(),
             batch_size=args.batch_size,
             progress=not args.no_progress,
         )
@@ -173,10 +204,28 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save(quantized, out)
     save(conv.float_graph, out / "float")
+    dataset = None if spec is None else str(spec)
     report = build_report(quantized, conv.pass_log, fidelity, source=str(ckpt), dataset=dataset)
     report["timing"] = quantized.meta["timing"]
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if test is not None:
+        from spikeport.data import write_record
+
+        used = {"evaluation": None if args.no_eval else {"split": "test", "samples": len(test)}}
+        used["calibration"] = None if train is None else {"split": "train", "samples": len(train)}
+        write_record(out, test, dataset, **used)
     manifest.write(out)  # last: the sha256 of every file written above
     print(format_table(report))
-    print(f"wrote {out}/graph.json, tensors.h5, float/, report.json")
+    written = "report.json" if test is None else "report.json, data.json"
+    print(f"wrote {out}/graph.json, tensors.h5, float/, {written}")
     return 0
+
+
+def _default_input_max(digits: bool, time_major: bool, data) -> float:  # noqa: ANN001
+    """1 for digits (pixels / 16), 4 for images; for event frames the largest count in
+    ``data`` (the calibration samples), at least 1."""
+    if digits:
+        return 1.0
+    if not time_major:
+        return 4.0
+    return max([1.0, *(float(x.max()) for x, _ in data.batches(256) if x.size)])

@@ -5,7 +5,7 @@ hardware model, with the resource mapping; tables on stdout, report files with `
   event counts are priced (``hw_models.cost.measured``);
 * analytical: the papers' convention on the float PyTorch model (``hw_models.cost.analytical``),
   each ambiguity an option below; needs the checkpoint (``--checkpoint`` or the artifact's
-  ``report.json`` source) and digits data;
+  ``report.json`` source) and real data (``--data SPEC``; not random spikes);
 * mapping: cores, chips and memory (weights, neuron state, attention state) per target.
 
 ``--out DIR`` is checked before any work and written whole (``spikeport.outputs``): an
@@ -17,7 +17,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spikeport.commands.options import add_force, add_threads, positive_int, step_count
+from spikeport.commands.options import (
+    add_data_argument,
+    add_force,
+    add_threads,
+    positive_int,
+    step_count,
+)
 
 ANALYTICAL_CHOICES = (
     (
@@ -66,11 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="hardware model (repeatable; 'all' for every bundled one; default loihi2)",
     )
-    p.add_argument(
-        "--data",
-        choices=("digits", "random"),
-        default="digits",
-        help="digits test images (default; needs a digits artifact) or random spikes",
+    add_data_argument(
+        p, "the artifact's data.json, else digits (random for a .net file)", random=True
     )
     p.add_argument("--samples", type=positive_int, default=32, help="input samples (default 32)")
     p.add_argument(
@@ -127,7 +130,7 @@ def _analytical(args: argparse.Namespace, data, hardware: list):
     from spikeport.report.energy_inputs import checkpoint_path
 
     if data.images is None:
-        return None, {}, "needs --data digits (the float model's input images)"
+        return None, {}, "needs real data, not random spikes (the float model's inputs)"
     ckpt = checkpoint_path(args.artifact, args.checkpoint)
     if ckpt is None:
         return None, {}, "no float model: pass --checkpoint or keep the report.json source"
@@ -149,9 +152,16 @@ def _analytical(args: argparse.Namespace, data, hardware: list):
         attention_pair_rate=args.pair_rate,
         head_as_mac=not args.head_as_ac,
     )
-    count = count_model(model, data.images, conv)
+    from spikeport.data import model_layout
+
+    inputs = model_layout(data.images, data.layout)
+    count = count_model(model, inputs, conv, samples=len(data.images))
     layers, attn, lif = collect_resources(
-        model, data.images[:1], data.timesteps, attention_order=args.attention_order
+        model,
+        model_layout(data.images[:1], data.layout),
+        data.timesteps,
+        attention_order=args.attention_order,
+        time_major=data.layout == "time-major",
     )
     mappings = {hw.name: map_to_cores(layers, attn, lif, hw) for hw in hardware}
     return count, mappings, ""
@@ -191,7 +201,7 @@ def _energy(args: argparse.Namespace, hardware: list, out: Path | None) -> list[
         graph, timing_note = retime(graph)
     except SpikeportError as exc:
         timing_note = f"not retimed ({exc})"
-    data = input_data(graph, args.data, args.samples, args.steps)
+    data = input_data(graph, args.data, args.samples, args.steps, artifact=args.artifact)
     try:
         measured, _ = run_measured(
             graph,
@@ -207,8 +217,8 @@ def _energy(args: argparse.Namespace, hardware: list, out: Path | None) -> list[
         artifact=str(args.artifact),
         graph=graph.name,
         data={
-            "kind": args.data,
-            "samples": args.samples,
+            "kind": data.kind,
+            "samples": len(data.feed),
             "description": f"{data.description}; {timing_note}",
         },
         hardware=hardware,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from spikeport.commands.options import positive_int, step_count
+from spikeport.commands.options import add_data_argument, positive_int, step_count
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("artifact", help="artifact directory (spikeport convert) or netx .net file")
     p.add_argument("--samples", type=positive_int, default=2, help="samples to run (default 2)")
-    p.add_argument(
-        "--data",
-        choices=("digits", "random"),
-        default=None,
-        help="digits test images (default for digits artifacts) or random spikes",
+    add_data_argument(
+        p, "the artifact's data.json, else digits (random for a .net file)", random=True
     )
     p.add_argument("--steps", type=step_count, default=None, help="timesteps (default T + latency)")
     p.add_argument("--seed", type=int, default=0, help="seed of random input data")
@@ -51,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from spikeport.report.energy_inputs import input_data, load_graph
 
     graph = load_graph(args.artifact)
-    kind = args.data or ("digits" if "input_scale" in graph.meta else "random")
-    data = input_data(graph, kind, args.samples, args.steps, seed=args.seed)
+    data = input_data(
+        graph, args.data, args.samples, args.steps, seed=args.seed, artifact=args.artifact
+    )
     probes = default_probes(graph, states=args.states)
     readout = graph.meta.get("readout")
     if readout in graph and (readout, "v") not in probes:

@@ -1,4 +1,7 @@
-"""``spikeport simulate ARTIFACT --data digits``: the bit-accurate simulator on a test split.
+"""``spikeport simulate ARTIFACT [--data SPEC]``: the bit-accurate simulator on a test split.
+
+Data: ``--data SPEC`` (``spikeport.data``), else the spec recorded in the artifact's
+``data.json``, else digits; read in batches, with the preprocessing ``convert`` recorded.
 
 Prints accuracy, samples, seconds, throughput, per-layer firing rates and operation counts
 (total and per node); ``--json`` prints one JSON object instead (no progress bar on stdout).
@@ -10,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from spikeport.commands.options import add_data_argument
 from spikeport.distributed.options import add_distributed_arguments, distributed_requested
-
-DATASETS = ("digits",)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "firing rates and operation counts.",
     )
     p.add_argument("artifact", help="artifact directory written by `spikeport convert`")
-    p.add_argument("--data", required=True, help=f"dataset: {', '.join(DATASETS)}")
+    add_data_argument(p, "the artifact's data.json, else digits")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--batch-size", type=int, default=60, help="samples per simulator run")
     p.add_argument(
@@ -52,10 +54,6 @@ def run(args: argparse.Namespace) -> int:
 
     from spikeport.errors import SpikeportError
 
-    if args.data not in DATASETS:
-        raise SpikeportError(
-            f"--data {args.data!r}: unknown dataset (known: {', '.join(DATASETS)})"
-        )
     if args.batch_size < 1:
         raise SpikeportError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.limit is not None and args.limit < 1:
@@ -65,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(f"{art}: no such artifact directory (run `spikeport convert`)")
 
     import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention)
+    from spikeport.data import open_for_artifact, read_record
     from spikeport.hw_models.sim.classification import classify, output_window
     from spikeport.ir import load
-    from spikeport.models.digits import load_digits_split
 
     graph = load(art)
     if graph.meta.get("level") != "int":
@@ -78,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         if name not in graph:
             raise SpikeportError(f"--probe {name!r}: no node of that name in {art}/graph.json")
     show = not args.json and not args.no_progress
+    shape = tuple(graph.node(graph.input_names[0]).shape)
+    ds = open_for_artifact(art, args.data, shape, graph.meta.get("T"))
+    if args.limit is not None:
+        ds = ds[: args.limit]
     if distributed_requested(args):
         from spikeport.distributed import evaluation
         from spikeport.distributed.data import DataRef
@@ -85,16 +87,22 @@ def run(args: argparse.Namespace) -> int:
         res = evaluation.classify(
             evaluation.Cluster.from_args(args, progress=show),
             str(art),
-            DataRef(args.data, "test", limit=args.limit),
+            DataRef(
+                ds.spec,
+                "test",
+                options=(
+                    ("input_shape", shape),
+                    ("T", graph.meta.get("T")),
+                    ("recorded", read_record(art)),
+                ),
+                limit=args.limit,
+            ),
             batch_size=args.batch_size,
             probes=args.probe,
             windowed=not args.full_timing,
         )
     else:
-        data = load_digits_split()
-        images, labels = data.x_test.numpy(), data.y_test.numpy()
-        if args.limit is not None:
-            images, labels = images[: args.limit], labels[: args.limit]
+        images, labels = ds.samples(), ds.labels()  # samples read batch by batch
         bar = None
         if show:
             from tqdm.auto import tqdm
@@ -119,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     }
     out = {
         "artifact": str(art),
-        "data": args.data,
+        "data": ds.spec,
         "accuracy": res.accuracy,
         "samples": res.samples,
         "seconds": res.seconds,
@@ -138,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     print(f"artifact   {art}  (T = {res.timing.T}, latency L = {res.timing.latency} steps)")
-    print(f"accuracy   {100 * res.accuracy:.2f} % on {res.samples} {args.data} test samples")
+    print(f"accuracy   {100 * res.accuracy:.2f} % on {res.samples} test samples of {ds.spec}")
     print(f"time       {res.seconds:.3f} s simulated ({res.throughput:.1f} samples/s)")
     print("operations (per-sample streaming work summed over samples):")
     for k, v in res.ops.items():

@@ -122,11 +122,9 @@ def _train(args: argparse.Namespace, training: ModuleType) -> tuple:
         config = training.digits_config(args.attention, T=args.T or 4, **shape)
         model, metrics = training.train_digits(config, settings, progress=progress)
     else:
-        from dataclasses import replace
-
         from spikeport.data import open_dataset
 
-        spec = replace(args.dataset, path=args.dataset.path.resolve())
+        spec = args.dataset.resolved()
         train, test = (open_dataset(spec, split, T=args.T or 4) for split in ("train", "test"))
         if args.T and train.layout == "time-major" and train.sample_shape[0] != args.T:
             raise SpikeportError(

@@ -70,16 +70,22 @@ def convert_model(
     T: int | None = None,
     config: QuantConfig | None = None,
     name: str | None = None,
-    calibration: torch.Tensor | None = None,
+    calibration: Any = None,
     lower: bool = False,
+    time_major: bool = False,
 ) -> Conversion:
-    """Trace `model` (inputs [B, *sample_shape]) and run the default passes.
+    """Trace `model` (inputs [B, *sample_shape], or [T, B, *sample_shape] frames when
+    `time_major`) and run the default passes.
 
-    `calibration` (e.g. training images): measure each synapse's mean input on the folded
-    float graph and let quantisation correct the bias shift of weight rounding.
-    `lower`: also run the attention lowering passes (IntAttention -> hardware primitives)."""
-    example = torch.zeros(EXAMPLE_BATCH, *sample_shape)
-    float_graph = to_ir(model, example, T=T, name=name)
+    `calibration` (e.g. training images, batch first: anything sliced ``[i:j]`` into arrays
+    or tensors, such as a ``spikeport.data`` Dataset's ``samples()``): measure each synapse's
+    mean input on the folded float graph and let quantisation correct the bias shift of
+    weight rounding. `lower`: also run the attention lowering passes (IntAttention ->
+    hardware primitives)."""
+    steps = int(T if T is not None else getattr(model, "T", 1))
+    lead = (steps, EXAMPLE_BATCH) if time_major else (EXAMPLE_BATCH,)
+    example = torch.zeros(*lead, *sample_shape)
+    float_graph = to_ir(model, example, T=T, time_major=time_major, name=name)
     means = None
     if calibration is not None:
         folded = default_passes(config).run(float_graph, until="merge-attention-scale")
@@ -90,10 +96,18 @@ def convert_model(
 
 
 @torch.no_grad()
-def synapse_input_means(
-    graph: Graph, images: torch.Tensor, batch_size: int = 120
-) -> dict[str, np.ndarray]:
-    """Mean input of every Conv2d (per input channel) and Linear (per input feature)."""
+def model_input(x: Any, graph: Graph) -> torch.Tensor:
+    """A batch (array or tensor, batch first) as `graph` and its model take it: time-major
+    frames ``[B, T, ...]`` become ``[T, B, ...]`` (``spikeport.data.model_layout``)."""
+    from spikeport.data import model_layout
+
+    layout = "time-major" if graph.meta.get("time_major") else "image"
+    return model_layout(torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x), layout)
+
+
+def synapse_input_means(graph: Graph, images: Any, batch_size: int = 120) -> dict[str, np.ndarray]:
+    """Mean input of every Conv2d (per input channel) and Linear (per input feature) over
+    `images` (batch first, see :func:`convert_model`)."""
     from spikeport.converters.float_eval import run_float
 
     feeds = {}
@@ -113,8 +127,23 @@ def synapse_input_means(
             counts[syn] = counts.get(syn, 0) + flat.shape[0]
 
     for start in range(0, len(images), batch_size):
-        run_float(graph, images[start : start + batch_size], observe=observe)
+        run_float(graph, model_input(images[start : start + batch_size], graph), observe=observe)
     return {k: sums[k] / counts[k] for k in sums}
+
+
+def _layout_chain(graph: Graph, name: str) -> list[str]:
+    """``name`` and the layout nodes (Reshape/Flatten/Transpose) that follow it one by one,
+    each the single consumer of the one before (SinkLayoutBelowLIF moves a LIF's input
+    layout there, so the float graph's LIF output appears at one of them)."""
+    from spikeport.converters.passes.graph_edit import single_consumer
+    from spikeport.converters.passes.layout import LAYOUT
+
+    chain = [name]
+    while (nxt := single_consumer(graph, chain[-1])) is not None:
+        if type(graph.node(nxt)).__name__ not in LAYOUT:
+            break
+        chain.append(nxt)
+    return chain
 
 
 def _lif_modules(model: nn.Module, names: set[str]) -> dict[str, nn.Module]:
@@ -140,7 +169,8 @@ def _keeper(store: dict, names: set[str]):
 class FidelityTally:
     """Integer sums of the fidelity check over some images; :meth:`add` merges runs of
     disjoint images exactly (``stats``: per quantised neuron the largest |u|, |v|, |a| seen).
-    ``agree[name]``: [equal spikes, spike elements, float-graph spikes, quantised spikes]."""
+    ``agree[name]``: [equal spikes, spike elements compared (0 when the layouts differ),
+    float-graph spikes, quantised spikes, spike elements]."""
 
     images: int
     correct: dict[str, int]
@@ -195,11 +225,14 @@ def fidelity_tally(
     correct = {"model": 0, "float_graph": 0, "quantized": 0}
     logit_mismatch = 0
     model_spike_mismatch = 0
-    agree = {n: [0, 0, 0, 0] for n in lif_names if n in int_names}  # equal, total, f, q
+    # equal, compared elements, float spikes, quantised spikes, elements
+    agree = {n: [0, 0, 0, 0, 0] for n in lif_names if n in int_names}
+    below = {n: _layout_chain(qg, n) for n in agree}
     stats: dict[str, dict[str, int]] = {}
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="evaluate", unit="batch", disable=not progress):
-        x, y = images[start : start + batch_size], labels[start : start + batch_size]
+        x = model_input(images[start : start + batch_size], fg)
+        y = torch.as_tensor(np.asarray(labels[start : start + batch_size]))
         ref: dict[str, torch.Tensor] = {}
         hooks = [m.register_forward_hook(_recorder(ref, n)) for n, m in mods.items()]
         try:
@@ -210,7 +243,8 @@ def fidelity_tally(
         got_f: dict[str, torch.Tensor] = {}
         zf = run_float(fg, x, observe=_keeper(got_f, set(agree) | set(ref)))
         got_q: dict[str, np.ndarray] = {}
-        zq = run_int(qg, x, observe=_keeper(got_q, set(agree)), stats=stats)
+        kept = {m for chain in below.values() for m in chain}
+        zq = run_int(qg, x, observe=_keeper(got_q, kept), stats=stats)
         logit_mismatch += int((zf != logits).sum())
         model_spike_mismatch += sum(int((got_f[n] != ref[n]).sum()) for n in ref)
         correct["model"] += int((logits.argmax(-1) == y).sum())
@@ -218,11 +252,15 @@ def fidelity_tally(
         correct["quantized"] += int((torch.from_numpy(np.asarray(zq)).argmax(-1) == y).sum())
         for n, acc in agree.items():
             f = got_f[n].numpy().astype(np.int64)
-            q = got_q[n]
-            acc[0] += int((f == q).sum())
-            acc[1] += f.size
+            # a LIF that layout nodes were sunk below: its spikes in the float graph's layout;
+            # a LIF whose layout conversion changed otherwise is compared by rates only
+            q = next((got_q[m] for m in below[n] if got_q[m].shape == f.shape), got_q[n])
+            if q.shape == f.shape:
+                acc[0] += int((f == q).sum())
+                acc[1] += f.size
             acc[2] += int(f.sum())
             acc[3] += int(q.sum())
+            acc[4] += f.size
     return FidelityTally(
         images=len(images),
         correct=correct,
@@ -239,9 +277,9 @@ def fidelity_summary(t: FidelityTally) -> dict[str, Any]:
     total = t.images
     layers = {
         n: {
-            "spike_agreement": a[0] / a[1],
-            "float_rate": a[2] / a[1],
-            "quantized_rate": a[3] / a[1],
+            **({"spike_agreement": a[0] / a[1]} if a[1] else {}),
+            "float_rate": a[2] / a[4],
+            "quantized_rate": a[3] / a[4],
             **t.stats.get(n, {}),
         }
         for n, a in t.agree.items()

@@ -23,7 +23,10 @@ LAYOUTS = ("image", "time-major")
 
 
 class Dataset:
-    """Base: subclasses set the fields in ``__init__`` and implement :meth:`_read`."""
+    """Base: subclasses set the fields in ``__init__`` and implement :meth:`_read`;
+    ``spec`` is the ``--data`` value it was opened from (set by ``open_dataset``)."""
+
+    spec: str = ""
 
     def __init__(
         self,

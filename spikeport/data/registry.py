@@ -46,6 +46,7 @@ def open_dataset(
     loader: Any = getattr(importlib.import_module(f"spikeport.data.{module}"), cls)
     extra = {"channels": input_shape[0]} if spec.kind == "imagefolder" and input_shape else {}
     ds = loader(spec, split, prep, **extra)
+    ds.spec = str(spec)
     if input_shape is not None:
         check_fits(ds, tuple(input_shape), T)
     return ds
@@ -77,7 +78,7 @@ def check_fits(ds: Dataset, input_shape: tuple[int, ...], T: int | None) -> None
 
 
 def open_for_artifact(
-    artifact: str | Path,
+    artifact: str | Path | None,
     spec: str | DataSpec | None,
     input_shape: tuple[int, ...],
     T: int | None,
@@ -85,7 +86,9 @@ def open_for_artifact(
 ) -> Dataset:
     """The data to run an artifact on: ``spec``, else the spec in its ``data.json``, else
     digits; with the recorded preprocessing when the kinds match (``open_dataset``)."""
-    recorded = read_record(artifact) if Path(artifact).is_dir() else None
+    recorded = None
+    if artifact is not None and Path(artifact).is_dir():
+        recorded = read_record(artifact)
     if spec is None:
         spec = recorded[0] if recorded is not None else "digits"
     return open_dataset(spec, split, input_shape=input_shape, T=T, recorded=recorded)

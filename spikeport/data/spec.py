@@ -101,6 +101,12 @@ class DataSpec:
     def info(self) -> Kind:
         return KINDS[self.kind]
 
+    def resolved(self) -> DataSpec:
+        """The same spec with an absolute path (what artifacts and model.pt record)."""
+        if self.path is None:
+            return self
+        return DataSpec(self.kind, self.path.resolve(), dict(self.options))
+
 
 def parse_spec(text: str | DataSpec) -> DataSpec:
     """``"cifar10:/data/cifar-10-batches-py"`` -> DataSpec; one-line DataError if malformed."""

@@ -2,10 +2,12 @@
 
 * :func:`load_graph`: an artifact directory (``graph.json`` + ``tensors.h5`` from ``spikeport
   convert``) or a lava-dl netx ``.net`` file.
-* :func:`input_data`: ``digits`` (the digits test split, scaled by the graph's
-  ``meta['input_scale']``, rounded, presented for ``meta['T']`` steps) or ``random``
-  (Bernoulli spikes, a fixed seed), as simulator feeds ``[B, steps, *shape]`` plus the float
-  images the analytical mode runs the PyTorch model on.
+* :func:`input_data`: a ``--data SPEC`` test split (``spikeport.data``; default: the
+  artifact's ``data.json``, else digits for a converted graph), scaled by the graph's
+  ``meta['input_scale']`` and rounded (``sim.classification.direct_input``: images presented
+  for ``meta['T']`` steps, event frames one per step), or ``random`` (Bernoulli spikes, a
+  fixed seed; the default for a netx file), as simulator feeds ``[B, steps, *shape]`` plus
+  the float samples the analytical mode runs the PyTorch model on.
 * :func:`float_model`: the checkpoint named by ``--checkpoint`` or by the artifact's
   ``report.json`` ``source``.
 """
@@ -20,20 +22,22 @@ import numpy as np
 
 from spikeport.errors import SpikeportError
 
-DATA_KINDS = ("digits", "random")
 RANDOM_RATE = 0.2
 
 
 @dataclass(frozen=True)
 class InputData:
     """Simulator feed ``spikes`` [B, T_in, *shape] (int64), run for ``steps`` steps;
-    ``images``: float tensor for the PyTorch model (digits only); ``description``."""
+    ``images``: float tensor of the samples, batch first, ``layout`` "image" or
+    "time-major" (None for random spikes); ``kind``: the data's spec or "random"."""
 
     feed: np.ndarray
     steps: int
     images: Any
     timesteps: int
     description: str
+    kind: str = "random"
+    layout: str = "image"
 
 
 def load_graph(path: str | Path) -> Any:
@@ -44,7 +48,6 @@ def load_graph(path: str | Path) -> Any:
 
         return load_netx(p)
     if p.is_dir() and (p / "graph.json").is_file():
-        import spikeport.hw_models.sim.lowered_attention  # noqa: F401  (simulator executors)
         from spikeport import ir
 
         return ir.load(p)
@@ -72,39 +75,48 @@ def retime(graph: Any) -> tuple[Any, str]:
     return PassManager([Retime()]).run(graph), "retimed for Lava timing (T + latency steps)"
 
 
-def input_data(graph: Any, kind: str, samples: int, steps: int | None, seed: int = 0) -> InputData:
-    """Inputs for the measured run; see the module docstring."""
-    if kind not in DATA_KINDS:
-        raise SpikeportError(f"--data {kind!r}: unknown; choose from {', '.join(DATA_KINDS)}")
+def input_data(
+    graph: Any,
+    data: Any,
+    samples: int,
+    steps: int | None,
+    seed: int = 0,
+    artifact: str | Path | None = None,
+) -> InputData:
+    """Inputs for the measured run; ``data``: a spec, ``"random"``, or None (the artifact's
+    data.json spec, else digits for a converted graph, else random). See the module
+    docstring."""
     if samples < 1:
         raise SpikeportError(f"--samples must be >= 1, got {samples}")
     if len(graph.input_names) != 1:
         raise SpikeportError(f"graph {graph.name}: {len(graph.input_names)} inputs, expected 1")
     shape = tuple(graph.node(graph.input_names[0]).shape)
     t_model = int(graph.meta.get("T") or steps or 16)
-    if kind == "digits":
-        from spikeport.models.digits import load_digits_split
+    has_record = artifact is not None and (Path(artifact) / "data.json").is_file()
+    if data is None and not has_record and "input_scale" not in graph.meta:
+        data = "random"
+    if data != "random":
+        from spikeport.data import open_for_artifact
+        from spikeport.hw_models.sim.classification import direct_input
 
         scale = graph.meta.get("input_scale")
         if scale is None:
             raise SpikeportError(
-                f"graph {graph.name}: no meta 'input_scale'; --data digits needs a converted "
-                "digits artifact"
+                f"graph {graph.name}: no meta 'input_scale' (not a converted artifact); "
+                "use --data random"
             )
-        x = load_digits_split().x_test[:samples]
-        if tuple(x.shape[1:]) != shape:
-            raise SpikeportError(
-                f"--data digits: images {tuple(x.shape[1:])} do not fit input {shape} "
-                f"of graph {graph.name}"
-            )
-        ints = np.rint(x.numpy().astype(np.float64) * float(scale)).astype(np.int64)
-        feed = np.repeat(ints[:, None], t_model, axis=1)
+        ds = open_for_artifact(artifact, data, shape, t_model)[:samples]
+        x, _ = ds.arrays()
         run = _run_steps(graph, steps, t_model)
+        how = "one frame per step" if ds.layout == "time-major" else f"for {t_model} steps"
         desc = (
-            f"digits test split, first {len(x)} images x {float(scale):g} (rounded), "
-            f"presented for {t_model} steps, run {run} steps"
+            f"{ds.source}, first {len(x)} samples x {float(scale):g} (rounded), presented "
+            f"{how}, run {run} steps"
         )
-        return InputData(feed, run, x, t_model, desc)
+        import torch
+
+        images = torch.from_numpy(x)
+        return InputData(direct_input(graph, x), run, images, t_model, desc, ds.spec, ds.layout)
     rng = np.random.default_rng(seed)
     feed = (rng.random((samples, t_model, *shape)) < RANDOM_RATE).astype(np.int64)
     run = _run_steps(graph, steps, t_model)

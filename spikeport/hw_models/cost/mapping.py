@@ -165,10 +165,12 @@ def collect_resources(
     timesteps: int,
     attention_order: Literal["dxd", "nxn", "auto"] = "dxd",
     state_bits: int = 24,
+    time_major: bool = False,
 ) -> tuple[list[LayerResources], list[AttentionState], int]:
-    """Run ``model(inputs)`` (batch of 1 sample) and record per-layer neurons and synapses,
-    attention state and the number of LIF neurons (per timestep)."""
-    if inputs.shape[0] != 1:
+    """Run ``model(inputs)`` (batch of 1 sample: ``[1, ...]``, or ``[T, 1, ...]`` when
+    ``time_major``) and record per-layer neurons and synapses, attention state and the
+    number of LIF neurons (per timestep)."""
+    if inputs.shape[1 if time_major else 0] != 1:
         raise SpikeportError("collect_resources: pass a batch of exactly one sample")
     layers: dict[str, LayerResources] = {}
     attn: dict[str, AttentionState] = {}

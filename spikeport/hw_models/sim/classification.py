@@ -2,8 +2,9 @@
 
 A converted classifier (``spikeport convert``) is a retimed graph (``graph.meta["timing"]``)
 with direct input encoding: each image, scaled by ``meta["input_scale"]`` and rounded, is
-presented for T steps; the prediction is the argmax of the readout neuron's v after
-``Timing.readout_step``. A graph that was not retimed is retimed here first.
+presented for T steps (a time-major graph's event frames: frame t at step t); the
+prediction is the argmax of the readout neuron's v after ``Timing.readout_step``. A graph
+that was not retimed is retimed here first.
 
 Counts: ``ops`` sums each node's counters over its T-step data window, i.e. the per-sample
 work when samples stream back to back (every node busy with some sample on every step).
@@ -43,14 +44,20 @@ def retimed(graph: Graph) -> Graph:
 
 
 def direct_input(graph: Graph, images: np.ndarray) -> np.ndarray:
-    """Images [B, *shape] (float, model units) -> integer feed [B, T, *shape]:
-    ``rint(x * input_scale)`` repeated over T (what ``int_eval.run_int`` feeds)."""
-    if graph.meta.get("time_major"):
-        raise SpikeportError(f"graph {graph.name}: time-major inputs are not direct-encoded")
+    """Samples (float, model units) -> integer feed [B, T, *shape], ``rint(x * input_scale)``
+    as ``int_eval.run_int`` feeds: images [B, *shape] repeated over T; for a time-major graph
+    (event frames) samples [B, T, *shape], frame t fed at step t."""
     scale = float(graph.meta.get("input_scale", 1.0))
     steps = int(graph.meta["T"])
     x = np.rint(np.asarray(images, dtype=np.float64) * scale).astype(np.int64)
-    return np.repeat(x[:, None], steps, axis=1)
+    if not graph.meta.get("time_major"):
+        return np.repeat(x[:, None], steps, axis=1)
+    if x.ndim < 2 or x.shape[1] != steps:
+        raise SpikeportError(
+            f"graph {graph.name}: time-major samples need T = {steps} frames, got shape "
+            f"{list(x.shape)} ([B, T, ...])"
+        )
+    return x
 
 
 @dataclass
