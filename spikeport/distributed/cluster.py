@@ -24,11 +24,17 @@ CONNECT_TIMEOUT_S = 10
 
 
 @contextmanager
-def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
-    """A ``distributed.Client``: to ``scheduler`` (an existing cluster; left running), else
-    to a local cluster of ``workers`` processes with one thread each (closed on exit)."""
+def connect(
+    workers: int | None = None, scheduler: str | None = None, *, client: Any = None
+) -> Iterator[Any]:
+    """A ``distributed.Client``: ``client`` itself when given (left open), else one connected
+    to ``scheduler`` (an existing cluster; left running), else to a local cluster of
+    ``workers`` processes with one thread each (closed on exit)."""
     from distributed import Client, LocalCluster
 
+    if client is not None:
+        yield client
+        return
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)

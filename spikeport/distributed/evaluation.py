@@ -11,18 +11,19 @@ from typing import Any
 from spikeport.distributed import tasks
 from spikeport.distributed.cluster import connect, worker_threads
 from spikeport.distributed.data import DataRef
-from spikeport.distributed.shards import default_shard_size, map_shards, merge, shard_ranges
+from spikeport.distributed.shards import default_ranges, map_shards, merge, shard_ranges
 
 
 @dataclass(frozen=True)
 class Cluster:
     """Where to run: a local cluster of ``workers`` processes or an existing ``scheduler``;
-    ``shard_size`` samples per shard (None: :func:`shards.default_shard_size`)."""
+    ``shard_size`` samples per shard (None: :func:`shards.default_ranges`)."""
 
     workers: int | None = None
     scheduler: str | None = None
     shard_size: int | None = None
     progress: bool = True
+    client: Any = None  # an open distributed.Client to use instead (left open)
 
     @classmethod
     def from_args(cls, args: Any, progress: bool = True) -> Cluster:
@@ -40,9 +41,11 @@ def _run(
 ) -> tuple[Any, float]:
     """(merged tally, wall seconds) of ``task(*args, lo, hi)`` over ``range(total)``; a
     ``shared`` object is sent to every worker once and passed as the first argument."""
-    with connect(cluster.workers, cluster.scheduler) as client:
-        size = cluster.shard_size or default_shard_size(total, worker_threads(client), batch_size)
-        ranges = shard_ranges(total, size)
+    with connect(cluster.workers, cluster.scheduler, client=cluster.client) as client:
+        if cluster.shard_size is not None:
+            ranges = shard_ranges(total, cluster.shard_size)
+        else:
+            ranges = default_ranges(total, worker_threads(client), batch_size)
         t0 = time.perf_counter()
         if shared is not None:
             args = (client.scatter([shared], broadcast=True, hash=False)[0], *args)

@@ -33,7 +33,7 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="samples per shard (default: about 4 shards per worker, a multiple of the batch size)",
+        help="samples per shard (default: about 4 shards per worker, whole batches)",
     )
 
 

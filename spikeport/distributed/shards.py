@@ -36,11 +36,14 @@ def shard_ranges(total: int, size: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, total)) for lo in range(0, total, size)]
 
 
-def default_shard_size(total: int, threads: int, batch_size: int) -> int:
-    """About :data:`SHARDS_PER_THREAD` shards per worker thread, rounded up to a whole
-    number of batches (so every batch a shard runs is one the single process runs too)."""
-    size = math.ceil(total / max(1, SHARDS_PER_THREAD * threads))
-    return max(batch_size, math.ceil(size / batch_size) * batch_size)
+def default_ranges(total: int, threads: int, batch_size: int) -> list[tuple[int, int]]:
+    """About :data:`SHARDS_PER_THREAD` shards per worker thread, as equal as whole batches
+    allow: the batches a shard runs are exactly those a single process runs (float models,
+    as in the fidelity check, may round differently in a differently sized batch)."""
+    batches = math.ceil(total / batch_size)
+    count = max(1, min(batches, SHARDS_PER_THREAD * max(1, threads)))
+    cuts = [round(i * batches / count) * batch_size for i in range(count + 1)]
+    return [(lo, min(hi, total)) for lo, hi in zip(cuts, cuts[1:], strict=False) if lo < total]
 
 
 def map_shards(

@@ -1,0 +1,162 @@
+"""Distributed evaluation on Dask (``--workers N`` / ``--scheduler ADDRESS``): the JSON of a
+sharded run equals the single-process run's byte for byte (timings aside), also when a
+worker is killed mid-run; bad options are one-line errors.
+
+The reference is always the same command or function run in one process without Dask (the
+code path users get without ``--workers``); the sharded run goes through worker processes,
+pickled shard tallies and the exact merge."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+
+import pytest
+import torch
+
+from spikeport.cli import main
+from spikeport.converters.passes import PassManager, QuantConfig
+from spikeport.converters.passes.retime import Retime
+from spikeport.converters.pipeline import convert_model
+from spikeport.ir import save
+from spikeport.models.digits import PIXEL_MAX
+from spikeport.models.registry import build_model
+from spikeport.models.train import digits_config
+
+TIMINGS = re.compile(r'"(seconds|throughput)": [0-9.e+-]+(inf)?')
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    """A small untrained digits Spikformer (random weights), converted and retimed."""
+    torch.manual_seed(3)
+    model = build_model(digits_config("ssa", embed_dim=16, depth=1, num_heads=2)).eval()
+    conv = convert_model(model, (1, 8, 8), config=QuantConfig(input_scale=PIXEL_MAX))
+    out = tmp_path_factory.mktemp("dist") / "art"
+    save(PassManager([Retime()]).run(conv.quantized), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """An existing 2-worker Dask cluster (what ``--scheduler ADDRESS`` connects to)."""
+    from spikeport.distributed.cluster import connect
+
+    with connect(workers=2) as client:
+        yield client
+
+
+def _json(capsys, argv: list[str]) -> str:
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    return out[0]
+
+
+def test_simulate_with_two_workers_prints_the_single_process_json(artifact, capsys):
+    argv = ["simulate", str(artifact), "--data", "digits", "--json", "--batch-size", "25"]
+    argv += ["--probe", "head.readout", "patch_embed.proj_lif"]
+    single = _json(capsys, argv)
+    # shards of 40 samples cut batches of 25 differently: results must not depend on it
+    sharded = _json(capsys, [*argv, "--workers", "2", "--shard-size", "40"])
+    assert TIMINGS.sub("", sharded) == TIMINGS.sub("", single)
+    rec = json.loads(single)
+    assert rec["samples"] == 360 and rec["probes"]["head.readout"]["sum_per_step"]
+    assert len(TIMINGS.findall(single)) == 2  # only seconds and throughput were removed
+
+
+def test_simulate_full_timing_on_an_existing_cluster_equals_single_process(
+    artifact, scheduler, capsys
+):
+    argv = ["simulate", str(artifact), "--data", "digits", "--json", "--full-timing"]
+    argv += ["--limit", "50"]
+    single = _json(capsys, argv)
+    sharded = _json(capsys, [*argv, "--scheduler", scheduler.scheduler.address])
+    assert TIMINGS.sub("", sharded) == TIMINGS.sub("", single)
+    assert json.loads(sharded)["ops_full_run"]["neuron_updates"] > 0
+
+
+def test_energy_counts_from_shards_equal_the_single_process_counts(artifact, scheduler):
+    from spikeport.distributed import evaluation
+    from spikeport.distributed.tasks import artifact_graph
+    from spikeport.hw_models.cost.measured import run_measured
+    from spikeport.report.energy_inputs import input_data
+
+    graph = artifact_graph(str(artifact))
+    data = input_data(graph, "digits", 50, None)
+    want, _ = run_measured(graph, data.feed, data.steps, window=data.timesteps)
+    cluster = evaluation.Cluster(scheduler=scheduler.scheduler.address, shard_size=9)
+    got = evaluation.measure(
+        cluster, str(artifact), graph, "digits", 50, data.steps, window=data.timesteps
+    )
+    assert got == want
+
+
+def test_a_killed_worker_has_its_shards_rerun_and_the_result_is_unchanged(artifact, scheduler):
+    from spikeport.distributed.data import DataRef
+    from spikeport.distributed.shards import map_shards, merge, shard_ranges
+    from spikeport.distributed.tasks import artifact_graph, simulate_shard
+    from spikeport.hw_models.sim.classification import classifier, summarize, tally
+
+    data = DataRef("digits", "test")
+    x, y = data.read(0, len(data))
+    sim = classifier(artifact_graph(str(artifact)))
+    want = summarize(tally(sim, x, y), sim.timing, True)
+
+    client = scheduler
+    pids = client.run(os.getpid)
+    killed: list[tuple[str, int, int]] = []
+
+    def kill_a_busy_worker(_shard: int) -> None:
+        if killed:
+            return
+        busy = {w: tasks for w, tasks in client.processing().items() if tasks}
+        assert busy, "no shard in flight to lose"
+        address = next(iter(busy))
+        os.kill(pids[address], signal.SIGKILL)
+        killed.append((address, pids[address], len(busy[address])))
+
+    tallies = map_shards(
+        client,
+        simulate_shard,
+        shard_ranges(len(data), 20),
+        str(artifact),
+        data,
+        (),
+        60,
+        True,
+        progress=False,
+        on_done=kill_a_busy_worker,
+    )
+    got = summarize(merge(tallies), sim.timing, True)
+    assert killed and killed[0][2] >= 1  # a worker died with at least one shard in flight
+    assert killed[0][1] not in client.run(os.getpid).values()  # it is gone (and replaced)
+    for field in ("accuracy", "samples", "ops", "ops_per_node", "firing_rates"):
+        assert getattr(got, field) == getattr(want, field), field
+    assert (got.predictions == want.predictions).all()
+
+
+@pytest.mark.parametrize(
+    "extra, fault",
+    [
+        (["--workers", "0"], "--workers"),
+        (["--shard-size", "10"], "--shard-size needs --workers"),
+        (["--workers", "2", "--shard-size", "0"], "--shard-size"),
+    ],
+)
+def test_bad_distributed_options_are_one_line_errors(artifact, capsys, extra, fault):
+    assert main(["simulate", str(artifact), "--data", "digits", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spikeport: error:") and "\n" not in err and fault in err
+
+
+def test_unreachable_scheduler_is_a_one_line_error_naming_it(artifact, capsys, monkeypatch):
+    from spikeport.distributed import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    argv = ["simulate", str(artifact), "--data", "digits", "--scheduler", "tcp://127.0.0.1:9"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spikeport: error: --scheduler tcp://127.0.0.1:9") and "\n" not in err
