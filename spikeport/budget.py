@@ -111,11 +111,19 @@ def _bounded_int(what: str, value: object, limit: int, unit: str) -> int:
 
 
 def require_run(
-    what: str, shapes: Iterable[Sequence[int]], steps: int, batch: int, itemsize: int
+    what: str,
+    shapes: Iterable[Sequence[int]],
+    steps: int,
+    batch: int,
+    itemsize: int,
+    *,
+    holds_all: bool = False,
 ) -> None:
     """Check a run of ``steps`` x ``batch`` over nodes of per-sample ``shapes`` (elements of
-    ``itemsize`` bytes): RUN_COPIES arrays [steps, batch, *shape] of the largest node."""
+    ``itemsize`` bytes): RUN_COPIES arrays [steps, batch, *shape] of the largest node, or
+    with ``holds_all`` (a run keeping every node's value) one array of every node."""
     require_steps(f"{what}: steps", steps)
-    largest = max((math.prod(int(d) for d in s) for s in shapes), default=0)
-    size = RUN_COPIES * int(steps) * int(batch) * largest * int(itemsize)
+    sizes = [math.prod(int(d) for d in s) for s in shapes]
+    elements = sum(sizes) if holds_all else RUN_COPIES * max(sizes, default=0)
+    size = int(steps) * int(batch) * elements * int(itemsize)
     require(f"{what} ({steps} steps x batch {batch})", size)

@@ -22,6 +22,7 @@ from spikeport.cli import main
 from spikeport.converters.netx_import import load_netx
 from spikeport.converters.nir_import import load_nir
 from spikeport.converters.torch_fx import to_ir
+from spikeport.errors import SpikeportError
 from spikeport.models.registry import build_model
 from spikeport.models.train import digits_config
 
@@ -102,8 +103,11 @@ def test_the_budget_can_be_lowered_by_the_environment(monkeypatch, tmp_path: Pat
         ir.load(art)
 
 
-def test_a_huge_model_T_is_refused_before_tracing() -> None:
-    model = build_model(digits_config("ssa", embed_dim=16, depth=1, num_heads=2, T=100_000))
+def test_a_huge_model_T_is_refused_before_building_or_tracing() -> None:
+    with pytest.raises(SpikeportError, match="model config T = 100000: must be 1..4096"):
+        digits_config("ssa", embed_dim=16, depth=1, num_heads=2, T=100_000)
+    model = build_model(digits_config("ssa", embed_dim=16, depth=1, num_heads=2))
+    model.T = 100_000  # a model built some other way
     with pytest.raises(budget.BudgetError, match="T = 100000: must be 1..4096"):
         to_ir(model.eval(), torch.zeros(7, 1, 8, 8))
 
@@ -159,3 +163,17 @@ def test_a_checkpoint_record_unpacking_past_the_budget_is_refused(monkeypatch, t
     monkeypatch.setenv(budget.ENV, "64M")
     with pytest.raises(budget.BudgetError, match=r"bomb\.pt \(checkpoint records, unpacked\)"):
         read_checkpoint(path)
+
+
+def test_a_float_graph_run_past_the_budget_is_refused(monkeypatch) -> None:
+    from spikeport.converters.float_eval import run_float
+
+    g = ir.Graph("wide")
+    g.add(ir.Input("x", shape=(4096,), kind="float"))
+    g.add(ir.Linear("fc", weight=np.ones((4096, 4096), np.float32)), "x")
+    g.meta["T"] = 64
+    monkeypatch.setenv(budget.ENV, "64M")  # 64 steps x 128 x 8192 values x 4 B = 256 MiB
+    with pytest.raises(budget.BudgetError, match=r"float graph wide \(64 steps x batch 128\)"):
+        run_float(g, torch.zeros(128, 4096))
+    out = run_float(g, torch.ones(2, 4096), T=2)  # small runs go through
+    assert out.shape == (2, 2, 4096) and float(out[0, 0, 0]) == 4096.0

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spikeport import budget
 from spikeport.errors import SpikeportError
-from spikeport.ir import Graph
+from spikeport.ir import Graph, infer_shapes
 from spikeport.models.attention import core_class
 
 Observer = Callable[[str, Any], None]
@@ -133,6 +134,9 @@ def run_float(
     time-major graphs). Returns the output node's value with a T axis of 1 squeezed away
     (logits [B, classes] for a Spikformer). `observe(name, value)` sees every node's value."""
     T = int(T or graph.meta["T"])
+    batch = x.shape[1] if graph.meta.get("time_major") else x.shape[0]
+    shapes = infer_shapes(graph).values()  # every node's value is kept: all of them count
+    budget.require_run(f"float graph {graph.name}", shapes, T, batch, 4, holds_all=True)
     values: dict[str, torch.Tensor] = {}
     for name in graph.topological_order():
         rec = graph.node(name)
