@@ -181,3 +181,16 @@ def test_event_frames_run_in_lava_as_in_the_simulator(dvs_artifact, capsys):
     art, spec, _ = dvs_artifact
     rec = _run_json(capsys, "lava", str(art), "--data", spec, "--samples", "1", "--json")
     assert rec["identical"] and rec["predictions_identical"]
+
+
+def test_demo_runs_its_stages_on_the_data_given(cifar_run, tmp_path, capsys):
+    _, data = cifar_run
+    argv = ["demo", "--data", f"cifar10:{data}", "--attention", "ssa", "--epochs", "1"]
+    assert cli.main([*argv, "--until", "simulate", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"Spikformer on cifar10:{data} (test set: 8 samples)" in out
+    metrics = json.loads((tmp_path / "models" / "ssa" / "metrics.json").read_text())
+    assert metrics["config"]["in_channels"] == 3 and metrics["n_train"] == 40
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary[0]["simulated_samples"] == 8
+    assert summary[0]["simulated_accuracy"] == summary[0]["quantized_accuracy"]

@@ -1,7 +1,8 @@
 """``spikeport demo``: the main job, run as a sequence of stages over one shared context.
 
-Stages: train the five digits models (or reuse cached ones under ``OUT/models/<attention>/``
-whose ``run_key`` matches the current config and training settings), convert each to a
+Stages: train the five digits models (``--data SPEC``: five CIFAR-layout models shaped by
+that data set, ``spikeport.data``) or reuse cached ones under ``OUT/models/<attention>/``
+whose ``run_key`` matches the current config and training settings, convert each to a
 quantised, retimed artifact (``OUT/artifacts/<attention>/``), simulate the whole test split
 bit-accurately, cross-check a few samples in Lava, write an energy report per model
 (``OUT/energy/<attention>/``: JSON, Markdown, HTML + PNG), and print one summary table.
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spikeport.commands.options import positive_int
+from spikeport.commands.options import add_data_argument, positive_int
 from spikeport.commands.train import ATTENTIONS
 
 
@@ -35,6 +36,7 @@ class DemoContext:
 
     out: Path
     attentions: tuple[str, ...]
+    data: str = "digits"  # --data SPEC: what every stage trains, converts and runs on
     retrain: bool = False
     epochs: int | None = None
     progress: bool = True
@@ -50,27 +52,33 @@ class DemoContext:
 
 
 def stage_train(ctx: DemoContext) -> None:
-    """Train each digits model unless a cached run with the same run_key exists."""
-    from spikeport.models.train import (
-        TrainSettings,
-        digits_config,
-        run_key,
-        save_run,
-        train_digits,
-    )
+    """Train each model (digits, or a CIFAR-layout model shaped by ``--data``) unless a cached
+    run with the same run_key exists."""
+    from spikeport.models import train as training
     from spikeport.outputs import claim
 
-    settings = TrainSettings() if ctx.epochs is None else TrainSettings(epochs=ctx.epochs)
+    settings = training.TrainSettings()
+    if ctx.epochs is not None:
+        settings = training.TrainSettings(epochs=ctx.epochs)
+    splits = None if ctx.data == "digits" else training.data_splits(ctx.data)
     for attention in ctx.attentions:
-        config = digits_config(attention)
+        if splits is None:
+            config = training.digits_config(attention)
+        else:
+            config = training.data_config(splits[0], splits[0].spec, attention)
         run_dir = ctx.out / "models" / attention
-        key = run_key(config, settings)
+        key = training.run_key(config, settings)
         cached = None if ctx.retrain else _cached_metrics(run_dir, key)
         if cached is None:
             with claim(run_dir, kind="dir", option="--out", force=True) as tmp:
-                model, metrics = train_digits(config, settings, progress=ctx.progress)
+                if splits is None:
+                    model, metrics = training.train_digits(config, settings, progress=ctx.progress)
+                else:
+                    model, metrics = training.train_classifier(
+                        config, settings, *splits, progress=ctx.progress, dataset=config.dataset
+                    )
                 metrics = {**metrics, "run_key": key}
-                save_run(tmp, model, metrics)
+                training.save_run(tmp, model, metrics)
         else:
             metrics = cached
         ctx.models[attention] = run_dir
@@ -125,7 +133,8 @@ def stage_convert(ctx: DemoContext) -> None:
 def stage_simulate(ctx: DemoContext) -> None:
     """`spikeport simulate --json`: the whole test split, bit-accurately."""
     for attention in ctx.attentions:
-        out = _spikeport("simulate", str(_artifact(ctx, attention)), "--data", "digits", "--json")
+        art = str(_artifact(ctx, attention))
+        out = _spikeport("simulate", art, "--data", ctx.data, "--json")
         ctx.simulated[attention] = json.loads(out)
 
 
@@ -141,7 +150,7 @@ def stage_lava(ctx: DemoContext) -> None:
                 "--samples",
                 str(ctx.lava_samples),
                 "--data",
-                "digits",
+                ctx.data,
                 "--json",
             )
         except LavaNotAvailableError as exc:
@@ -160,7 +169,7 @@ def stage_energy(ctx: DemoContext) -> None:
             "--hw",
             "all",
             "--data",
-            "digits",
+            ctx.data,
             "--samples",
             str(ctx.energy_samples),
             "--out",
@@ -203,6 +212,8 @@ def format_table(ctx: DemoContext) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     n_test = next(iter(ctx.metrics.values()))["n_test"] if ctx.metrics else 0
     title = f"digits Spikformer (test set: {n_test} images, sklearn load_digits, seed-0 split)"
+    if ctx.data != "digits":
+        title = f"Spikformer on {ctx.data} (test set: {n_test} samples)"
     return title + "\n" + "\n".join(lines)
 
 
@@ -276,14 +287,14 @@ def format_summary(ctx: DemoContext) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     title = (
         "pipeline summary: float (PyTorch) vs integer (quantised reference) vs bit-accurate "
-        "simulator accuracy on the digits test split; energy per inference = measured-mode "
+        f"simulator accuracy on the {ctx.data} test split; energy per inference = measured-mode "
         "ESTIMATE from the simulator's events (see each index.html for the basis)"
     )
     return title + "\n" + "\n".join(lines)
 
 
 STAGES: dict[str, tuple[str, Callable[[DemoContext], None]]] = {
-    "train": ("train digits models", stage_train),
+    "train": ("train models", stage_train),
     "convert": ("convert (quantise, retime)", stage_convert),
     "simulate": ("simulate the test split bit-accurately", stage_simulate),
     "lava": ("cross-check samples in Lava", stage_lava),
@@ -314,6 +325,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this stage (the summary table is still printed)",
     )
     p.add_argument("--retrain", action="store_true", help="ignore cached models")
+    add_data_argument(p, "digits (the bundled demo)", default="digits")
     p.add_argument(
         "--force",
         action="store_true",
@@ -366,6 +378,7 @@ def _run_stages(args: argparse.Namespace, attentions: tuple[str, ...]) -> int:
     ctx = DemoContext(
         out=Path(args.out),
         attentions=attentions,
+        data=str(args.data),
         retrain=args.retrain,
         epochs=args.epochs,
         progress=not args.no_progress,

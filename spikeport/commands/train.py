@@ -105,7 +105,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, training: ModuleType) -> tuple:
     """(model, metrics) trained as ``args`` say, on digits or on ``--dataset SPEC``."""
-    from spikeport.errors import SpikeportError
 
     shape = dict(
         embed_dim=args.embed_dim,
@@ -122,16 +121,9 @@ def _train(args: argparse.Namespace, training: ModuleType) -> tuple:
         config = training.digits_config(args.attention, T=args.T or 4, **shape)
         model, metrics = training.train_digits(config, settings, progress=progress)
     else:
-        from spikeport.data import open_dataset
-
-        spec = args.dataset.resolved()
-        train, test = (open_dataset(spec, split, T=args.T or 4) for split in ("train", "test"))
-        if args.T and train.layout == "time-major" and train.sample_shape[0] != args.T:
-            raise SpikeportError(
-                f"--T {args.T}: the frames of {spec} have T = {train.sample_shape[0]}"
-            )
-        config = training.data_config(train, str(spec), args.attention, T=args.T or 4, **shape)
+        train, test = training.data_splits(args.dataset, args.T)
+        config = training.data_config(train, train.spec, args.attention, T=args.T or 4, **shape)
         model, metrics = training.train_classifier(
-            config, settings, train, test, progress=progress, dataset=str(spec)
+            config, settings, train, test, progress=progress, dataset=train.spec
         )
     return model, metrics

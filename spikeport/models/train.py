@@ -95,6 +95,20 @@ def data_config(
     )
 
 
+def data_splits(spec: Any, T: int | None = None) -> tuple[Any, Any]:
+    """The train and test splits (``spikeport.data`` Datasets) of the spec ``spec``, its path
+    made absolute (``.spec`` is what model.pt records); ``T``: frames for raw events (default
+    4), refused when time-major frames have another T."""
+    from spikeport.data import open_dataset, parse_spec
+    from spikeport.errors import DataError
+
+    spec = parse_spec(spec).resolved()
+    train, test = (open_dataset(spec, split, T=T or 4) for split in ("train", "test"))
+    if T and train.layout == "time-major" and train.sample_shape[0] != T:
+        raise DataError(f"--T {T}: the frames of {spec} have T = {train.sample_shape[0]}")
+    return train, test
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimiser and schedule. ``lr`` is the peak AdamW rate (cosine decay to 0)."""
