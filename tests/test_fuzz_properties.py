@@ -22,6 +22,7 @@ import torch
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_netx_import import write_net
 
 from spikeport import ir
 from spikeport.errors import SpikeportError
@@ -199,28 +200,13 @@ def netx_layer(draw) -> dict[str, Any]:
     return layer
 
 
-def _write_netx(path, layers: list[dict[str, Any]]) -> None:
-    with h5py.File(path, "w") as f:
-        for i, layer in enumerate(layers):
-            g = f.create_group(f"layer/{i}")
-            for key, value in layer.items():
-                if key == "neuron":
-                    n = g.create_group("neuron")
-                    for nk, nv in value.items():
-                        n[nk] = np.bytes_(nv) if isinstance(nv, str) else nv
-                elif key == "type":
-                    g[key] = np.array([value.encode()])
-                else:
-                    g[key] = value
-
-
 @FUZZ
 @given(layers=st.lists(netx_layer(), min_size=0, max_size=4))
 def test_arbitrary_netx_files_import_or_are_refused(tmp_path_factory, layers) -> None:
     from spikeport.converters.netx_import import load_netx
 
     path = tmp_path_factory.mktemp("netx") / "net.net"
-    _write_netx(path, layers)
+    write_net(path, layers)
     _ok_or_one_line(load_netx, path)
 
 
