@@ -26,7 +26,7 @@ from spikeport.models.registry import ModelConfig, build_model
 DIGITS_POOLING = (False, False, False, True)
 
 
-def digits_config(
+def spikformer_config(
     attention: str = "ssa",
     *,
     embed_dim: int = 64,
@@ -34,17 +34,29 @@ def digits_config(
     num_heads: int = 4,
     T: int = 4,
     attention_options: Mapping[str, Any] | None = None,
+    **data_fields: Any,
 ) -> ModelConfig:
-    """The digits model: Spikformer CIFAR layout, 1 channel, 8x8 -> 4x4 tokens."""
+    """A small Spikformer, CIFAR layout; ``data_fields``: the ModelConfig fields the data
+    decides (num_classes, in_channels, img_size, pool_stages, dataset)."""
     return ModelConfig(
         arch="spikformer-cifar",
         embed_dim=embed_dim,
         depth=depth,
         num_heads=num_heads,
-        num_classes=NUM_CLASSES,
         T=T,
         attention=attention,
         attention_options=dict(attention_options or {}),
+        **data_fields,
+    )
+
+
+def digits_config(attention: str = "ssa", **shape: Any) -> ModelConfig:
+    """The digits model: Spikformer CIFAR layout, 1 channel, 8x8 -> 4x4 tokens; ``shape``:
+    embed_dim (64), depth (2), num_heads (4), T (4), attention_options."""
+    return spikformer_config(
+        attention,
+        **shape,
+        num_classes=NUM_CLASSES,
         in_channels=1,
         img_size=8,
         pool_stages=DIGITS_POOLING,
@@ -55,21 +67,12 @@ def digits_config(
 MAX_TOKEN_SIDE = 8
 
 
-def data_config(
-    ds: Any,
-    dataset: str,
-    attention: str = "ssa",
-    *,
-    embed_dim: int = 64,
-    depth: int = 2,
-    num_heads: int = 4,
-    T: int = 4,
-    attention_options: Mapping[str, Any] | None = None,
-) -> ModelConfig:
+def data_config(ds: Any, dataset: str, attention: str = "ssa", **shape: Any) -> ModelConfig:
     """A Spikformer CIFAR-layout model for the samples of the Dataset ``ds`` (opened from
     the spec ``dataset``): channels, square side and classes from the data, T from
-    time-major frames (else ``T``); the last stem stages pool until the token grid is at
-    most MAX_TOKEN_SIDE per side (CIFAR 32 -> 8 as the official layout, DVS 128 -> 8)."""
+    time-major frames (else ``shape``'s T); the last stem stages pool until the token grid
+    is at most MAX_TOKEN_SIDE per side (CIFAR 32 -> 8 as the official layout, DVS 128 -> 8).
+    ``shape`` as for :func:`spikformer_config`."""
     from spikeport.errors import DataError
     from spikeport.models.sps import pooled_size
 
@@ -79,15 +82,12 @@ def data_config(
     pools = 0
     while pools < 4 and pooled_size(height, (True,) * pools) > MAX_TOKEN_SIDE:
         pools += 1
-    return ModelConfig(
-        arch="spikformer-cifar",
-        embed_dim=embed_dim,
-        depth=depth,
-        num_heads=num_heads,
+    if ds.layout == "time-major":
+        shape = {**shape, "T": ds.sample_shape[0]}
+    return spikformer_config(
+        attention,
+        **shape,
         num_classes=ds.num_classes,
-        T=ds.sample_shape[0] if ds.layout == "time-major" else T,
-        attention=attention,
-        attention_options=dict(attention_options or {}),
         in_channels=channels,
         img_size=height,
         pool_stages=(False,) * (4 - pools) + (True,) * pools,
