@@ -16,7 +16,8 @@ from spikeport import ir
 from spikeport.converters.netx_import import load_netx
 from spikeport.hw_models.cost.energy import estimate
 from spikeport.hw_models.cost.hardware import TARGETS_DIR, load_hardware_model
-from spikeport.hw_models.cost.measured import MeasuredCount, NodeCounts, data_windows, run_measured
+from spikeport.hw_models.cost.measured import MeasuredCount, NodeCounts, run_measured
+from spikeport.ir.timing import data_windows
 
 NETX = (
     Path(__file__).resolve().parents[1]

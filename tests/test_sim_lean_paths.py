@@ -11,7 +11,8 @@ import pytest
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.retime import Retime
 from spikeport.hw_models.sim import int_attention as ia
-from spikeport.hw_models.sim.engine import Executor, Simulator
+from spikeport.hw_models.sim.base import Executor
+from spikeport.hw_models.sim.engine import Simulator
 from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import Add, Conv, CubaLIF, Dense, Flatten, Graph, Input
 from spikeport.ir.timing import Timing

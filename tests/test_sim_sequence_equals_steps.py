@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from spikeport import ir
-from spikeport.hw_models.sim.engine import COUNTERS, Executor, Simulator
+from spikeport.hw_models.sim.base import COUNTERS, Executor
+from spikeport.hw_models.sim.engine import Simulator
 from spikeport.hw_models.sim.kernels import DenseSynapse
 
 

@@ -19,8 +19,8 @@ from spikeport.converters.passes.retime import Retime
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.classification import classify, direct_input
 from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.executors.attention import window_segments
 from spikeport.hw_models.sim.int_eval import run_int
-from spikeport.hw_models.sim.transformer_executors import window_segments
 from spikeport.ir import Add, Graph, Input, MaxPool2d, TokenMean
 from spikeport.ir.int_attention import IntAttention
 from spikeport.ir.timing import Timing

@@ -18,20 +18,22 @@ from typing import Any
 
 from spikeport.errors import UnsupportedError
 from spikeport.ir import Graph, Node
+from spikeport.registry import register
 
 Handler = Callable[["TraceContext", "Call"], Any]
 HANDLERS: dict[Any, Handler] = {}
 
 
 def handles(*keys: Any) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of every key in `keys`."""
+    """Register the decorated function as the handler of every key in `keys` (a key has one
+    handler: a second registration is refused)."""
 
-    def register(fn: Handler) -> Handler:
+    def deco(fn: Handler) -> Handler:
         for key in keys:
-            HANDLERS[key] = fn
+            register(HANDLERS, key, fn, "converter handler for")
         return fn
 
-    return register
+    return deco
 
 
 def key_name(key: Any) -> str:

@@ -30,6 +30,18 @@ WEIGHT = IntFormat(9, True)
 """Synaptic weight mantissa: 8 bits + sign, -256..255 (Lava clips to this range)."""
 STATE = IntFormat(24, True)
 """u, v, Conv a_out and SDNN state registers: 24-bit two's complement."""
+STATE_LIMIT = 1 << (STATE.bits - 1)
+"""2**23: a CubaLIF's u wraps past +-STATE_LIMIT, its v saturates at +-(STATE_LIMIT - 1)."""
+ACT_SHIFT = 6
+"""Lava shifts a synaptic activation a left by 6 bits before adding it to u (u += a << 6)."""
+VTH_SHIFT = 6
+"""A CubaLIF spikes when v > vth << VTH_SHIFT (strictly)."""
+DECAY_BITS = 12
+"""Decays are 12-bit fractions: x (4096 - d) / 4096, truncated toward zero."""
+DS_OFFSET = 1
+"""Lava adds 1 to du (``ds_offset``): the effective current decay is (du + 1) / 4096."""
+DU_FULL = (1 << DECAY_BITS) - DS_OFFSET
+"""du = 4095 decays u fully every step, so u = a << 6: the current is the step's input."""
 BIAS_MANT = IntFormat(13, True)
 """LIF bias mantissa: 13-bit signed, -4096..4095."""
 MAX_DELAY = 62

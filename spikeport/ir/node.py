@@ -19,6 +19,7 @@ import numpy as np
 
 from spikeport.ir.errors import GraphError
 from spikeport.ir.intformat import IntFormat
+from spikeport.registry import register
 
 Shape = tuple[int, ...]
 
@@ -162,12 +163,8 @@ class Node:
 
 def node(cls: type[N]) -> type[N]:
     """Class decorator: make `cls` a frozen node dataclass and register it by class name."""
-    name = cls.__name__
-    if name in NODE_TYPES and NODE_TYPES[name].__module__ != cls.__module__:
-        raise TypeError(f"node type {name!r} is already registered by {NODE_TYPES[name]}")
     out = dataclasses.dataclass(frozen=True, eq=False)(cls)
-    NODE_TYPES[name] = out
-    return out
+    return register(NODE_TYPES, cls.__name__, out, "IR node type")
 
 
 def _to_tuple(value: Any) -> Any:

@@ -15,7 +15,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 META_KEY = "timing"
+SYNAPSES = ("Dense", "Conv")
+"""Node types that deliver one step late (Lava's Dense / Conv ProcessModels)."""
+
+
+def node_latency(node: Any) -> int:
+    """Steps `node` adds between receiving and sending: a Dense or Conv 1 plus its largest
+    synaptic delay, a Delay its ``steps``, every other node 0."""
+    kind = type(node).__name__
+    if kind in SYNAPSES:
+        extra = getattr(node, "delay", None)
+        return 1 + (int(np.max(extra)) if extra is not None and np.size(extra) else 0)
+    if kind == "Delay":
+        return int(node.steps)
+    return 0
+
+
+def data_windows(graph: Any) -> dict[str, int]:
+    """Step at which each node receives the first step of a sample's data: the sum of the
+    :func:`node_latency` on the longest path to it (for a retimed graph, its
+    ``Timing.node_latency``)."""
+    start: dict[str, int] = {}
+    arrive: dict[str, int] = {}
+    for name in graph.topological_order():
+        start[name] = max((arrive[s] for s in graph.inputs_of(name).values()), default=0)
+        arrive[name] = start[name] + node_latency(graph.node(name))
+    return start
 
 
 @dataclass(frozen=True)

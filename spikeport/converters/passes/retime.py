@@ -28,25 +28,20 @@ from spikeport.converters.passes.manager import Pass
 from spikeport.errors import SpikeportError, UnsupportedError
 from spikeport.ir import Delay, Graph
 from spikeport.ir.int_nodes import MAX_DELAY
-from spikeport.ir.timing import META_KEY, Timing
+from spikeport.ir.timing import META_KEY, SYNAPSES, Timing
+from spikeport.ir.timing import node_latency as timing_latency
 
-SYNAPSES = ("Dense", "Conv")
-"""Node types that deliver one step late (Lava's Dense / Conv ProcessModels)."""
 UNRESETTABLE = ("Delta", "SigmaDelta", "Sigma")
 """Stateful nodes without a Lava reset: their warm-up could not be discarded."""
 
 
 def node_latency(graph: Graph, name: str) -> int:
-    """Steps node `name` adds between receiving and sending."""
+    """Steps node `name` adds between receiving and sending (``ir.timing.node_latency``);
+    a synapse with per-synapse delays is refused."""
     rec = graph.node(name)
-    kind = type(rec).__name__
-    if kind in SYNAPSES:
-        if getattr(rec, "delay", None) is not None:
-            raise UnsupportedError(f"{name} (Dense): per-synapse delays cannot be retimed")
-        return 1
-    if kind == "Delay":
-        return int(rec.steps)
-    return 0
+    if type(rec).__name__ in SYNAPSES and getattr(rec, "delay", None) is not None:
+        raise UnsupportedError(f"{name} (Dense): per-synapse delays cannot be retimed")
+    return timing_latency(rec)
 
 
 class Retime(Pass):

@@ -43,12 +43,9 @@ class LavaResult:
 
 def parse_probe(graph: Any, spec: ProbeSpec) -> tuple[str, str]:
     """'name', 'name:var' or (name, var) -> (name, var); var 'out' is the node's output."""
-    if isinstance(spec, tuple):
-        name, var = spec
-    elif ":" in spec:
-        name, var = spec.rsplit(":", 1)
-    else:
-        name, var = spec, "out"
+    from spikeport.hw_models.sim.engine import split_probe
+
+    name, var = split_probe(spec)
     if name not in graph:
         raise SpikeportError(f"probe {spec!r}: no node {name!r} in graph {graph.name}")
     kind = type(graph.node(name)).__name__

@@ -40,12 +40,13 @@ import numpy as np
 from spikeport.errors import SpikeportError
 from spikeport.hw_models.cost.energy import LayerOps
 from spikeport.hw_models.cost.hardware import HardwareModel
-from spikeport.hw_models.sim.engine import COUNTERS, SimResult, Simulator
+from spikeport.hw_models.sim.base import COUNTERS
+from spikeport.hw_models.sim.engine import SimResult, Simulator
+from spikeport.ir.timing import SYNAPSES, data_windows
 
 SIM_WORD_BITS = 64
 """Word width of the simulator's bit-packed attention counters."""
 
-SYNAPSE_TYPES = ("Dense", "Conv")
 NEURON_TYPES = ("CubaLIF", "Delta", "SigmaDelta", "Sigma")
 LAYOUT_TYPES = ("Input", "Reshape", "Flatten", "Transpose", "Delay")
 ADD_TYPES = ("Add", "TokenMean", "TimeMean")
@@ -106,7 +107,7 @@ class MeasuredCount:
         return {
             n.name: n.counters["dense_macs"]
             for n in self.nodes
-            if n.kind in SYNAPSE_TYPES and n.counters.get("dense_macs")
+            if n.kind in SYNAPSES and n.counters.get("dense_macs")
         }
 
     def totals(self) -> dict[str, float]:
@@ -203,27 +204,6 @@ def _packing(node: Any) -> tuple[int, str]:
         xnor = kind == "XnorPopcount" and bool(np.any(a_int != 0))
         return int(node.head_dim), "and+xnor" if xnor else "and"
     return SIM_WORD_BITS, "and"
-
-
-def data_windows(graph: Any) -> dict[str, int]:
-    """Step at which each node receives the first step of a sample's data: the sum of the
-    latencies on the longest path to it (Dense/Conv 1 plus their largest synaptic delay,
-    Delay(d) d, everything else 0), as the retime pass defines ``node_latency``."""
-    start: dict[str, int] = {}
-    arrive: dict[str, int] = {}
-    for name in graph.topological_order():
-        node = graph.node(name)
-        kind = type(node).__name__
-        t0 = max((arrive[s] for s in graph.inputs_of(name).values()), default=0)
-        lat = 0
-        if kind in SYNAPSE_TYPES:
-            extra = getattr(node, "delay", None)
-            lat = 1 + (int(np.max(extra)) if extra is not None and np.size(extra) else 0)
-        elif kind == "Delay":
-            lat = int(node.steps)
-        start[name] = t0
-        arrive[name] = t0 + lat
-    return start
 
 
 def synaptic_depth(graph: Any) -> int:
@@ -379,7 +359,7 @@ def measured_count(
                 kind=kind,
                 counters=counters,
                 active_updates=total_of(name, sums.active[name]) if name in sums.active else None,
-                graded_input=kind in SYNAPSE_TYPES and _graded_input(node),
+                graded_input=kind in SYNAPSES and _graded_input(node),
                 weight_bits=getattr(node, "num_weight_bits", None),
                 packed_bits=packed_bits,
                 bitwise=bitwise,
@@ -412,8 +392,8 @@ def run_measured(
 
     ``window``: the sample's T. Given, each node's counters are summed only over its own data
     window, steps ``[start, start + T)`` (``start`` from the graph's retime record, else
-    :func:`data_windows`): the cost per inference when samples stream back to back through
-    the pipeline. None: every simulated step (one isolated inference, including the steps
+    :func:`ir.timing.data_windows`): the cost per inference when samples stream back to back
+    through the pipeline. None: every simulated step (one isolated inference, including the steps
     before data reaches a node and after it has passed). For a retimed graph whose T equals
     ``window`` and ``use_sim_windows``, the simulator itself runs each node over its window
     only (``Simulator.run(windowed=True)``: the same values, (T + L) / T times less work).

@@ -11,9 +11,9 @@ import numpy as np
 
 from spikeport.hw_models.sim.kernels.arith import FLOAT32_EXACT, FLOAT_EXACT, shift_floor
 from spikeport.hw_models.sim.kernels.conv import conv2d_int
+from spikeport.hw_models.sim.kernels.dendritic import FRAC_BITS, trunc_shift
 from spikeport.hw_models.sim.kernels.lif import CubaLifNeuron
-
-DYN_FRAC_BITS = 12
+from spikeport.ir.int_nodes import DU_FULL
 
 
 def split_heads(x: np.ndarray, heads: int) -> np.ndarray:
@@ -104,11 +104,6 @@ def local_int(
     return shift_floor(out, shift)
 
 
-def _trunc_shift(x: np.ndarray, bits: int) -> np.ndarray:
-    """x / 2^bits truncated toward zero (Loihi's decay rounding)."""
-    return np.sign(x) * (np.abs(x) >> bits)
-
-
 def dyn_int(u: np.ndarray, a: np.ndarray, gamma: np.ndarray, c: np.ndarray) -> np.ndarray:
     """LRF-Dyn dendrites in fixed point, causal over tokens.
 
@@ -122,9 +117,9 @@ def dyn_int(u: np.ndarray, a: np.ndarray, gamma: np.ndarray, c: np.ndarray) -> n
     x = np.zeros((*lead, d, k), dtype=np.int64)
     ys = np.empty(u.shape, dtype=np.int64)
     for i in range(n):
-        x = _trunc_shift(np.einsum("dij,...dj->...di", a, x), DYN_FRAC_BITS)
+        x = trunc_shift(np.einsum("dij,...dj->...di", a, x), FRAC_BITS)
         x = x + gamma * u[..., i, :, None]
-        ys[..., i, :] = _trunc_shift((x * c).sum(-1), DYN_FRAC_BITS)
+        ys[..., i, :] = trunc_shift((x * c).sum(-1), FRAC_BITS)
     return ys
 
 
@@ -141,7 +136,7 @@ def lrf_dyn_int(
 ) -> np.ndarray:
     """a = gate * (y >> (12 - m)) (floor), u = k*v ('kv', 'kv_gate_q') or v ('v')."""
     u = v if input_mode == "v" else k * v
-    y = shift_floor(dyn_int(u, dyn_a, dyn_gamma, dyn_c), count_shift - DYN_FRAC_BITS)
+    y = shift_floor(dyn_int(u, dyn_a, dyn_gamma, dyn_c), count_shift - FRAC_BITS)
     return q * y if input_mode == "kv_gate_q" else y
 
 
@@ -152,7 +147,7 @@ def sdsa_int(
     out = q * s (broadcast over tokens). The inner neuron: du 4095 (u = a << 6), dv, vth."""
     t_steps, batch = q.shape[:2]
     kv = (k * v).sum(axis=2)  # [T, B, D]
-    neuron = CubaLifNeuron(kv.shape[2:], du=4095, dv=dv, vth=vth)
+    neuron = CubaLifNeuron(kv.shape[2:], du=DU_FULL, dv=dv, vth=vth)
     neuron.reset(batch)
     out = np.empty_like(q)
     for t in range(t_steps):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikeport.ir.int_nodes import DECAY_BITS
+
 FLOAT_EXACT = 1 << 53
 """float64 represents every integer of magnitude <= 2**53 exactly."""
 
@@ -28,8 +30,8 @@ def shift_floor(x: np.ndarray, exp: int) -> np.ndarray:
 def decay_toward_zero(x: np.ndarray, decay: int | np.ndarray) -> np.ndarray:
     """``sign(p) * (|p| >> 12)`` with ``p = x * (4096 - decay)``: Loihi's 12-bit decay,
     truncated toward zero (Lava ``subthr_dynamics``)."""
-    p = x * (np.int64(4096) - decay)
-    return np.sign(p) * (np.abs(p) >> np.int64(12))
+    p = x * (np.int64(1 << DECAY_BITS) - decay)
+    return np.sign(p) * (np.abs(p) >> np.int64(DECAY_BITS))
 
 
 FLOAT32_EXACT = 1 << 24

@@ -13,6 +13,8 @@ converts a Lava Conv weight to that form (netx does the inverse,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -22,11 +24,14 @@ from spikeport.hw_models.sim.kernels.arith import (
     exact_matmul,
     wrap_signed,
 )
+from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
+from spikeport.ir.int_nodes import STATE
 
-A_OUT_BITS = 24
 COLUMN_CHUNK_ELEMENTS = 1 << 22
 """conv2d_int builds its im2col matrix for about this many elements at a time (16 MiB in
 float32): it is kH x kW times the input, the largest temporary of a convolution."""
+CHUNK_ELEMENTS = 1 << 20
+"""Frames are convolved together in chunks of about this many output elements."""
 
 
 def lava_conv_weight(weight_xyc: np.ndarray) -> np.ndarray:
@@ -86,7 +91,7 @@ def conv2d_int(
     return out
 
 
-class ConvSynapse:
+class ConvSynapse(NodeKernel):
     """Batched Lava Conv (fixed_pt): one-step delay, 24-bit wrapped output, no weight scaling.
 
     weight: int [C_out, C_in/groups, kH, kW] (cross-correlation); stride/padding/dilation:
@@ -122,9 +127,23 @@ class ConvSynapse:
         x = x.astype(np.int64) if self.graded else (x != 0).astype(np.int8)
         y = conv2d_int(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
         x_max = max(int(x.max()), -int(x.min())) if x.size else 0
-        if x_max * self._colsum < 1 << (A_OUT_BITS - 1):  # in range: the wrap is the identity
+        if x_max * self._colsum < 1 << (STATE.bits - 1):  # in range: the wrap is the identity
             return y
-        return wrap_signed(y, A_OUT_BITS)
+        return wrap_signed(y, STATE.bits)
+
+    def compute_into(self, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The wrapped 24-bit a_out of every frame of `s` [..., C, H, W], no latency, written
+        into `out` [..., C_out, H_out, W_out] (int32 holds it exactly at half int64's
+        memory), evaluated in chunks of about :data:`CHUNK_ELEMENTS` outputs. Returns `out`."""
+        if not out.flags.c_contiguous:
+            raise ValueError("compute_into: `out` must be C-contiguous (written through a view)")
+        frame_out = out.shape[-3:]
+        frames = s.reshape(-1, *s.shape[-3:])
+        flat_out = out.reshape(-1, *frame_out)
+        chunk = max(1, CHUNK_ELEMENTS // max(1, math.prod(frame_out)))
+        for i in range(0, len(frames), chunk):
+            flat_out[i : i + chunk] = self.compute(frames[i : i + chunk])
+        return out
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send last step's activation (zeros at the first step), then convolve `s`."""

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from spikeport.hw_models.sim.kernels.arith import shift_floor
+from spikeport.ir.dendritic_node import FRAC_BITS
 
-FRAC_BITS = 12
 ONE = 1 << FRAC_BITS
 
 

@@ -19,6 +19,10 @@ import numpy as np
 
 from spikeport.hw_models.sim.kernels.arith import exact_matmul, shift_floor
 from spikeport.hw_models.sim.kernels.loops import delayed_scatter
+from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
+
+CHUNK_ELEMENTS = 1 << 20
+"""Delay-free input rows are evaluated together in chunks of about this many outputs."""
 
 
 def sign_mode(weight: np.ndarray) -> str:
@@ -47,7 +51,7 @@ def effective_weights(
     return -w if mode == "inhibitory" else w
 
 
-class DenseSynapse:
+class DenseSynapse(NodeKernel):
     """Batched Lava Dense on the last axis: input [batch, ..., n_in] -> output [batch, ..., n_out].
 
     weight: int [n_out, n_in] as given to Lava (before clipping/truncation); weight_exp: -8..7;
@@ -118,10 +122,11 @@ class DenseSynapse:
     def run_sequence(self, s: np.ndarray) -> np.ndarray:
         """All timesteps at once: input [T, ..., n_in] -> a_out [T, ..., n_out], latency included.
 
-        Identical to calling :meth:`step` T times from an empty pipeline. Without delays one
-        matrix product; with delays and a linear shift, an event-driven scatter of each
-        non-zero input over its synapses (compiled, exact int64: |sums| < 2**63 because
-        messages are at most 24-bit and weights 9-bit); otherwise one product per delay.
+        Identical to calling :meth:`step` T times from an empty pipeline. Without delays
+        :meth:`compute_into` (chunked products); with delays and a linear shift, an
+        event-driven scatter of each non-zero input over its synapses (compiled, exact
+        int64: |sums| < 2**63 because messages are at most 24-bit and weights 9-bit);
+        otherwise one product per delay.
         """
         x = np.asarray(s)
         x = (x != 0).astype(np.int8) if not self.graded else x.astype(np.int64)
@@ -129,17 +134,11 @@ class DenseSynapse:
         out = np.zeros((*x.shape[:-1], self.n_out), dtype=np.int64)
         if steps < 2:
             return out
-        flat = x[:-1].reshape(steps - 1, -1, self.n_in)  # the last step's result is never sent
         if self.max_delay == 0:
-            rows = flat.reshape(-1, self.n_in)
-            live = np.flatnonzero(rows.any(axis=1))  # all-zero inputs contribute nothing
-            if len(live) < len(rows):
-                sent = np.zeros((len(rows), self.n_out), dtype=np.int64)
-                if len(live):
-                    sent[live] = self.compute(rows[live])[0][1]
-                out[1:] = sent.reshape(steps - 1, *lead, self.n_out)
-                return out
-        if self.max_delay == 0 or not self._linear_shift:
+            self.compute_into(x[:-1], out[1:])  # the last step's result is never sent
+            return out
+        flat = x[:-1].reshape(steps - 1, -1, self.n_in)
+        if not self._linear_shift:
             for d, part in self.compute(flat):
                 if 1 + d < steps:
                     out[1 + d :] += part[: steps - 1 - d].reshape(-1, *lead, self.n_out)
@@ -147,6 +146,26 @@ class DenseSynapse:
         acc = np.zeros((steps + self.max_delay, flat.shape[1], self.n_out), dtype=np.int64)
         delayed_scatter(flat, self._syn_start, self._syn_out, self._syn_w, self._syn_d, acc)
         return shift_floor(acc[:steps], self.weight_exp).reshape(*x.shape[:-1], self.n_out)
+
+    def compute_into(self, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Delay-free synapses: a_out of every input row of `s` [..., n_in], no latency,
+        written into `out` [..., n_out] (zero-filled: all-zero rows, whose a_out is zero, are
+        skipped), evaluated in chunks of about :data:`CHUNK_ELEMENTS` outputs so that no
+        [..., n_out] int64 temporary is made. Returns `out`."""
+        if self.max_delay:
+            raise ValueError("compute_into: this Dense has synaptic delays")
+        if not out.flags.c_contiguous:
+            raise ValueError("compute_into: `out` must be C-contiguous (written through a view)")
+        rows, flat = s.reshape(-1, self.n_in), out.reshape(-1, self.n_out)
+        chunk = max(1, CHUNK_ELEMENTS // max(1, self.n_out))
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            live = np.flatnonzero(part.any(axis=1))  # all-zero inputs give all-zero outputs
+            if len(live) == len(part):
+                flat[i : i + chunk] = self.compute(part)[0][1]
+            elif len(live):
+                flat[i + live] = self.compute(part[live])[0][1]
+        return out
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send what was computed last step (plus due delayed parts), then accumulate `s`."""

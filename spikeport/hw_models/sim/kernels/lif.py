@@ -18,11 +18,9 @@ import math
 import numpy as np
 
 from spikeport.hw_models.sim.kernels.arith import decay_toward_zero, shift_floor, wrap_signed
-from spikeport.hw_models.sim.kernels.loops import ACT_SHIFT, UV_LIMIT, lif_loop
-
-VTH_SHIFT = 6
-DS_OFFSET = 1
-"""Lava adds 1 to du (``ds_offset``): the effective current decay is (du + 1) / 4096."""
+from spikeport.hw_models.sim.kernels.loops import lif_loop
+from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
+from spikeport.ir.int_nodes import ACT_SHIFT, DECAY_BITS, DS_OFFSET, STATE_LIMIT, VTH_SHIFT
 
 
 def wrap_current(u: np.ndarray) -> np.ndarray:
@@ -31,12 +29,12 @@ def wrap_current(u: np.ndarray) -> np.ndarray:
     Lava folds once (``np.where`` twice, L160-171), so it is a true modulo only while
     |u| <= 3 * 2**23; that always holds for in-range inputs.
     """
-    two = np.int64(2 * UV_LIMIT)
-    w = np.where(u > UV_LIMIT, u - two, u)
-    return np.where(w <= -UV_LIMIT, u + two, w)
+    two = np.int64(2 * STATE_LIMIT)
+    w = np.where(u > STATE_LIMIT, u - two, u)
+    return np.where(w <= -STATE_LIMIT, u + two, w)
 
 
-class CubaLifNeuron:
+class CubaLifNeuron(NodeKernel):
     """Batched bit-accurate LIF. Parameters are exactly Lava's ``LIF`` constructor integers.
 
     du: 0..4095 (or -1: netx's "no current decay"); dv: 0..4096; vth: 17-bit mantissa;
@@ -101,7 +99,7 @@ class CubaLifNeuron:
         )
         self.u = wrap_current(u)
         v = wrap_signed(decay_toward_zero(self.v, self.dv) + self.u + self.bias, 32)
-        v = np.clip(v, -(UV_LIMIT - 1), UV_LIMIT - 1)
+        v = np.clip(v, -(STATE_LIMIT - 1), STATE_LIMIT - 1)
         spikes = v > self.vth_scaled
         v[spikes] = 0
         self.v = v
@@ -134,8 +132,8 @@ class CubaLifNeuron:
         interval, phase = state_reset if state_reset is not None else (0, 0)
         params = np.array(
             [
-                4096 - self.du - DS_OFFSET,
-                4096 - self.dv,
+                (1 << DECAY_BITS) - self.du - DS_OFFSET,
+                (1 << DECAY_BITS) - self.dv,
                 self.vth_scaled,
                 self.t,
                 self.reset_interval or 0,

@@ -16,10 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-UV_LIMIT = 1 << 23
-"""Loihi u and v are 24-bit: u wraps past +-2**23, v saturates at +-(2**23 - 1)."""
-ACT_SHIFT = 6
-"""Lava shifts a synaptic activation left by 6 bits before adding it to u."""
+from spikeport.ir.int_nodes import ACT_SHIFT, DECAY_BITS, STATE_LIMIT
 
 
 @njit(cache=True, inline="always")
@@ -32,7 +29,7 @@ def _wrap32(x: int) -> int:
 def _decay(x: int, k: int) -> int:
     """``trunc(x * k / 4096)`` toward zero (Lava's 12-bit decay with k = 4096 - decay)."""
     p = x * k
-    return -((-p) >> 12) if p < 0 else p >> 12
+    return -((-p) >> DECAY_BITS) if p < 0 else p >> DECAY_BITS
 
 
 @njit(cache=True)
@@ -57,7 +54,7 @@ def lif_loop(
     ku, kv, vth, t0 = params[0], params[1], params[2], params[3]
     r_int, r_phase, s_int, s_phase = params[4], params[5], params[6], params[7]
     steps, batch, n = a.shape
-    lim, two = UV_LIMIT, 2 * UV_LIMIT
+    lim, two = STATE_LIMIT, 2 * STATE_LIMIT
     keep_u, keep_v = rec_u.shape[0] > 0, rec_v.shape[0] > 0
     shared = bias.shape[0] == 1
     for t in range(steps):

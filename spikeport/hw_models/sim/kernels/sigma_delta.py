@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
+
 
 class _DeltaState:
     def __init__(self, shape: tuple[int, ...], vth: int, state_exp: int, cum_error: bool) -> None:
@@ -50,7 +52,7 @@ class _DeltaState:
         return np.right_shift(s, self.state_exp)
 
 
-class DeltaEncoder(_DeltaState):
+class DeltaEncoder(_DeltaState, NodeKernel):
     """Lava ``Delta`` (netx SDNN input layer): graded change messages of its input."""
 
     def __init__(
@@ -70,7 +72,7 @@ class DeltaEncoder(_DeltaState):
         return self._delta(x)
 
 
-class SigmaDeltaNeuron(_DeltaState):
+class SigmaDeltaNeuron(_DeltaState, NodeKernel):
     """Lava ``SigmaDelta`` (netx SDNN hidden layer), act_mode "relu" or "unit"."""
 
     def __init__(
@@ -103,7 +105,7 @@ class SigmaDeltaNeuron(_DeltaState):
         return self._delta(act)
 
 
-class SigmaDecoder:
+class SigmaDecoder(NodeKernel):
     """Lava ``Sigma`` (netx ``sigma_output`` layer): running sum of its input."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:

@@ -1,0 +1,257 @@
+"""Executors of the attention nodes: the quantised core ``IntAttention`` (all variants) and
+the lowered primitives (IR ``attention_nodes`` and ``DendriticAttention``).
+
+Timing (``docs/semantics.md``, "Timing contract"): every node here computes its output from
+the same step's inputs (Lava: receive, then send, in one step), so none adds latency. Only
+the SDSA attention carries state across steps (its inner CubaLIF); that state is zeroed at
+the start of each of the node's data windows (``Executor.set_window``), exactly as the
+retime pass makes ``LIFReset`` do for ordinary neurons. The lowered primitives are
+stateless across steps (the dendrites restart at token 0 of every step).
+
+The attention integers come from :mod:`spikeport.hw_models.sim.int_attention` (the formulas
+are defined once, there). Operation counts per step (batch-summed):
+
+* ssa / lrf_ssa / axnor: ``bitwise_words`` and ``popcount_words``, one AND (+ one XNOR for
+  a-XNOR) word and one popcount per 64-bit word of every (query, key) pair of each head;
+  ``synaptic_events`` = v spikes x N queries (score-weighted accumulation of V);
+  ``dense_macs`` = heads x N x N x head_dim; the local term adds 18 taps per v spike
+  (events) and 18 per output (MACs).
+* lrf_dyn: ``neuron_updates`` = ``state_reads`` = N x D x k compartment updates.
+* sdsa: ``bitwise_words`` = 2 x N x words(D) (k AND v, q AND s), ``synaptic_events`` =
+  non-zero k*v (the column sum), ``neuron_updates`` = D inner neurons, ``state_reads`` = 2 D.
+* AndPopcount / XnorPopcount: as the score part of ssa / axnor (XNOR only when a_int != 0).
+* ScoreCombine: ``dense_macs`` = 2 per score; SpikeAccumulate: ``synaptic_events`` = v spikes
+  x N, ``dense_macs`` = scores x head_dim; DendriticAttention: ``neuron_updates`` =
+  ``state_reads`` = N x D x compartments. LocalTerm, SpikeAnd, TokenSum count nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from spikeport.errors import UnsupportedError
+from spikeport.hw_models.sim import int_attention as ia
+from spikeport.hw_models.sim.base import (
+    COUNTERS,
+    Inputs,
+    StepwiseExecutor,
+    only,
+    per_step,
+    register_executor,
+)
+from spikeport.hw_models.sim.kernels import popcount
+from spikeport.hw_models.sim.kernels.arith import FLOAT_EXACT, shift_floor
+from spikeport.hw_models.sim.kernels.dendritic import dendritic_attention
+
+
+def window_segments(steps: int, start: int, period: int) -> list[tuple[int, int]]:
+    """Split step indices 0..steps-1 at every t with t % period == start % period.
+
+    Returns [lo, hi) pairs covering all steps: a stateful node restarts at each lo > 0."""
+    first = start % period
+    cuts = [0, *range(first if first > 0 else period, steps, period), steps]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def nonzero_per_step(x: np.ndarray) -> np.ndarray:
+    """Non-zero count of each step of a [T, ...] array."""
+    return np.count_nonzero(x.reshape(len(x), -1), axis=1).astype(np.int64)
+
+
+@register_executor("IntAttention")
+class IntAttentionExecutor(StepwiseExecutor):
+    """One quantised attention core per step; the SDSA inner neuron restarts per window."""
+
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.start, self.period, self.offset = 0, None, 0
+
+    def set_window(self, start: int, period: int) -> None:
+        self.start, self.period = int(start), int(period)
+
+    def reset(self, batch: int) -> None:
+        self.offset = 0
+
+    def skip_to(self, step: int) -> None:
+        self.offset = int(step)
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        rec = self.node
+        q, k, v = inputs["q"], inputs["k"], inputs["v"]
+        m = rec.count_shift
+        if rec.variant == "sdsa":
+            steps = len(q)
+            segments = (
+                [(0, steps)]
+                if self.period is None
+                else window_segments(steps, self.start - self.offset, self.period)
+            )
+            out = np.empty_like(q)
+            for lo, hi in segments:  # a fresh inner neuron per window = LIFReset at lo
+                out[lo:hi] = ia.sdsa_int(
+                    q[lo:hi], k[lo:hi], v[lo:hi], count_shift=m, vth=rec.inner_vth, dv=rec.inner_dv
+                )
+            return out
+        if rec.variant in ("ssa", "lrf_ssa"):
+            out = ia.ssa_int(q, k, v, rec.heads, m)
+        elif rec.variant == "axnor":
+            out = ia.axnor_int(q, k, v, rec.heads, rec.a_int, rec.a_shift, m)
+        elif rec.variant == "lrf_dyn":
+            out = ia.lrf_dyn_int(
+                q,
+                k,
+                v,
+                dyn_a=rec.dyn_a,
+                dyn_gamma=rec.dyn_gamma,
+                dyn_c=rec.dyn_c,
+                input_mode=rec.input_mode,
+                count_shift=m,
+            )
+        else:  # pragma: no cover - the node validates its variant
+            raise UnsupportedError(f"{rec.name}: attention variant {rec.variant!r}")
+        if rec.local_weight is not None:
+            out = out + ia.local_int(
+                v, rec.local_weight, rec.grid, rec.local_dilation, rec.local_shift
+            )
+        return out
+
+    def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
+        rec = self.node
+        steps, batch = out.shape[:2]
+        n_tok, dim = self.out_shape
+        c = {key: np.zeros(steps, dtype=np.int64) for key in COUNTERS}
+        if rec.variant == "sdsa":
+            kv = inputs["k"] * inputs["v"]
+            c["bitwise_words"][:] = 2 * batch * n_tok * popcount.words(dim)
+            c["synaptic_events"][:] = nonzero_per_step(kv)
+            c["neuron_updates"][:] = batch * dim
+            c["state_reads"][:] = 2 * batch * dim
+            return c
+        if rec.variant == "lrf_dyn":
+            comp = rec.dyn_gamma.shape[-1]
+            c["neuron_updates"][:] = batch * n_tok * dim * comp
+            c["state_reads"][:] = batch * n_tok * dim * comp
+        else:
+            pairs = batch * rec.heads * n_tok * n_tok * popcount.words(rec.head_dim)
+            c["bitwise_words"][:] = pairs * (2 if rec.variant == "axnor" else 1)
+            c["popcount_words"][:] = pairs * (2 if rec.variant == "axnor" else 1)
+            c["synaptic_events"][:] = nonzero_per_step(inputs["v"]) * n_tok
+            c["dense_macs"][:] = batch * rec.heads * n_tok * n_tok * rec.head_dim
+        if rec.local_weight is not None:
+            taps = 9 * len(rec.local_dilation)
+            c["synaptic_events"] += nonzero_per_step(inputs["v"]) * taps
+            c["dense_macs"] += batch * n_tok * dim * taps
+        return c
+
+
+# -- lowered primitives ------------------------------------------------------------------
+class PopcountExecutor(StepwiseExecutor):
+    """Bit-packed scores of each step's q and k [..., N, d] -> [..., N, M]."""
+
+    xnor_words = False
+    """Whether each word pair also costs an XNOR and a second popcount."""
+
+    def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
+        ops = math.prod(out.shape[1:]) * popcount.words(self.node.head_dim)
+        ops *= 2 if self.xnor_words else 1
+        return {"bitwise_words": per_step(ops, len(out)), "popcount_words": per_step(ops, len(out))}
+
+
+@register_executor("AndPopcount")
+class AndPopcountExecutor(PopcountExecutor):
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        return popcount.and_popcount(inputs["q"], inputs["k"])
+
+
+@register_executor("XnorPopcount")
+class XnorPopcountExecutor(PopcountExecutor):
+    def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
+        super().__init__(node, in_shapes, out_shape)
+        self.xnor_words = node.a_int != 0
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        return popcount.axnor_scores(inputs["q"], inputs["k"], self.node.a_int, self.node.a_shift)
+
+
+@register_executor("ScoreCombine")
+class ScoreCombineExecutor(StepwiseExecutor):
+    """(2^a_shift - a_int[h]) c_and + a_int[h] c_xnor on [..., h, N, M] counts."""
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        a = np.asarray(self.node.a_int, dtype=np.int64).reshape(-1, 1, 1)
+        return ((1 << self.node.a_shift) - a) * inputs["c_and"] + a * inputs["c_xnor"]
+
+    def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
+        return {"dense_macs": per_step(2 * math.prod(out.shape[1:]), len(out))}
+
+
+@register_executor("SpikeAccumulate")
+class SpikeAccumulateExecutor(StepwiseExecutor):
+    """floor((scores @ v) 2^count_shift / 2^score_shift), [..., h, N, M] x [..., h, M, d]."""
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        scores = np.asarray(inputs["scores"], dtype=np.int64)
+        v = np.asarray(inputs["v"], dtype=np.int64)
+        bound = int(np.abs(scores).max(initial=0)) * int(np.abs(v).sum(axis=-2).max(initial=0))
+        if bound < FLOAT_EXACT:  # every partial sum is an exactly representable integer
+            total = np.rint(scores.astype(np.float64) @ v.astype(np.float64)).astype(np.int64)
+        else:
+            total = scores @ v
+        return shift_floor(total << self.node.count_shift, -self.node.score_shift)
+
+    def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
+        n_tok = self.out_shape[1]
+        macs = math.prod(out.shape[1:]) * self.in_shapes["v"][1]
+        return {
+            "synaptic_events": nonzero_per_step(inputs["v"]) * n_tok,
+            "dense_macs": per_step(macs, len(out)),
+        }
+
+
+@register_executor("LocalTerm")
+class LocalTermExecutor(StepwiseExecutor):
+    """The integer local term of v (``int_attention.local_int``)."""
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        n = self.node
+        return ia.local_int(only(inputs), n.weight, n.grid, n.dilation, n.shift)
+
+
+@register_executor("SpikeAnd")
+class SpikeAndExecutor(StepwiseExecutor):
+    """a AND b on 0/1 spikes; b [..., D] is broadcast over a's token axis [..., N, D]."""
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        a, b = inputs["a"], inputs["b"]
+        if b.ndim == a.ndim - 1:
+            b = b[..., None, :]
+        return (a != 0).astype(np.int64) * (b != 0)
+
+
+@register_executor("TokenSum")
+class TokenSumExecutor(StepwiseExecutor):
+    """Column sum over tokens [..., N, D] -> [..., D], << shift."""
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        return np.asarray(only(inputs), dtype=np.int64).sum(axis=-2) << self.node.shift
+
+
+@register_executor("DendriticAttention")
+class DendriticAttentionExecutor(StepwiseExecutor):
+    """The integer dendritic neuron of lowered LRF-Dyn (``kernels.dendritic``)."""
+
+    def compute(self, inputs: Inputs) -> np.ndarray:
+        return dendritic_attention(inputs["q"], inputs["k"], inputs["v"], self.node)[0]
+
+    def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
+        n_tok, dim = self.out_shape
+        lead = math.prod(out.shape[1 : out.ndim - 2])  # batch (and any extra axes)
+        updates = lead * n_tok * dim * self.node.compartments
+        return {
+            "neuron_updates": per_step(updates, len(out)),
+            "state_reads": per_step(updates, len(out)),
+        }
