@@ -40,3 +40,10 @@ def test_demo_runs_every_stage_and_the_summary_is_consistent(tmp_path, capsys, m
     for name in ("report.json", "report.md", "index.html"):
         assert (energy_dir / name).is_file()
     assert list(energy_dir.glob("*.png"))
+
+    # `make demo` twice: the second run reuses the model and replaces the demo's own outputs
+    assert cli.main([*argv, "--until", "convert"]) == 0
+    assert "(cached)" in capsys.readouterr().out
+    again = json.loads((tmp_path / "artifacts" / "axnor" / "report.json").read_text())
+    assert again["source"] == converted["source"] == "../../models/axnor/model.pt"
+    assert not list(tmp_path.rglob(".*.tmp-*")) and not list(tmp_path.rglob(".*.lock"))

@@ -12,13 +12,25 @@ config's ``dataset``: ``digits`` or the ``--dataset`` of ``spikeport train``), e
 Up to ``--calibration-samples`` training samples, spread over the train split, calibrate a
 bias correction (the mean shift weight rounding causes); test samples are used only for
 the reported accuracies. Time-major data (event frames) is traced as ``[T, B, C, H, W]``.
+
+DIR is checked before any work and written whole (``spikeport.outputs``): an existing DIR
+needs ``--force``; DIR may not be, hold or sit inside the checkpoint. report.json's ``source``
+is the checkpoint's path relative to DIR.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from spikeport.commands.options import add_data_argument, positive_int
+from spikeport.commands.options import (
+    add_data_argument,
+    add_force,
+    add_threads,
+    positive_float,
+    positive_int,
+    timesteps,
+)
 
 CALIBRATION_SAMPLES = 2048
 
@@ -35,24 +47,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "checkpoint", nargs="?", help="model.pt from `spikeport train`, or an official checkpoint"
     )
     p.add_argument("-o", "--out", metavar="ARTIFACT_DIR", help="output directory")
+    add_force(p, "artifact directory")
     p.add_argument("--arch", default=None, help="architecture of a non-spikeport checkpoint")
-    p.add_argument("--embed-dim", type=int, default=None)
-    p.add_argument("--depth", type=int, default=None)
-    p.add_argument("--heads", type=int, default=None)
-    p.add_argument("--classes", type=int, default=None)
-    p.add_argument("--T", type=int, default=None, help="timesteps")
+    p.add_argument("--embed-dim", type=positive_int, default=None)
+    p.add_argument("--depth", type=positive_int, default=None)
+    p.add_argument("--heads", type=positive_int, default=None)
+    p.add_argument("--classes", type=positive_int, default=None)
+    p.add_argument("--T", type=timesteps, default=None, help="timesteps")
     p.add_argument("--attention", default=None, help="attention variant of the checkpoint")
-    p.add_argument("--img-size", type=int, default=None)
-    p.add_argument("--in-channels", type=int, default=None)
+    p.add_argument("--img-size", type=positive_int, default=None)
+    p.add_argument("--in-channels", type=positive_int, default=None)
     p.add_argument(
         "--input-scale",
-        type=float,
+        type=positive_float,
         default=None,
         help="integers per input unit (default: 16 for digits, 1 for event frames, else 64)",
     )
     p.add_argument(
         "--input-max",
-        type=float,
+        type=positive_float,
         default=None,
         help="largest input value (default: 1 for digits, the largest calibration count for "
         "event frames, else 4)",
@@ -77,7 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="test samples (spread over the split) for the accuracies (default: all)",
     )
-    p.add_argument("--batch-size", type=int, default=60, help="evaluation batch size")
+    p.add_argument("--batch-size", type=positive_int, default=60, help="evaluation batch size")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation")
     p.add_argument(
         "--no-calibration",
@@ -94,15 +107,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list the passes in the order convert runs them (retime last) and exit",
     )
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from spikeport.errors import SpikeportError
 
     if args.list_passes:
@@ -120,22 +130,33 @@ def run(args: argparse.Namespace) -> int:
     ckpt = Path(args.checkpoint)
     if not ckpt.is_file():
         raise SpikeportError(f"{ckpt}: no such checkpoint file")
-    if args.batch_size < 1:
-        raise SpikeportError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.T is not None:
-        from spikeport.budget import require_T
+    from spikeport.outputs import claim
 
-        require_T("--T", args.T)
+    out = Path(args.out)
+    with claim(out, kind="dir", option="-o", force=args.force, inputs=[ckpt]) as tmp:
+        report, written = _convert(args, ckpt, out, tmp)
+    from spikeport.converters.quant_report import format_table
+
+    print(format_table(report))
+    print(f"wrote {out}/graph.json, tensors.h5, float/, {written}")
+    return 0
+
+
+def _convert(args: argparse.Namespace, ckpt: Path, out: Path, tmp: Path) -> tuple[dict, str]:
+    """Convert ``ckpt`` and write the artifact into ``tmp`` (published later as ``out``);
+    (report.json document, the files written besides the graphs)."""
+    import json
 
     import torch
 
     from spikeport.converters.passes import QuantConfig
     from spikeport.converters.pipeline import convert_model, measure_fidelity
-    from spikeport.converters.quant_report import build_report, format_table
+    from spikeport.converters.quant_report import build_report, source_fields
+    from spikeport.errors import SpikeportError
     from spikeport.ir import manifest, plain_name, save
     from spikeport.models.checkpoint import from_checkpoint
 
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     extra = {
         k: v
         for k, v in (("img_size", args.img_size), ("in_channels", args.in_channels))
@@ -201,24 +222,21 @@ def run(args: argparse.Namespace) -> int:
 
     retimer = PassManager([Retime()])
     quantized = retimer.run(conv.quantized)
-    out = Path(args.out)
-    save(quantized, out)
-    save(conv.float_graph, out / "float")
+    save(quantized, tmp)
+    save(conv.float_graph, tmp / "float")
     dataset = None if spec is None else str(spec)
-    report = build_report(quantized, conv.pass_log, fidelity, source=str(ckpt), dataset=dataset)
+    source = source_fields(ckpt, out)
+    report = build_report(quantized, conv.pass_log, fidelity, source=source, dataset=dataset)
     report["timing"] = quantized.meta["timing"]
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (tmp / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if test is not None:
         from spikeport.data import write_record
 
         used = {"evaluation": None if args.no_eval else {"split": "test", "samples": len(test)}}
         used["calibration"] = None if train is None else {"split": "train", "samples": len(train)}
-        write_record(out, test, dataset, **used)
-    manifest.write(out)  # last: the sha256 of every file written above
-    print(format_table(report))
-    written = "report.json" if test is None else "report.json, data.json"
-    print(f"wrote {out}/graph.json, tensors.h5, float/, {written}")
-    return 0
+        write_record(tmp, test, dataset, **used)
+    manifest.write(tmp)  # last: the sha256 of every file written above
+    return report, "report.json" if test is None else "report.json, data.json"
 
 
 def _default_input_max(digits: bool, time_major: bool, data) -> float:  # noqa: ANN001

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from spikeport.commands.options import add_data_argument
+from spikeport.commands.options import add_data_argument, positive_int
 from spikeport.distributed.options import add_distributed_arguments, distributed_requested
 
 
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("artifact", help="artifact directory written by `spikeport convert`")
     add_data_argument(p, "the artifact's data.json, else digits")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--batch-size", type=int, default=60, help="samples per simulator run")
+    p.add_argument("--batch-size", type=positive_int, default=60, help="samples per simulator run")
     p.add_argument(
         "--probe",
         nargs="+",
@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NODE",
         help="also report these nodes' output (non-zero count per window step, summed)",
     )
-    p.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     p.add_argument(
         "--full-timing",
         action="store_true",
@@ -54,10 +54,6 @@ def run(args: argparse.Namespace) -> int:
 
     from spikeport.errors import SpikeportError
 
-    if args.batch_size < 1:
-        raise SpikeportError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.limit is not None and args.limit < 1:
-        raise SpikeportError(f"--limit must be >= 1, got {args.limit}")
     art = Path(args.artifact)
     if not art.is_dir():
         raise SpikeportError(f"{art}: no such artifact directory (run `spikeport convert`)")

@@ -48,10 +48,11 @@ def build_report(
     pass_log: list[tuple[str, int]],
     fidelity: dict[str, Any] | None = None,
     *,
-    source: str = "",
+    source: dict[str, str] | None = None,
     dataset: str | None = None,
 ) -> dict[str, Any]:
-    """JSON-able report; accuracies are fractions, deltas percentage points."""
+    """JSON-able report; accuracies are fractions, deltas percentage points; ``source``:
+    :func:`source_fields` of the checkpoint."""
     q = quantized.meta.get("quantization", {})
     layers = []
     measured = (fidelity or {}).get("layers", {})
@@ -65,7 +66,7 @@ def build_report(
             row["u_headroom_bits"] = _headroom(m["max_u"])
         layers.append(row)
     report: dict[str, Any] = {
-        "source": source,
+        **(source or {"source": ""}),
         "dataset": dataset,
         "T": quantized.meta.get("T"),
         "input_scale": q.get("input_scale"),

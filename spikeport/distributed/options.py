@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from spikeport.commands.options import positive_int
 from spikeport.errors import SpikeportError
 
 
@@ -16,7 +17,7 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
     how = g.add_mutually_exclusive_group()
     how.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="start a local Dask cluster of N worker processes (1 thread each) for this run",
@@ -30,7 +31,7 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--shard-size",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="samples per shard (default: about 4 shards per worker, whole batches)",
@@ -42,12 +43,8 @@ def distributed_requested(args: argparse.Namespace) -> bool:
     workers = getattr(args, "workers", None)
     scheduler = getattr(args, "scheduler", None)
     shard_size = getattr(args, "shard_size", None)
-    if workers is not None and workers < 1:
-        raise SpikeportError(f"--workers must be >= 1, got {workers}")
     if scheduler is not None and not scheduler.strip():
         raise SpikeportError("--scheduler: empty address")
-    if shard_size is not None and shard_size < 1:
-        raise SpikeportError(f"--shard-size must be >= 1, got {shard_size}")
     wanted = workers is not None or scheduler is not None
     if shard_size is not None and not wanted:
         raise SpikeportError("--shard-size needs --workers or --scheduler")
