@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 
 from spikeport import ir  # noqa: E402
 from spikeport.converters.netx_import import load_netx  # noqa: E402
-from spikeport.deploy.onnx_export import export_onnx, onnx_summary, run_onnx  # noqa: E402
+from spikeport.deploy.onnx import export_onnx, onnx_summary, run_onnx  # noqa: E402
 from spikeport.errors import SpikeportError, UnsupportedError  # noqa: E402
 from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 
@@ -137,7 +137,7 @@ def _run_once(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One ReferenceEvaluator run of an unrolled model -> {output: [T, B, ...]} (sim layout)."""
     from onnx.reference import ReferenceEvaluator
 
-    from spikeport.deploy.onnx_ops import CUSTOM_OPS
+    from spikeport.deploy.onnx.ops import CUSTOM_OPS
 
     names = [o.name for o in model.graph.output]
     got = ReferenceEvaluator(model, new_ops=list(CUSTOM_OPS)).run(names, feeds)

@@ -16,7 +16,7 @@ from spikeport import ir  # noqa: E402
 from spikeport.cli import main  # noqa: E402
 from spikeport.converters.netx_import import load_netx  # noqa: E402
 from spikeport.converters.nir_import import load_nir  # noqa: E402
-from spikeport.deploy.onnx_export import run_onnx  # noqa: E402
+from spikeport.deploy.onnx import run_onnx  # noqa: E402
 from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def test_export_onnx_writes_a_model_that_runs_like_the_simulator(int_artifact, t
 def test_export_onnx_steps_writes_one_unrolled_model(int_artifact, tmp_path, capsys):
     from onnx.reference import ReferenceEvaluator
 
-    from spikeport.deploy.onnx_ops import CUSTOM_OPS
+    from spikeport.deploy.onnx.ops import CUSTOM_OPS
 
     out = tmp_path / "tiny_T6.onnx"
     args = ["export", str(int_artifact), "--format", "onnx", "--steps", "6", "-o", str(out)]

@@ -5,7 +5,7 @@ interchange format.
   ``--dt`` sets the NIR timestep in seconds; ``--partial`` exports the expressible part from
   the inputs up to the first node NIR cannot express instead of refusing.
 * ``onnx``: the one-timestep model of a lowered graph with ``ai.spikeport`` custom operators
-  (``spikeport.deploy.onnx_export``), checked with ``onnx.checker``; ``--steps T`` writes
+  (``spikeport.deploy.onnx``), checked with ``onnx.checker``; ``--steps T`` writes
   instead one model of T unrolled timesteps (inputs and outputs [B, T, ...]).
 * ``netx``: a lava-dl ``.net`` file via ``spikeport.deploy.netx_export`` when that module is
   present; otherwise a "not yet supported" error.
@@ -108,7 +108,7 @@ def _export(graph: Any, args: argparse.Namespace, out: Path) -> str:
         if g.metadata.get("dropped"):
             summary += f"; left out {len(g.metadata['dropped'].split(','))} node(s)"
     elif args.format == "onnx":
-        from spikeport.deploy.onnx_export import export_onnx, onnx_summary
+        from spikeport.deploy.onnx import export_onnx, onnx_summary
 
         model = export_onnx(graph, out, steps=args.steps)
         summary = ", ".join(f"{k} x{v}" for k, v in onnx_summary(model).items())

@@ -73,6 +73,17 @@ class DendriticAttention(QKVCore, Node):
         if self.state_bits not in (8, 16, 24, 32, 40, 48, 56, 64):
             raise self.fail(f"state_bits must be a multiple of 8 up to 64, got {self.state_bits}")
 
+    def transition(self) -> np.ndarray:
+        """The tridiagonal as a dense int64 [D, k, k] matrix Ā 2^12: diagonal 4096 - decay,
+        Ā[i, i + 1] = up[i], Ā[i + 1, i] = down[i] (what a dense-matrix backend computes with)."""
+        d, k = self.decay.shape
+        a = np.zeros((d, k, k), dtype=np.int64)
+        idx = np.arange(k)
+        a[:, idx, idx] = (1 << FRAC_BITS) - self.decay
+        a[:, idx[:-1], idx[1:]] = self.up
+        a[:, idx[1:], idx[:-1]] = self.down
+        return a
+
     def formats(self) -> dict[str, IntFormat]:
         return {"up": IntFormat(13, True), "down": IntFormat(13, True)}
 

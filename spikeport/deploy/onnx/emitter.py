@@ -1,0 +1,32 @@
+"""The table of node emitters: one function per IR node type turns a node into ONNX ops.
+
+``fn(b, rec, ins, x, shapes, graph) -> tensor``: `b` the :class:`~.builder.Builder`, `rec`
+the node, `ins` {port: tensor}, `x` the ``in`` port's tensor (or None), `shapes` every
+node's per-sample shape, `graph` the IR graph; it returns the tensor holding the node's
+value this step. Register with ``@emits("NodeType", ...)`` (one emitter per type).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from spikeport.deploy.onnx.builder import Builder
+
+Emit = Callable[[Builder, Any, dict[str, str], "str | None", dict, Any], str]
+
+EMITTERS: dict[str, Emit] = {}
+"""IR node type name -> its ONNX emitter."""
+
+
+def emits(*node_types: str) -> Callable[[Emit], Emit]:
+    """Decorator: emit IR nodes of these types with this function (one emitter per type)."""
+
+    def deco(fn: Emit) -> Emit:
+        for t in node_types:
+            if t in EMITTERS:
+                raise TypeError(f"ONNX emitter for {t!r} is already registered")
+            EMITTERS[t] = fn
+        return fn
+
+    return deco
