@@ -71,6 +71,7 @@ class Tally:
     samples: int
     correct: int
     predictions: np.ndarray  # int64 [samples], in sample order
+    readout_v: np.ndarray  # [samples, classes], the readout's v the predictions come from
     ops_per_node: dict[str, dict[str, int]]
     full: dict[str, int]
     spikes: dict[str, int]
@@ -92,6 +93,7 @@ class Tally:
             samples=self.samples + other.samples,
             correct=self.correct + other.correct,
             predictions=np.concatenate([self.predictions, other.predictions]),
+            readout_v=np.concatenate([self.readout_v, other.readout_v]),
             ops_per_node=plus(self.ops_per_node, other.ops_per_node),
             full=plus(self.full, other.full),
             spikes=plus(self.spikes, other.spikes),
@@ -111,6 +113,7 @@ class Classification:
     samples: int
     seconds: float
     predictions: np.ndarray
+    readout_v: np.ndarray
     ops: dict[str, int]
     ops_per_node: dict[str, dict[str, int]]
     ops_full_run: dict[str, int] | None
@@ -162,14 +165,15 @@ def tally(
     nonzero = {p: [0] * timing.T for p in probes}
     sums = {p: [0] * timing.T for p in probes}
     labels = np.asarray(labels)
-    predictions, correct, seconds = [], 0, 0.0
+    predictions, vs, correct, seconds = [], [], 0, 0.0
     for lo in range(0, len(images), batch_size):
         feed = direct_input(graph, images[lo : lo + batch_size])
         t0 = time.perf_counter()
         res = sim.run(feed, windowed=windowed)
         seconds += time.perf_counter() - t0
         v = res.probes[(readout, "v")]
-        pred = (v[-1] if windowed else v[timing.readout_step]).argmax(axis=1)
+        vs.append(v[-1] if windowed else v[timing.readout_step])
+        pred = vs[-1].argmax(axis=1)
         predictions.append(pred)
         correct += int((pred == labels[lo : lo + len(feed)]).sum())
         for name, per in res.counts.items():
@@ -192,6 +196,7 @@ def tally(
         samples=n,
         correct=correct,
         predictions=np.concatenate(predictions) if predictions else np.zeros(0, np.int64),
+        readout_v=np.concatenate(vs) if vs else np.zeros((0,), np.int64),
         ops_per_node=ops_per_node,
         full=full,
         spikes=spikes,
@@ -210,6 +215,7 @@ def summarize(t: Tally, timing: Timing, windowed: bool) -> Classification:
         samples=t.samples,
         seconds=t.seconds,
         predictions=t.predictions,
+        readout_v=t.readout_v,
         ops=ops,
         ops_full_run=None if windowed else t.full,
         ops_per_node=t.ops_per_node,
