@@ -345,3 +345,27 @@ def _re(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+WRONG_TYPES = [
+    ("float", "LIF", "decay_input", "false", "field 'decay_input' = 'false' is not of type bool"),
+    ("float", "LIF", "v_threshold", True, "field 'v_threshold' = True is not of type float"),
+    ("float", "Conv2d", "groups", 1.5, "field 'groups' = 1.5 is not of type int"),
+    ("int", "CubaLIF", "du", True, "field 'du' = True is not of type int"),
+    ("int", "CubaLIF", "reset_interval", "4", "field 'reset_interval' = '4' is not of type"),
+    ("int", "Conv", "stride", [1, 1.5], "field 'stride' = (1, 1.5) is not of type"),
+]
+
+
+@pytest.mark.parametrize(("graph", "kind", "field", "value", "message"), WRONG_TYPES)
+def test_node_parameters_of_the_wrong_type_are_refused(art, graph, kind, field, value, message):
+    path = art / "float" if graph == "float" else art
+
+    def edit(doc: dict) -> None:
+        node = next(n for n in doc["nodes"] if n["type"] == kind)
+        node["params"][field] = value
+
+    _edit_json(path, edit)
+    _reseal(path)
+    with pytest.raises(ir.ArtifactError, match=_re(message)):
+        ir.load(path)

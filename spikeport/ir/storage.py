@@ -8,8 +8,9 @@ link (soft or external) or a dataset stored outside tensors.h5, an unknown schem
 an unknown node type or field, a missing tensor or one stored under another node's key, a
 tensor whose shape or dtype differs from graph.json, a NaN, infinite or out-of-range value
 (:mod:`spikeport.value_range`), sizes over
-the memory budget (:mod:`spikeport.budget`) before they are read, a graph name that is not
-a plain name, out-of-range ``meta`` values (:mod:`spikeport.ir.metadata`), and a graph
+the memory budget (:mod:`spikeport.budget`) before they are read, a node parameter whose type
+differs from the node's annotation (:mod:`spikeport.ir.field_types`), a graph name that is
+not a plain name, out-of-range ``meta`` values (:mod:`spikeport.ir.metadata`), and a graph
 whose inferred shapes differ from the recorded ones or that does not validate.
 """
 
@@ -28,6 +29,7 @@ from spikeport import budget, hdf5
 from spikeport.errors import first_line
 from spikeport.ir import manifest
 from spikeport.ir.errors import ArtifactError, GraphError
+from spikeport.ir.field_types import check_params
 from spikeport.ir.graph import Graph
 from spikeport.ir.metadata import check_meta, check_name
 from spikeport.ir.node import NODE_TYPES, Node
@@ -215,6 +217,7 @@ def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
         where = f"{name}/{field}"
         values[field] = _tensor(h5, spec, _key(name, field), where, jpath, hpath)
     try:
+        check_params(cls, name, {k: values[k] for k in params})
         return cls(name=name, **values)
     except GraphError as exc:
         raise ArtifactError(f"{jpath}: {exc}") from None
