@@ -75,7 +75,7 @@ def official_checkpoint(
     """What the official training scripts write, with optimiser state after one step.
 
     ``key="state_dict"``: timm's CheckpointSaver (Spikformer, SDT, QKFormer CIFAR;
-    notes/spikformer_code.md §1.5), keys DataParallel-prefixed ``module.``. ``key="model"``:
+    their ``train.py``), keys DataParallel-prefixed ``module.``. ``key="model"``:
     the MAE/DeiT ``misc.save_model`` format (QKFormer ImageNet, SDT-V3), keys unprefixed.
     """
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.0)

@@ -22,7 +22,7 @@ def trained_like(arch: str, seed: int = 0, **kw) -> torch.nn.Module:
 
 
 def timm_checkpoint(model: torch.nn.Module, ema: torch.nn.Module | None = None) -> dict:
-    """What timm's CheckpointSaver writes (notes/spikformer_code.md §1.5), DataParallel-prefixed."""
+    """What timm's CheckpointSaver writes (the official train.py), DataParallel-prefixed."""
     return official_checkpoint(model, "state_dict", ema=ema)
 
 

@@ -8,7 +8,7 @@ References, independent of the code under test:
   official ``SDT_V3/Classification/Model_Base/models.py`` (``Spiking_vit_MetaFormer_Spike_
   SepConv``), read in the fork ``prdvanderwal/Spike-Driven-Transformer-V3`` (the BICLab
   repository itself is not in the code index). Parameter counts are its sums.
-* Published sizes: LRF-Dyn paper Table 1 (notes/papers.md §2.6) lists SDT-V3
+* Published sizes: LRF-Dyn paper (ICLR 2026 submission) Table 1 lists SDT-V3
   Efficient-Transformer-S at 5.11 M and -L at 18.99 M; the official factories' comments say
   "#5.1M", "#10.0M" (M) and "#19.0M" (L, the paper abstract's 19M). The exact counts of the
   official structure are 5,105,608 / 10,023,112 / 18,987,504, which round to all of these.

@@ -1,9 +1,9 @@
 """Spikformer / SDT builders: official names, parameter counts, shapes, and forward semantics.
 
-Reference numbers (parameter counts, key counts, key shapes) come from notes/spikformer_code.md,
-an independent enumeration of the official code. Forward semantics are checked against a
-straightforward re-implementation written here from the notes' description of the official
-forward (functional ops, an explicit LIF loop, explicit attention formulas).
+Reference numbers (parameter counts, key counts, key shapes) come from an independent
+enumeration of the official code (``ZK-Zhou/spikformer``, ``BICLab/Spike-Driven-Transformer``).
+Forward semantics are checked against a straightforward re-implementation written here from
+the official forward (functional ops, an explicit LIF loop, explicit attention formulas).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """netx `.net` import: the networks shipped in the lava-dl 0.6.0 wheel.
 
 References, independent of the importer: the files read directly with h5py here, the
-netx mapping table (notes/lava.md §2.2: du = iDecay - 1, bias_exp = 6, ...), Lava's
-weight truncation rule, and what `lava.lib.dl.netx.hdf5.Network` itself builds.
+netx mapping of lava-dl 0.6.0 ``lava/lib/dl/netx/hdf5.py`` (du = iDecay - 1, bias_exp = 6,
+...), Lava's weight truncation rule, and what `lava.lib.dl.netx.hdf5.Network` itself builds.
 """
 
 from __future__ import annotations

@@ -16,15 +16,16 @@ import pytest
 
 from spikeport import ir
 from spikeport.converters.netx_import import load_netx
+from spikeport.deploy.lava.groundtruth import netx_test_dir
+from spikeport.errors import LavaNotAvailableError
 from spikeport.hw_models.sim.engine import Simulator
 
 
 def _netx_dir() -> Path:
-    for entry in sys.path:
-        d = Path(entry) / "tests" / "lava" / "lib" / "dl" / "netx"
-        if (d / "gts").is_dir():
-            return d
-    pytest.skip("lava-dl's netx ground truths are not installed")
+    try:
+        return netx_test_dir()
+    except LavaNotAvailableError:
+        pytest.skip("lava-dl's netx ground truths are not installed")
 
 
 NETX = _netx_dir()

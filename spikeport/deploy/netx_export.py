@@ -2,9 +2,9 @@
 
 netx (lava-dl 0.6.0) holds a chain: an `input` layer (optionally with a neuron), then
 `conv` / `dense` layers, each a synapse plus a neuron, with `flatten` between conv and dense
-(``docs/lava_backend.md``; file layout: ``notes/lava.md`` §2). The exported file makes
-``lava.lib.dl.netx.hdf5.Network(path, **export.network_kwargs)`` build processes that compute
-exactly what the simulator computes for the graph:
+(``docs/lava_backend.md``; file layout: lava-dl 0.6.0 ``lava/lib/dl/netx/hdf5.py``). The
+exported file makes ``lava.lib.dl.netx.hdf5.Network(path, **export.network_kwargs)`` build
+processes that compute exactly what the simulator computes for the graph:
 
 * CubaLIF -> neuron type CUBA with iDecay = du + 1, vDecay = dv, vThMant = vth; its bias
   goes in the layer's `bias` (netx always uses bias_exp 6, so a biased neuron needs 6).

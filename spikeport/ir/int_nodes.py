@@ -2,7 +2,7 @@
 
 Each field holds exactly the integer Lava's process constructor receives, so a backend
 never re-derives quantisation. The Lava quirks a backend must reproduce are stated here
-(details: docs/semantics.md and notes/lava.md §1):
+(details and Lava source lines: docs/semantics.md):
 
 * Dense: weights clipped to 8 bits + sign and LSB-truncated by `num_weight_bits` and the
   sign mode; output `(W @ s) << weight_exp` (arithmetic >> when negative); one-step delay.

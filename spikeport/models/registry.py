@@ -27,8 +27,8 @@ ARCHS = (
     "sdt-v3",
 )
 
-# Official defaults per arch (notes/spikformer_code.md: CIFAR 4-384, ImageNet 8-512, SDT 8-512;
-# QKFormer cifar10.yml HST-4-384 and imagenet/qkformer.py HST-10-384; SDT-V3
+# Official defaults per arch (the official repositories' configs: CIFAR 4-384, ImageNet
+# 8-512, SDT 8-512; QKFormer cifar10.yml HST-4-384 and imagenet/qkformer.py HST-10-384; SDT-V3
 # Efficient_Spiking_Transformer_s, 5.1 M).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "spikformer-cifar": dict(

@@ -1,6 +1,6 @@
 """Spike-driven Transformer (Yao et al., NeurIPS 2023) with the official names.
 
-Follows ``BICLab/Spike-Driven-Transformer`` (notes/spikformer_code.md §3.2-3.5): layout
+Follows ``BICLab/Spike-Driven-Transformer`` (``model.py``, ``conf/``): layout
 ``[T, B, C, H, W]`` throughout, every weight layer a 1x1 Conv2d + BatchNorm2d, and *membrane
 shortcuts*: the residual stream is real valued and each branch spikes its input first
 (``shortcut_lif``, ``fc1_lif``, ``fc2_lif``), so every conv sees binary spikes.

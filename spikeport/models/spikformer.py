@@ -1,6 +1,6 @@
 """Spikformer (Zhou et al., ICLR 2023) with the official module and parameter names.
 
-Two layouts, as in ``ZK-Zhou/spikformer`` (see notes/spikformer_code.md §1.2-1.3):
+Two layouts, as in ``ZK-Zhou/spikformer`` (``cifar10/model.py``, ``imagenet/model.py``):
 
 * CIFAR (:class:`SpikformerCifar`): tokens ``[T, B, N, C]``; q/k/v/proj/MLP are ``nn.Linear``
   (bias) + BatchNorm1d; stem pools in stages 2 and 3 only (32x32 -> 8x8, N = 64).

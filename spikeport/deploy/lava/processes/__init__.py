@@ -1,7 +1,8 @@
 """Custom Lava Processes (each with its ``fixed_pt`` PyLoihiProcessModel) for what Lava lacks.
 
 This package holds only Process and ProcessModel definitions: Lava's compiler imports every
-module beside a Process to discover its models (``notes/lava.md`` §5), so nothing here may
+module beside a Process to discover its models (lava-nc 0.10.0
+``lava/magma/compiler/compiler_graphs.py``), so nothing here may
 have side effects beyond defining them. Every process sends in the same step it receives
 (no latency), like the simulator's executors for the same IR nodes; integers are int64.
 
