@@ -12,7 +12,9 @@ module with ``v_threshold``, or snnTorch-style ``threshold`` + ``beta``) and att
 (modules with ``num_heads``, ``head_dim`` and a ``name`` in :data:`ATTENTION_KINDS`, called as
 ``core(q, k, v)`` on ``[T, B, h, N, d]`` spikes) and returns per-layer :class:`LayerOps` per
 inference. Input classes: *binary* (all 0/1), *graded* (non-negative integers <=
-``max_graded_value``, e.g. SEW residual sums), *analog* (anything else).
+``max_graded_value``, e.g. SEW residual sums), *analog* (anything else). Spike products
+inside QKFormer / SDT-V3 blocks and I-LIF integer spikes (rescaled to their counts, so
+graded) are handled by :mod:`~spikeport.hw_models.cost.blocks`.
 
 Each connection layer also gets its NeuroBench-style *effective* count: the number of
 (non-zero input, non-zero weight) pairs, computed as ``sum_i [x_i != 0] * fanout_nz(i)``.
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from spikeport.errors import SpikeportError
+from spikeport.hw_models.cost import blocks
 from spikeport.hw_models.cost.energy import LayerOps
 
 ATTENTION_KINDS: tuple[str, ...] = ("ssa", "lrf_ssa", "axnor", "sdsa", "lrf_dyn")
@@ -181,11 +184,15 @@ def _classify(acc: _Acc, x: torch.Tensor, max_graded: int) -> None:
     acc.nb_spiking &= bool(torch.all((x == 0) | (x == 1) | (x == -1)))
 
 
-def _per_call_macs(mod: nn.Module, out: torch.Tensor) -> float:
-    if isinstance(mod, nn.Linear):
-        return float(out.numel()) * mod.in_features
-    k = math.prod(mod.kernel_size)
-    return float(out.numel()) * (mod.in_channels // mod.groups) * k
+def per_call_macs(mod: nn.Module, out: torch.Tensor, bias_adds: bool = False) -> float:
+    """MACs of one call of a connection layer producing `out`; `bias_adds`: plus one add per
+    output element for a layer with a bias (syops / ptflops count it; the papers' FLOPs
+    formulas do not)."""
+    fan_in = mod.in_features if isinstance(mod, nn.Linear) else None
+    if fan_in is None:
+        fan_in = (mod.in_channels // mod.groups) * math.prod(mod.kernel_size)
+    extra = 1 if bias_adds and getattr(mod, "bias", None) is not None else 0
+    return float(out.numel()) * (fan_in + extra)
 
 
 def _effective_pairs(mod: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
@@ -225,7 +232,7 @@ def _effective_pairs(mod: nn.Module, x: torch.Tensor, out: torch.Tensor) -> floa
     return float((nz * fan).sum())
 
 
-def _steps(leading: list[tuple[int, ...]], samples: int, t: int) -> int:
+def steps_of(leading: list[tuple[int, ...]], samples: int, t: int) -> int:
     """Timesteps a layer processed, from the leading dims of its calls' inputs."""
     steps = 0
     for shape in leading:
@@ -316,12 +323,12 @@ def count_model(
 
     def conn_hook(name):
         def hook(mod, args, out):
-            x = args[0]
+            x = cap.integer_counts(args[0])
             a = acc_for(name or type(mod).__name__, type(mod).__name__.lower())
             a.calls += 1
             a.leading.append(tuple(x.shape[:2]))
             _classify(a, x, convention.max_graded_value)
-            a.dense += _per_call_macs(mod, out)
+            a.dense += per_call_macs(mod, out)
             a.effective += _effective_pairs(mod, x, out)
 
         return hook
@@ -355,8 +362,12 @@ def count_model(
 
         return hook
 
-    run_hooked(model, inputs, conn=conn_hook, bn=bn_hook, attn=attn_hook, lif=lif_hook)
-    return _assemble(accs, convention, samples, dict(rate_overrides or {}), head_names)
+    with blocks.capture(model) as cap:
+        run_hooked(model, inputs, conn=conn_hook, bn=bn_hook, attn=attn_hook, lif=lif_hook)
+    count = _assemble(accs, convention, samples, dict(rate_overrides or {}), head_names)
+    if not cap.calls:
+        return count
+    return replace(count, layers=cap.block_rows(count.layers, convention, samples))
 
 
 def _assemble(
@@ -409,7 +420,7 @@ def _assemble(
             layers.append(_attention_ops(name, a, conv, samples, overrides.get(name)))
             continue
         dense = a.dense / samples
-        steps = _steps(a.leading, samples, t)
+        steps = steps_of(a.leading, samples, t)
         flops = dense / steps
         cls = "binary" if a.binary else ("graded" if a.graded else "analog")
         rate = a.total / a.numel if conv.rate == "mean" else a.nonzero / a.numel
@@ -417,26 +428,10 @@ def _assemble(
             rate = float(overrides[name])
         rates[name] = rate
         is_head = name.split(".")[-1] in head_names
+        role = "head" if is_head else "inner"
         if cls == "analog" and not first_done and not is_head:
-            first_done = True
-            mult = t if conv.first_layer_times_t else 1
-            ops = LayerOps(
-                name, a.kind, macs=flops * mult, note=f"first (encoding) layer: FLOPs x {mult}, MAC"
-            )
-        elif is_head and conv.head_as_mac:
-            ops = LayerOps(name, a.kind, macs=dense, note="head: dense MAC as executed")
-        elif is_head:
-            ops = LayerOps(name, a.kind, acs=rate * t * flops, note=f"head as AC: fr={rate:.4g}")
-        elif cls == "analog" or (cls == "graded" and conv.graded_spikes == "mac"):
-            ops = LayerOps(name, a.kind, macs=dense, note=f"{cls} input: dense MAC")
-        else:
-            ops = LayerOps(
-                name,
-                a.kind,
-                acs=rate * t * flops,
-                note=f"{cls} input: SOP = fr {rate:.4g} x T {t} x FLOPs {flops:.6g}",
-            )
-        layers.append(ops)
+            first_done, role = True, "first"
+        layers.append(layer_ops(name, a.kind, role, conv, flops, dense, rate, cls))
         stats.append(
             LayerStats(
                 name,
@@ -452,6 +447,43 @@ def _assemble(
             )
         )
     return AnalyticalCount(tuple(layers), tuple(stats), conv, samples, rates)
+
+
+def layer_ops(
+    name: str,
+    kind: str,
+    role: Literal["first", "head", "inner"],
+    conv: Convention,
+    flops: float,
+    dense: float,
+    rate: float,
+    input_class: str,
+) -> LayerOps:
+    """One connection layer's counts per inference under `conv`.
+
+    ``role``: ``first`` (the encoding layer fed the analog input: FLOPs x T, or once, as
+    MAC), ``head`` (the classifier: dense MAC as executed, or fr x T x FLOPs ACs) or
+    ``inner``; ``flops``: MACs per timestep per sample; ``dense``: MACs as executed (all
+    steps); ``rate``: input firing rate; ``input_class``: binary / graded / analog.
+    """
+    t = conv.timesteps
+    if role == "first":
+        mult = t if conv.first_layer_times_t else 1
+        return LayerOps(
+            name, kind, macs=flops * mult, note=f"first (encoding) layer: FLOPs x {mult}, MAC"
+        )
+    if role == "head" and conv.head_as_mac:
+        return LayerOps(name, kind, macs=dense, note="head: dense MAC as executed")
+    if role == "head":
+        return LayerOps(name, kind, acs=rate * t * flops, note=f"head as AC: fr={rate:.4g}")
+    if input_class == "analog" or (input_class == "graded" and conv.graded_spikes == "mac"):
+        return LayerOps(name, kind, macs=dense, note=f"{input_class} input: dense MAC")
+    return LayerOps(
+        name,
+        kind,
+        acs=rate * t * flops,
+        note=f"{input_class} input: SOP = fr {rate:.4g} x T {t} x FLOPs {flops:.6g}",
+    )
 
 
 # ------------------------------------------------------------------------- attention
