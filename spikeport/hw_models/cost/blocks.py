@@ -24,7 +24,8 @@ I-LIF outputs ``s / norm`` (modules with ``integers``, ``max_value`` and ``norm`
 ``IntegerLIF``) feeding a connection layer are rescaled to the counts ``s`` by
 :meth:`Capture.integer_counts`, so the count treats them as graded spikes: AC with
 ``SOP = mean(s) x T x FLOPs`` (each of the D virtual binary timesteps is a spike; the SDT-V3 /
-SpikeYOLO authors' rate "includes D but not T") or dense MAC with ``graded_spikes="mac"``.
+SpikeYOLO authors' rate is "multiplied by D" but "not multiplied by T", BICLab/SpikeYOLO
+#64) or dense MAC with ``graded_spikes="mac"``.
 """
 
 from __future__ import annotations
