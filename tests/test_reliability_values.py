@@ -115,3 +115,19 @@ def test_check_values_accepts_what_trained_models_hold() -> None:
     check_values(np.array([2.0**31 - 1]), "edge")
     with pytest.raises(ValueRangeError):
         check_values(np.array([2.0**31]), "edge")
+
+
+def test_a_damaged_zip_directory_is_a_one_line_checkpoint_error(checkpoint, tmp_path) -> None:
+    """Found by fuzzing: zipfile.is_zipfile itself raised BadZipFile ("zipfiles that span
+    multiple disks") on a checkpoint whose end record is preceded by a zip64 locator."""
+    import struct
+
+    from spikeport.errors import CheckpointError
+
+    raw = checkpoint.read_bytes()
+    end = raw.rindex(b"PK\x05\x06")  # end of central directory
+    locator = b"PK\x06\x07" + struct.pack("<IQI", 0, 0, 2)  # "2 disks"
+    path = tmp_path / "multi.pt"
+    path.write_bytes(raw[:end] + locator + raw[end:])
+    with pytest.raises(CheckpointError, match=r"multi\.pt: not a readable torch checkpoint"):
+        from_checkpoint(path)

@@ -86,9 +86,9 @@ def _require_unpacked_size(p: Path) -> None:
     """A zip checkpoint's records, as declared, must fit the memory budget (a compressed
     record can unpack to far more than the file's size). Legacy (non-zip) files hold their
     storages uncompressed: they are bounded by the file's size."""
-    if not zipfile.is_zipfile(p):
-        return
     try:
+        if not zipfile.is_zipfile(p):  # (is_zipfile itself raises on some damaged files)
+            return
         with zipfile.ZipFile(p) as z:
             size = sum(info.file_size for info in z.infolist())
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
