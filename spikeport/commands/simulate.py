@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not art.is_dir():
         raise SpikeportError(f"{art}: no such artifact directory (run `spikeport convert`)")
 
-    import spikeport.ir.int_attention  # noqa: F401  (registers IntAttention)
+    from spikeport.converters.passes.retime import retimed
     from spikeport.data import open_for_artifact, read_record
     from spikeport.hw_models.sim.classification import classify, output_window
     from spikeport.ir import load
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeportError(
             f"{art}: not a quantised artifact (meta level {graph.meta.get('level')!r})"
         )
+    graph = retimed(graph)  # a convert artifact already is; an older or hand-made one may not be
     for name in args.probe:
         if name not in graph:
             raise SpikeportError(f"--probe {name!r}: no node of that name in {art}/graph.json")

@@ -24,7 +24,7 @@ undoes the pass (for the reference evaluation).
 
 from __future__ import annotations
 
-from spikeport.converters.passes.manager import Pass
+from spikeport.converters.passes.manager import Pass, PassManager
 from spikeport.errors import SpikeportError, UnsupportedError
 from spikeport.ir import Delay, Graph
 from spikeport.ir.int_nodes import MAX_DELAY
@@ -169,3 +169,11 @@ def layer_synchronous(graph: Graph) -> Graph:
         if not g.meta["passes"]:
             del g.meta["passes"]
     return g
+
+
+def retimed(graph: Graph) -> Graph:
+    """`graph` if it carries a timing record, else its retimed copy (what the simulator's
+    classification and the Lava backend run)."""
+    if META_KEY in graph.meta:
+        return graph
+    return PassManager([Retime()]).run(graph)

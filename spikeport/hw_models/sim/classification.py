@@ -4,7 +4,7 @@ A converted classifier (``spikeport convert``) is a retimed graph (``graph.meta[
 with direct input encoding: each image, scaled by ``meta["input_scale"]`` and rounded, is
 presented for T steps (a time-major graph's event frames: frame t at step t); the
 prediction is the argmax of the readout neuron's v after ``Timing.readout_step``. A graph
-that was not retimed is retimed here first.
+that was not retimed is refused: retime it first (``converters.passes.retime.retimed``).
 
 Counts: ``ops`` sums each node's counters over its T-step data window, i.e. the per-sample
 work when samples stream back to back (every node busy with some sample on every step).
@@ -28,27 +28,19 @@ from typing import Any
 import numpy as np
 
 from spikeport.errors import SpikeportError
-from spikeport.hw_models.sim.engine import COUNTERS, Simulator
+from spikeport.hw_models.sim.base import COUNTERS
+from spikeport.hw_models.sim.engine import Simulator
 from spikeport.ir import Graph
-from spikeport.ir.timing import Timing
+from spikeport.ir.timing import Timing, node_latency
 
 
-def retimed(graph: Graph) -> Graph:
-    """`graph` if it carries a timing record, else its retimed copy."""
-    if Timing.from_meta(graph.meta) is not None:
-        return graph
-    from spikeport.converters.passes import PassManager
-    from spikeport.converters.passes.retime import Retime
-
-    return PassManager([Retime()]).run(graph)
-
-
-def direct_input(graph: Graph, images: np.ndarray) -> np.ndarray:
+def direct_input(graph: Graph, images: Any, T: int | None = None) -> np.ndarray:
     """Samples (float, model units) -> integer feed [B, T, *shape], ``rint(x * input_scale)``
-    as ``int_eval.run_int`` feeds: images [B, *shape] repeated over T; for a time-major graph
-    (event frames) samples [B, T, *shape], frame t fed at step t."""
+    (what ``int_eval.run_int`` feeds too): images [B, *shape] repeated over T (default
+    ``meta['T']``); for a time-major graph (event frames) samples [B, T, *shape], frame t fed
+    at step t."""
     scale = float(graph.meta.get("input_scale", 1.0))
-    steps = int(graph.meta["T"])
+    steps = int(T or graph.meta["T"])
     x = np.rint(np.asarray(images, dtype=np.float64) * scale).astype(np.int64)
     if not graph.meta.get("time_major"):
         return np.repeat(x[:, None], steps, axis=1)
@@ -129,10 +121,13 @@ class Classification:
 
 def classifier(graph: Graph, probes: Sequence[str] = ()) -> Simulator:
     """A simulator of the retimed `graph` that records its readout's v and the `probes`'
-    outputs (checked: the graph names a readout, every probe is a node)."""
-    graph = retimed(graph)
+    outputs (checked: the graph is retimed and names a readout, every probe is a node)."""
     timing = Timing.from_meta(graph.meta)
-    assert timing is not None
+    if timing is None:
+        raise SpikeportError(
+            f"graph {graph.name}: not retimed for Lava's timing (no meta['timing']); "
+            "retime it first (spikeport.converters.passes.retime.retimed)"
+        )
     if timing.readout is None:
         raise SpikeportError(f"graph {graph.name}: meta names no readout neuron to classify with")
     for p in probes:
@@ -249,7 +244,5 @@ def classify(
 
 def output_window(graph: Graph, timing: Timing, name: str) -> tuple[int, int]:
     """Steps carrying node `name`'s output data (a synapse's are one later than its input)."""
-    from spikeport.converters.passes.retime import node_latency
-
-    lo = timing.node_latency[name] + node_latency(graph, name)
+    lo = timing.node_latency[name] + node_latency(graph.node(name))
     return lo, lo + timing.T

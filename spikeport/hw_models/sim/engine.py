@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from spikeport import ir
+from spikeport import budget, ir
 from spikeport.errors import SpikeportError, UnsupportedError
 from spikeport.hw_models.sim.base import COUNTERS, Executor
 from spikeport.hw_models.sim.executors import EXECUTORS
@@ -184,6 +184,7 @@ class Simulator:
             steps = max(f.shape[1] for f in feeds.values())
             if self.schedule == "lava" and self.timing is not None:
                 steps += self.timing.latency
+        budget.require_run(f"simulate {self.graph.name}", self.shapes.values(), steps, batch, 8)
         for name in bias or {}:
             ex = self.executors.get(name)
             if ex is None or not ex.accepts_bias:

@@ -16,22 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from spikeport.hw_models.sim.classification import direct_input
 from spikeport.hw_models.sim.engine import Simulator
 from spikeport.ir import Graph
 
 Observer = Callable[[str, Any], None]
-
-
-def integer_input(graph: Graph, x: Any, T: int | None = None) -> np.ndarray:
-    """Float input `x` (model units) -> the integer feed [B, T, *shape] of the graph's input:
-    ``rint(x * meta['input_scale'])``; images [B, *shape] are held for T steps (default
-    ``meta['T']``), time-major data [T, B, *shape] (``meta['time_major']``) is fed as is."""
-    scale = float(graph.meta.get("input_scale", 1.0))
-    ints = np.rint(np.asarray(x, dtype=np.float64) * scale).astype(np.int64)
-    if graph.meta.get("time_major"):
-        return np.moveaxis(ints, 0, 1)
-    steps = int(T or graph.meta["T"])
-    return np.repeat(ints[:, None], steps, axis=1)
 
 
 def run_int(
@@ -42,9 +31,11 @@ def run_int(
     observe: Observer | None = None,
     stats: dict[str, dict[str, int]] | None = None,
 ) -> np.ndarray:
-    """Evaluate a quantised graph layer-synchronously on float input `x` (numpy or torch;
-    :func:`integer_input`). Returns the readout: the final-step v of the node named in
-    ``meta['readout']`` (int64 [B, classes]), else the output node's value (int64
+    """Evaluate a quantised graph layer-synchronously on float input `x` (numpy or torch):
+    images [B, *shape] held for T steps (default ``meta['T']``), or for a time-major graph
+    frames [T, B, *shape], fed as ``rint(x * meta['input_scale'])``
+    (``classification.direct_input``). Returns the readout: the final-step v of the node
+    named in ``meta['readout']`` (int64 [B, classes]), else the output node's value (int64
     [T, B, ...]). `observe(name, value)` sees every node's value (int64 [T, B, ...]);
     `stats[name]` collects max |u|, max |v| (24-bit registers) and max |a| per neuron node.
     """
@@ -52,7 +43,12 @@ def run_int(
     probes = [(readout, "v")] if readout is not None else [graph.outputs[0]]
     sim = Simulator(graph, probes, schedule="layer")
     seen = None if observe is None else lambda name, v: observe(name, v.astype(np.int64))
-    res = sim.run(integer_input(graph, x, T), observe=seen, peaks=stats)
+    x = np.asarray(x)
+    if graph.meta.get("time_major"):
+        feed = direct_input(graph, np.moveaxis(x, 0, 1))  # [B, T, ...]: frame t at step t
+    else:
+        feed = direct_input(graph, x, T)
+    res = sim.run(feed, observe=seen, peaks=stats)
     if readout is not None:
         return res.probes[(readout, "v")][-1]
     return res.outputs[graph.outputs[0]].astype(np.int64)
