@@ -60,16 +60,8 @@ def _within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
-def check(
-    path: str | Path,
-    *,
-    kind: str,
-    option: str,
-    force: bool = False,
-    inputs: Iterable[str | Path] = (),
-) -> Path:
-    """Refuse ``path`` as a ``kind`` ("dir" | "file") output (see the module docstring)."""
-    p = Path(path)
+def _check(p: Path, kind: str, option: str, force: bool, inputs: list) -> None:
+    """Refuse ``p`` as a ``kind`` ("dir" | "file") output (see the module docstring)."""
     where = f"{option} {p}"
     real = p.resolve()
     for inp in inputs:
@@ -85,7 +77,7 @@ def check(
     if _within(Path.cwd().resolve(), real):
         raise OutputError(f"{where}: is (or holds) the current directory")
     if not os.path.lexists(p) or _empty_dir(p):
-        return p
+        return
     if kind == "dir":
         if not p.is_dir() or p.is_symlink():
             raise OutputError(f"{where}: exists and is not a directory")
@@ -98,7 +90,6 @@ def check(
         raise OutputError(f"{where}: is a directory, expected a file")
     if not force:
         raise OutputError(f"{where}: exists; pass --force to replace it")
-    return p
 
 
 @contextlib.contextmanager
@@ -152,9 +143,10 @@ def claim(
     if kind not in ("dir", "file"):
         raise ValueError(f"kind must be 'dir' or 'file', not {kind!r}")
     inputs = list(inputs)
-    p = check(path, kind=kind, option=option, force=force, inputs=inputs)
+    p = Path(path)
+    _check(p, kind, option, force, inputs)
     with lock(p, option=option):
-        check(p, kind=kind, option=option, force=force, inputs=inputs)  # now under the lock
+        _check(p, kind, option, force, inputs)  # again, now under the lock
         prefix = f".{p.name}.tmp-"
         if kind == "dir":
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=p.parent))

@@ -3,14 +3,13 @@ refusals naming the nodes at fault."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
 nir = pytest.importorskip("nir")
+
+from output_trees import tiny_net  # noqa: E402
 
 from spikeport import ir  # noqa: E402
 from spikeport.cli import main  # noqa: E402
@@ -20,17 +19,9 @@ from spikeport.deploy.onnx import run_onnx  # noqa: E402
 from spikeport.hw_models.sim.engine import Simulator  # noqa: E402
 
 
-def _tiny_net() -> Path:
-    for entry in sys.path:
-        p = Path(entry) / "tests" / "lava" / "lib" / "dl" / "netx" / "tiny.net"
-        if p.is_file():
-            return p
-    pytest.skip("lava-dl's netx networks are not installed")
-
-
 @pytest.fixture
 def int_artifact(tmp_path):
-    return ir.save(load_netx(_tiny_net()), tmp_path / "tiny")
+    return ir.save(load_netx(tiny_net()), tmp_path / "tiny")
 
 
 @pytest.fixture
