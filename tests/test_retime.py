@@ -58,6 +58,14 @@ def _inputs(seed: int = 1, batch: int = 9) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 6, (batch, 8)).astype(np.float64)
 
 
+def _case(**graph_kw):  # type: ignore[no-untyped-def]
+    """The residual graph, its inputs, its layer-synchronous reference and its retimed copy."""
+    g, x = residual_graph(**graph_kw), _inputs()
+    ref, ref_v = _reference(g, x)
+    rg = _retime(g)  # a retimed copy: g is left as it was
+    return x, ref, ref_v, rg, Timing.from_meta(rg.meta)
+
+
 def test_retime_delays_the_shorter_branch_and_resets_each_neuron_at_its_window():
     rg = _retime(residual_graph())
     timing = Timing.from_meta(rg.meta)
@@ -75,11 +83,7 @@ def test_retime_delays_the_shorter_branch_and_resets_each_neuron_at_its_window()
 
 
 def test_retimed_graph_equals_layer_synchronous_reference_shifted_by_latency():
-    g = residual_graph()
-    x = _inputs()
-    ref, ref_v = _reference(g, x)
-    rg = _retime(g)
-    timing = Timing.from_meta(rg.meta)
+    x, ref, ref_v, rg, timing = _case()
     res = _simulate(rg, x)
     assert res.steps == T + timing.latency
     for name, spikes in ref.items():
@@ -95,11 +99,7 @@ def test_retimed_graph_equals_layer_synchronous_reference_shifted_by_latency():
 
 
 def test_without_the_reset_gate_the_bias_warm_up_changes_the_result():
-    g = residual_graph()
-    x = _inputs()
-    ref, ref_v = _reference(g, x)
-    rg = _retime(g)
-    timing = Timing.from_meta(rg.meta)
+    x, ref, ref_v, rg, timing = _case()
     for n in timing.reset_neurons:  # keep the delays, drop the LIFReset
         rg.replace(rg.node(n).replace(reset_interval=None, reset_offset=0))
     res = _simulate(rg, x)
@@ -109,11 +109,7 @@ def test_without_the_reset_gate_the_bias_warm_up_changes_the_result():
 
 
 def test_without_the_delay_the_residual_add_mixes_steps():
-    g = residual_graph(bias=0)  # no warm-up at all: only the join misaligns
-    x = _inputs()
-    _, ref_v = _reference(g, x)
-    rg = _retime(g)
-    timing = Timing.from_meta(rg.meta)
+    x, _, ref_v, rg, timing = _case(bias=0)  # no warm-up at all: only the join misaligns
     (delay,) = timing.delays
     rg.nx.remove_edge(delay, "add")
     rg.remove(delay)
