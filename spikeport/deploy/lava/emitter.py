@@ -348,30 +348,13 @@ def _emit_attention(
 ) -> tuple:
     """One attention core as the hierarchical ``SpikingAttention`` process."""
     from spikeport.deploy.lava.processes.blocks import SpikingAttention
+    from spikeport.ir import attention
 
-    params = {
-        f: getattr(node, f)
-        for f in (
-            "variant",
-            "heads",
-            "count_shift",
-            "a_int",
-            "a_shift",
-            "grid",
-            "local_weight",
-            "local_dilation",
-            "local_shift",
-            "dyn_a",
-            "dyn_gamma",
-            "dyn_c",
-            "input_mode",
-            "inner_vth",
-            "inner_dv",
-        )
-    }
+    params = node.params() | {f: getattr(node, f) for f in node.int_tensors}
     timing = ctx.get("timing")
     params["reset"] = None
-    if node.variant == "sdsa" and timing is not None and node.name in timing.node_latency:
+    stateful = attention.variant(node.variant).stateful
+    if stateful and timing is not None and node.name in timing.node_latency:
         # restart the inner neuron at each data window (Lava's time starts at 1)
         params["reset"] = (timing.T, (timing.node_latency[node.name] + 1) % timing.T)
     proc = SpikingAttention(shape=shape, params=params)
@@ -462,18 +445,6 @@ def _emit_token_sum(
     return _wired(proc, ins)
 
 
-def dendritic_transition(node: Any) -> np.ndarray:
-    """DendriticAttention's tridiagonal transition as a dense [D, k, k] matrix (2^12 units):
-    diagonal 4096 - decay, A[i, i + 1] = up[i], A[i + 1, i] = down[i]."""
-    d, k = node.decay.shape
-    a = np.zeros((d, k, k), dtype=np.int64)
-    idx = np.arange(k)
-    a[:, idx, idx] = 4096 - np.asarray(node.decay)
-    a[:, idx[:-1], idx[1:]] = np.asarray(node.up)
-    a[:, idx[1:], idx[:-1]] = np.asarray(node.down)
-    return a
-
-
 @register_emitter("DendriticAttention")
 def _emit_dendritic(
     node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
@@ -482,7 +453,7 @@ def _emit_dendritic(
 
     proc = Dendrites(
         shape=shape,
-        dyn_a=dendritic_transition(node),
+        dyn_a=node.transition(),
         dyn_gamma=node.gamma,
         dyn_c=node.readout,
         input_mode=node.input_mode,

@@ -15,12 +15,17 @@ import numpy as np
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 
 from spikeport.deploy.lava.processes.base import PortedProcess, fixed_pt, spikes
-
-FRAC = 12
+from spikeport.ir.dendritic_node import FRAC_BITS as FRAC
 
 
 def _shift(x: np.ndarray, s: int) -> np.ndarray:
     return x << s if s >= 0 else x >> -s
+
+
+def axnor_combine(c_and: np.ndarray, c_xnor: np.ndarray, a_int: np.ndarray, a_shift: int):
+    """The integer a-XNOR combine ``(2^p - a_int[h]) c_and + a_int[h] c_xnor`` on (h, N, M)."""
+    a = np.asarray(a_int, dtype=np.int64).reshape(-1, 1, 1)
+    return ((1 << a_shift) - a) * c_and + a * c_xnor
 
 
 def _heads(x: np.ndarray, heads: int) -> np.ndarray:
@@ -56,8 +61,7 @@ class PySpikeScoresModelFixed(PyLoihiProcessModel):
             q, k = _heads(q, heads), _heads(k, heads)
         both = np.einsum("hni,hmi->hnm", q, k)  # bits set in both
         neither = np.einsum("hni,hmi->hnm", 1 - q, 1 - k)  # bits clear in both
-        a = np.asarray(p["a_int"], dtype=np.int64).reshape(heads, 1, 1)
-        self.s_out.send(((1 << p["a_shift"]) - a) * both + a * (both + neither))
+        self.s_out.send(axnor_combine(both, both + neither, p["a_int"], p["a_shift"]))
 
 
 class ScoreAccumulate(PortedProcess):
@@ -109,8 +113,8 @@ class PyScoreCombineModelFixed(PyLoihiProcessModel):
     def run_spk(self) -> None:
         c_and = self.c_and.recv().astype(np.int64)
         c_xnor = self.c_xnor.recv().astype(np.int64)
-        a = np.asarray(self.proc_params["a_int"], dtype=np.int64).reshape(-1, 1, 1)
-        self.s_out.send(((1 << self.proc_params["a_shift"]) - a) * c_and + a * c_xnor)
+        p = self.proc_params
+        self.s_out.send(axnor_combine(c_and, c_xnor, p["a_int"], p["a_shift"]))
 
 
 class LocalTerm(PortedProcess):
