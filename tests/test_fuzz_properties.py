@@ -367,3 +367,32 @@ def test_every_fuzz_target_reads_its_seeds_without_error(ws) -> None:
         for seed in seeds:
             target.run(ws, seed)  # valid input: no error at all
     assert _ir.load(ws.artifact).meta["T"] == 4
+
+
+# -- findings of the coverage-guided runs, kept as regression tests -------------------------
+def test_a_cifar_batch_with_non_utf8_keys_is_a_data_error(ws) -> None:
+    import pickle
+
+    with pytest.raises(SpikeportError, match="no field 'data'"):
+        ft.run_data_cifar(ws, pickle.dumps({b"\x8a\xff": 1, b"labels": [0]}, protocol=2))
+
+
+def test_a_truncated_png_is_a_data_error(ws) -> None:
+    png = (ws.image_dir / "a" / "img_0.png").read_bytes()
+    with pytest.raises(SpikeportError, match="not a readable image"):
+        ft.run_data_image(ws, png[:20])  # the IHDR chunk cut short: PIL raised ValueError
+
+
+def test_an_image_declaring_a_huge_size_is_refused_before_decoding(ws, monkeypatch) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 12000, 12000, 8, 2, 0, 0, 0)  # 12000 x 12000 RGB
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    monkeypatch.setenv("SPIKEPORT_MEMORY_BUDGET", "256M")
+    with pytest.raises(SpikeportError, match=r"12000x12000 image\): needs"):
+        ft.run_data_image(ws, png)

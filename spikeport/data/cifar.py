@@ -39,7 +39,7 @@ LAYOUT = {  # kind -> (train files, test files, meta file, label key, class-name
 def _field(obj: Any, key: bytes, path: Path) -> Any:
     if not isinstance(obj, dict) or key not in obj:
         have = (
-            sorted(k.decode() if isinstance(k, bytes) else str(k) for k in obj)
+            sorted(k.decode(errors="replace") if isinstance(k, bytes) else str(k) for k in obj)
             if isinstance(obj, dict)
             else type(obj).__name__
         )

@@ -11,7 +11,7 @@ from spikeport.data.dataset import Dataset
 from spikeport.data.folder import scan, split_dir
 from spikeport.data.preprocessing import Preprocessing, transform_image
 from spikeport.data.spec import DataSpec
-from spikeport.errors import DataError
+from spikeport.errors import DataError, first_line
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -32,14 +32,21 @@ class ImageFolderDataset(Dataset):
         return self._labels[rows]
 
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
+
+        from spikeport import budget
 
         x = np.empty((len(rows), *self.sample_shape), dtype=np.float32)
         for i, row in enumerate(rows):
             path = self._files[row]
             try:
                 with Image.open(path) as img:
+                    width, height = img.size  # from the header: checked before decoding
+                    budget.require(f"{path} ({width}x{height} image)", 4 * 4 * width * height)
                     x[i] = transform_image(img.convert(self._mode), self.preprocessing)
-            except (OSError, UnidentifiedImageError) as exc:
-                raise DataError(f"{path}: not a readable image ({exc})") from None
+            except budget.BudgetError:
+                raise
+            except Exception as exc:  # Pillow's decoders raise many types on damaged files
+                # (OSError, ValueError "Truncated IHDR chunk", SyntaxError...: found by fuzzing)
+                raise DataError(f"{path}: not a readable image ({first_line(exc)})") from None
         return x, self._labels[rows]
