@@ -268,5 +268,24 @@ def test_convert_replaces_an_artifact_whole_with_force(converted, tmp_path, caps
 def test_demo_refuses_an_out_directory_spikeport_did_not_write(tmp_path, capsys, no_work):
     (tmp_path / "notes.txt").write_text("mine")
     argv = ["demo", "--out", str(tmp_path), "--until", "train", "--attention", "ssa"]
-    _refused(capsys, argv, "not written by spikeport", "--force")
+    _refused(capsys, argv, "holds 'notes.txt', which the demo did not write", "--force")
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_demo_adopts_an_out_directory_an_older_spikeport_wrote(tmp_path, capsys, no_work):
+    """An OUT holding only the demo's entries, without markers (written before them): the
+    demo runs and reuses its cached model; its entries become spikeport's to replace."""
+    from spikeport.models import train as train_mod
+
+    run = tmp_path / "models" / "ssa"
+    run.mkdir(parents=True)
+    (run / "model.pt").write_bytes(b"cached weights")
+    key = train_mod.run_key(train_mod.digits_config("ssa"), train_mod.TrainSettings(epochs=1))
+    metrics = {"run_key": key, "test_accuracy": 0.9, "train_seconds": 1.0, "n_test": 360}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "summary.json").write_text("[]")
+    argv = ["demo", "--out", str(tmp_path), "--until", "train", "--attention", "ssa"]
+    assert main([*argv, "--epochs", "1", "--no-progress"]) == 0
+    assert "(cached)" in capsys.readouterr().out
+    assert (tmp_path / MARKER).is_file() and (run / MARKER).is_file()
+    assert (run / "model.pt").read_bytes() == b"cached weights"

@@ -12,8 +12,11 @@ Every stage after training runs the real subcommand in-process (``spikeport conv
 
 OUT is the demo's own workspace and cache: a second run reuses its models and replaces its
 artifacts, energy reports and summary.json, each written whole (``spikeport.outputs``). OUT
-is locked while the demo runs; a directory spikeport did not write is refused as OUT unless
-``--force`` (then the demo writes into it, replacing only those entries).
+is locked while the demo runs. OUT may be new, empty, marked as spikeport's, or hold only the
+demo's entries (``DEMO_ENTRIES``: an OUT from an older spikeport); any other directory is
+refused unless ``--force`` (then the demo writes into it, replacing only those entries).
+Inside an accepted OUT the demo's entries are its own: one without the ``spikeport.outputs``
+marker (an older run's) is adopted and replaced like any other.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def stage_train(ctx: DemoContext) -> None:
             config = training.digits_config(attention)
         else:
             config = training.data_config(splits[0], splits[0].spec, attention)
-        run_dir = ctx.out / "models" / attention
+        run_dir = _adopt(ctx.out / "models" / attention)
         key = training.run_key(config, settings)
         cached = None if ctx.retrain else _cached_metrics(run_dir, key)
         if cached is None:
@@ -113,6 +116,19 @@ def _spikeport(*argv: str) -> str:
     return buffer.getvalue()
 
 
+DEMO_ENTRIES = ("models", "artifacts", "energy", "summary.json")
+"""What the demo writes under OUT (besides hidden marker, lock and temporary files)."""
+
+
+def _adopt(path: Path) -> Path:
+    """Mark a demo entry of an accepted OUT as spikeport's (an older run's lacks the marker)."""
+    from spikeport.outputs import MARKER, owned
+
+    if path.is_dir() and not path.is_symlink() and not owned(path):
+        (path / MARKER).write_text("spikeport demo output\n")
+    return path
+
+
 def _artifact(ctx: DemoContext, attention: str) -> Path:
     return ctx.out / "artifacts" / attention
 
@@ -124,7 +140,7 @@ def _quiet(ctx: DemoContext) -> tuple[str, ...]:
 def stage_convert(ctx: DemoContext) -> None:
     """`spikeport convert`: quantise, lower to Loihi fixed point, retime; measure fidelity."""
     for attention in ctx.attentions:
-        art = _artifact(ctx, attention)
+        art = _adopt(_artifact(ctx, attention))
         ckpt = str(ctx.models[attention] / "model.pt")
         _spikeport("convert", ckpt, "-o", str(art), "--force", *_quiet(ctx))
         ctx.converted[attention] = json.loads((art / "report.json").read_text())
@@ -162,7 +178,7 @@ def stage_lava(ctx: DemoContext) -> None:
 def stage_energy(ctx: DemoContext) -> None:
     """`spikeport energy --out`: per-layer energy for every hardware model, HTML + PNG."""
     for attention in ctx.attentions:
-        out_dir = ctx.out / "energy" / attention
+        out_dir = _adopt(ctx.out / "energy" / attention)
         _spikeport(
             "energy",
             str(_artifact(ctx, attention)),
@@ -363,10 +379,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SpikeportError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not owned(out) and not args.force:
+    theirs = []
+    if out.is_dir() and not owned(out):
+        names = [e.name for e in out.iterdir() if not e.name.startswith(".")]
+        theirs = [n for n in names if n not in DEMO_ENTRIES]
+    if theirs and not args.force:
         raise SpikeportError(
-            f"--out {out}: exists and was not written by spikeport; pass --force to write "
-            "the demo into it (its models/, artifacts/, energy/, summary.json are replaced)"
+            f"--out {out}: holds {theirs[0]!r}, which the demo did not write; pass --force to "
+            f"write the demo into it (its {', '.join(DEMO_ENTRIES)} are replaced) or choose "
+            "another --out"
         )
     with lock(out.resolve(), option="--out"):
         out.mkdir(parents=True, exist_ok=True)
