@@ -177,3 +177,21 @@ def test_a_float_graph_run_past_the_budget_is_refused(monkeypatch) -> None:
         run_float(g, torch.zeros(128, 4096))
     out = run_float(g, torch.ones(2, 4096), T=2)  # small runs go through
     assert out.shape == (2, 2, 4096) and float(out[0, 0, 0]) == 4096.0
+
+
+def test_a_simulation_past_the_budget_is_refused_before_allocating(monkeypatch) -> None:
+    """Steps x batch x the largest node is checked before the simulator's arrays exist: a
+    one-step input run for 1000 steps, and a run of MAX_STEPS + 1 steps."""
+    from spikeport.hw_models.sim.engine import Simulator
+
+    g = ir.Graph("long")
+    g.add(ir.Input("x", shape=(1000,)))
+    g.add(ir.CubaLIF("lif", shape=(1000,), du=4095, dv=0, vth=10), "x")
+    feed = np.full((1, 1, 1000), 20, np.int64)
+    monkeypatch.setenv(budget.ENV, "1M")  # 3 x 1000 steps x 1 x 1000 x 8 B = 22.9 MiB
+    with pytest.raises(budget.BudgetError, match=r"simulate long \(1000 steps x batch 1\): needs"):
+        Simulator(g).run(feed, steps=1000)
+    assert Simulator(g).run(feed, steps=10).outputs["lif"].shape == (10, 1, 1000)
+    monkeypatch.setenv(budget.ENV, "8G")
+    with pytest.raises(budget.BudgetError, match="steps = 1048577: must be 1..1048576"):
+        Simulator(g).run(feed, steps=budget.MAX_STEPS + 1)
