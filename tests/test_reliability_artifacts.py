@@ -123,6 +123,8 @@ def test_a_bit_flip_in_tensor_data_is_refused_naming_the_file(art: Path, capsys)
         ir.load(art)
     err = _one_line(capsys, ["simulate", str(art), "--data", "digits", "--limit", "4"])
     assert "tensors.h5" in err
+    err = _one_line(capsys, ["lava", str(art), "--samples", "1"])  # before: "identical"
+    assert "tensors.h5: sha256 differs" in err
     # the manifest is what catches it: re-recorded, the damaged weight loads (changed)
     _reseal(art)
     name, field = key.split("/")[1:]
