@@ -42,6 +42,7 @@ from spikeport.hw_models.cost.energy import LayerOps
 from spikeport.hw_models.cost.hardware import HardwareModel
 from spikeport.hw_models.sim.base import COUNTERS
 from spikeport.hw_models.sim.engine import SimResult, Simulator
+from spikeport.hw_models.sim.executors.attention import fused_form
 from spikeport.ir.timing import SYNAPSES, data_windows
 
 SIM_WORD_BITS = 64
@@ -196,9 +197,7 @@ def _packing(node: Any) -> tuple[int, str]:
     if kind == "MaxPool2d":
         return int(np.prod(node.kernel_size)), "or"
     if kind == "IntAttention":
-        if node.variant == "sdsa":
-            return int(node.heads * node.head_dim), "and"
-        return int(node.head_dim), "and+xnor" if node.variant == "axnor" else "and"
+        return fused_form(node).packing(node)
     if kind in ("XnorPopcount", "AndPopcount"):
         a_int = np.asarray(getattr(node, "a_int", 0))
         xnor = kind == "XnorPopcount" and bool(np.any(a_int != 0))

@@ -59,6 +59,15 @@ def xnor_counts(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     return d - q.sum(-1)[..., :, None] - k.sum(-1)[..., None, :] + 2 * c_and
 
 
+def score_combine(
+    c_and: np.ndarray, c_xnor: np.ndarray, a_int: np.ndarray, a_shift: int
+) -> np.ndarray:
+    """The integer a-XNOR combine ``(2^p - a_int[h]) c_and + a_int[h] c_xnor`` on
+    [..., h, N, M] counts: 2^p times the a-XNOR similarity."""
+    a = np.asarray(a_int, dtype=np.int64).reshape(-1, 1, 1)
+    return ((1 << a_shift) - a) * c_and + a * c_xnor
+
+
 def ssa_int(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, count_shift: int
 ) -> np.ndarray:
@@ -78,10 +87,7 @@ def axnor_int(
 ) -> np.ndarray:
     """a = ((((2^p - a_int) C_and + a_int C_xnor) V) << m) >> p (floor), per head a_int."""
     qh, kh, vh = (split_heads(x, heads) for x in (q, k, v))
-    ai = np.asarray(a_int, dtype=np.int64).reshape(heads, 1, 1)
-    c_and = and_counts(qh, kh)
-    c_xnor = xnor_counts(qh, kh)
-    sim = ((1 << a_shift) - ai) * c_and + ai * c_xnor  # 2^p * sim_a
+    sim = score_combine(and_counts(qh, kh), xnor_counts(qh, kh), a_int, a_shift)
     return merge_heads(shift_floor(_bmm(sim, vh) << count_shift, -a_shift))
 
 

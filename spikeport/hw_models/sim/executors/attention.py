@@ -9,7 +9,10 @@ retime pass makes ``LIFReset`` do for ordinary neurons. The lowered primitives a
 stateless across steps (the dendrites restart at token 0 of every step).
 
 The attention integers come from :mod:`spikeport.hw_models.sim.int_attention` (the formulas
-are defined once, there). Operation counts per step (batch-summed):
+are defined once, there).
+
+IntAttention runs through ``FUSED``, one :class:`FusedAttention` per variant (formula,
+counters, word packing); a variant without one must be lowered. Per step, batch-summed:
 
 * ssa / lrf_ssa / axnor: ``bitwise_words`` and ``popcount_words``, one AND (+ one XNOR for
   a-XNOR) word and one popcount per 64-bit word of every (query, key) pair of each head;
@@ -28,7 +31,8 @@ are defined once, there). Operation counts per step (batch-summed):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,6 +50,8 @@ from spikeport.hw_models.sim.base import (
 from spikeport.hw_models.sim.kernels import popcount
 from spikeport.hw_models.sim.kernels.arith import FLOAT_EXACT, shift_floor
 from spikeport.hw_models.sim.kernels.dendritic import dendritic_attention
+from spikeport.ir import attention
+from spikeport.registry import register
 
 
 def window_segments(steps: int, start: int, period: int) -> list[tuple[int, int]]:
@@ -62,12 +68,131 @@ def nonzero_per_step(x: np.ndarray) -> np.ndarray:
     return np.count_nonzero(x.reshape(len(x), -1), axis=1).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class FusedAttention:
+    """The simulator's fused form of one IntAttention variant.
+
+    compute(node, q, k, v): the core's activation (or spikes) on [T, B, N, D] spikes, local
+    term excluded; a stateful core starts from rest at each call. counts(node, inputs, out,
+    c): fill the per-step counters c ({counter: int64 [T]}) of the core (the local term's
+    are added after). packing(node): (bits per packed vector, bitwise op) of its word
+    counters, for the measured energy (``cost/measured``).
+    """
+
+    compute: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    counts: Callable[[Any, Inputs, np.ndarray, dict[str, np.ndarray]], None]
+    packing: Callable[[Any], tuple[int, str]]
+
+
+FUSED: dict[str, FusedAttention] = {}
+"""IntAttention variant -> its fused simulator form (see ``spikeport.ir.attention``)."""
+
+
+def fused_form(node: Any) -> FusedAttention:
+    """The fused form of IntAttention `node`'s variant; refused for a variant the backends
+    run only lowered."""
+    form = FUSED.get(node.variant)
+    if form is None:
+        raise UnsupportedError(
+            f"{node.name}: IntAttention variant {node.variant!r} has no fused simulator form; "
+            "lower it (spikeport convert lowers it)"
+        )
+    return form
+
+
+def _register(form: FusedAttention, *variants: str) -> None:
+    for name in variants:
+        attention.variant(name)  # a variant spikeport.ir.attention knows
+        register(FUSED, name, form, "fused simulator form of attention variant")
+
+
+def _score_counts(xnor: bool) -> Callable[[Any, Inputs, np.ndarray, dict], None]:
+    """One AND (+ one XNOR) word and popcount per 64-bit word of every (query, key) pair of
+    each head; v spikes x N events; heads x N x N x head_dim MACs."""
+
+    def counts(rec: Any, inputs: Inputs, out: np.ndarray, c: dict) -> None:
+        batch, n_tok = out.shape[1], out.shape[-2]
+        pairs = batch * rec.heads * n_tok * n_tok * popcount.words(rec.head_dim)
+        c["bitwise_words"][:] = pairs * (2 if xnor else 1)
+        c["popcount_words"][:] = pairs * (2 if xnor else 1)
+        c["synaptic_events"][:] = nonzero_per_step(inputs["v"]) * n_tok
+        c["dense_macs"][:] = batch * rec.heads * n_tok * n_tok * rec.head_dim
+
+    return counts
+
+
+def _dendrite_counts(rec: Any, inputs: Inputs, out: np.ndarray, c: dict) -> None:
+    batch, n_tok, dim = out.shape[1], out.shape[-2], out.shape[-1]
+    comp = rec.dyn_gamma.shape[-1]
+    c["neuron_updates"][:] = batch * n_tok * dim * comp
+    c["state_reads"][:] = batch * n_tok * dim * comp
+
+
+def _sdsa_counts(rec: Any, inputs: Inputs, out: np.ndarray, c: dict) -> None:
+    batch, n_tok, dim = out.shape[1], out.shape[-2], out.shape[-1]
+    c["bitwise_words"][:] = 2 * batch * n_tok * popcount.words(dim)
+    c["synaptic_events"][:] = nonzero_per_step(inputs["k"] * inputs["v"])
+    c["neuron_updates"][:] = batch * dim
+    c["state_reads"][:] = 2 * batch * dim
+
+
+_register(
+    FusedAttention(
+        compute=lambda rec, q, k, v: ia.ssa_int(q, k, v, rec.heads, rec.count_shift),
+        counts=_score_counts(xnor=False),
+        packing=lambda rec: (int(rec.head_dim), "and"),
+    ),
+    "ssa",
+    "lrf_ssa",
+)
+_register(
+    FusedAttention(
+        compute=lambda rec, q, k, v: ia.axnor_int(
+            q, k, v, rec.heads, rec.a_int, rec.a_shift, rec.count_shift
+        ),
+        counts=_score_counts(xnor=True),
+        packing=lambda rec: (int(rec.head_dim), "and+xnor"),
+    ),
+    "axnor",
+)
+_register(
+    FusedAttention(
+        compute=lambda rec, q, k, v: ia.lrf_dyn_int(
+            q,
+            k,
+            v,
+            dyn_a=rec.dyn_a,
+            dyn_gamma=rec.dyn_gamma,
+            dyn_c=rec.dyn_c,
+            input_mode=rec.input_mode,
+            count_shift=rec.count_shift,
+        ),
+        counts=_dendrite_counts,
+        packing=lambda rec: (int(rec.head_dim), "and"),
+    ),
+    "lrf_dyn",
+)
+_register(
+    FusedAttention(
+        compute=lambda rec, q, k, v: ia.sdsa_int(
+            q, k, v, count_shift=rec.count_shift, vth=rec.inner_vth, dv=rec.inner_dv
+        ),
+        counts=_sdsa_counts,
+        packing=lambda rec: (int(rec.heads * rec.head_dim), "and"),
+    ),
+    "sdsa",
+)
+
+
 @register_executor("IntAttention")
 class IntAttentionExecutor(StepwiseExecutor):
-    """One quantised attention core per step; the SDSA inner neuron restarts per window."""
+    """One quantised attention core per step through its variant's :class:`FusedAttention`;
+    a stateful core (``AttentionVariant.stateful``: SDSA's inner neuron) restarts per window."""
 
     def __init__(self, node: Any, in_shapes: Mapping[str, tuple[int, ...]], out_shape: tuple):
         super().__init__(node, in_shapes, out_shape)
+        self.form = fused_form(node)
+        self.spec = attention.variant(node.variant)
         self.start, self.period, self.offset = 0, None, 0
 
     def set_window(self, start: int, period: int) -> None:
@@ -82,8 +207,7 @@ class IntAttentionExecutor(StepwiseExecutor):
     def compute(self, inputs: Inputs) -> np.ndarray:
         rec = self.node
         q, k, v = inputs["q"], inputs["k"], inputs["v"]
-        m = rec.count_shift
-        if rec.variant == "sdsa":
+        if self.spec.stateful:
             steps = len(q)
             segments = (
                 [(0, steps)]
@@ -91,57 +215,28 @@ class IntAttentionExecutor(StepwiseExecutor):
                 else window_segments(steps, self.start - self.offset, self.period)
             )
             out = np.empty_like(q)
-            for lo, hi in segments:  # a fresh inner neuron per window = LIFReset at lo
-                out[lo:hi] = ia.sdsa_int(
-                    q[lo:hi], k[lo:hi], v[lo:hi], count_shift=m, vth=rec.inner_vth, dv=rec.inner_dv
-                )
-            return out
-        if rec.variant in ("ssa", "lrf_ssa"):
-            out = ia.ssa_int(q, k, v, rec.heads, m)
-        elif rec.variant == "axnor":
-            out = ia.axnor_int(q, k, v, rec.heads, rec.a_int, rec.a_shift, m)
-        elif rec.variant == "lrf_dyn":
-            out = ia.lrf_dyn_int(
-                q,
-                k,
-                v,
-                dyn_a=rec.dyn_a,
-                dyn_gamma=rec.dyn_gamma,
-                dyn_c=rec.dyn_c,
-                input_mode=rec.input_mode,
-                count_shift=m,
-            )
-        else:  # pragma: no cover - the node validates its variant
-            raise UnsupportedError(f"{rec.name}: attention variant {rec.variant!r}")
-        if rec.local_weight is not None:
+            for lo, hi in segments:  # a fresh state per window = LIFReset at lo
+                out[lo:hi] = self.form.compute(rec, q[lo:hi], k[lo:hi], v[lo:hi])
+        else:
+            out = self.form.compute(rec, q, k, v)
+        if self.has_local:
             out = out + ia.local_int(
                 v, rec.local_weight, rec.grid, rec.local_dilation, rec.local_shift
             )
         return out
+
+    @property
+    def has_local(self) -> bool:
+        """Whether the LRF local term is added (a spiking-output core has none)."""
+        return self.node.local_weight is not None and not self.spec.spiking_output
 
     def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
         rec = self.node
         steps, batch = out.shape[:2]
         n_tok, dim = self.out_shape
         c = {key: np.zeros(steps, dtype=np.int64) for key in COUNTERS}
-        if rec.variant == "sdsa":
-            kv = inputs["k"] * inputs["v"]
-            c["bitwise_words"][:] = 2 * batch * n_tok * popcount.words(dim)
-            c["synaptic_events"][:] = nonzero_per_step(kv)
-            c["neuron_updates"][:] = batch * dim
-            c["state_reads"][:] = 2 * batch * dim
-            return c
-        if rec.variant == "lrf_dyn":
-            comp = rec.dyn_gamma.shape[-1]
-            c["neuron_updates"][:] = batch * n_tok * dim * comp
-            c["state_reads"][:] = batch * n_tok * dim * comp
-        else:
-            pairs = batch * rec.heads * n_tok * n_tok * popcount.words(rec.head_dim)
-            c["bitwise_words"][:] = pairs * (2 if rec.variant == "axnor" else 1)
-            c["popcount_words"][:] = pairs * (2 if rec.variant == "axnor" else 1)
-            c["synaptic_events"][:] = nonzero_per_step(inputs["v"]) * n_tok
-            c["dense_macs"][:] = batch * rec.heads * n_tok * n_tok * rec.head_dim
-        if rec.local_weight is not None:
+        self.form.counts(rec, inputs, out, c)
+        if self.has_local:
             taps = 9 * len(rec.local_dilation)
             c["synaptic_events"] += nonzero_per_step(inputs["v"]) * taps
             c["dense_macs"] += batch * n_tok * dim * taps
@@ -182,8 +277,8 @@ class ScoreCombineExecutor(StepwiseExecutor):
     """(2^a_shift - a_int[h]) c_and + a_int[h] c_xnor on [..., h, N, M] counts."""
 
     def compute(self, inputs: Inputs) -> np.ndarray:
-        a = np.asarray(self.node.a_int, dtype=np.int64).reshape(-1, 1, 1)
-        return ((1 << self.node.a_shift) - a) * inputs["c_and"] + a * inputs["c_xnor"]
+        n = self.node
+        return ia.score_combine(inputs["c_and"], inputs["c_xnor"], n.a_int, n.a_shift)
 
     def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
         return {"dense_macs": per_step(2 * math.prod(out.shape[1:]), len(out))}
