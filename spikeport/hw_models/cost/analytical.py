@@ -9,7 +9,8 @@ products are added analytically; ``E = E_MAC x MACs + E_AC x SOPs`` (4.6 / 0.9 p
 :func:`count_model` runs a torch model on a batch with forward hooks on ``nn.Conv1d``,
 ``nn.Conv2d``, ``nn.Conv3d``, ``nn.Linear`` (connection layers), BatchNorm, LIF neurons (any
 module with ``v_threshold``, or snnTorch-style ``threshold`` + ``beta``) and attention cores
-(modules with ``num_heads``, ``head_dim`` and a ``name`` in :data:`ATTENTION_KINDS`, called as
+(modules with ``num_heads``, ``head_dim`` and a ``name`` that is a variant of
+``spikeport.ir.attention``, whose ``paper_ops`` counts them, called as
 ``core(q, k, v)`` on ``[T, B, h, N, d]`` spikes) and returns per-layer :class:`LayerOps` per
 inference. Input classes: *binary* (all 0/1), *graded* (non-negative integers <=
 ``max_graded_value``, e.g. SEW residual sums), *analog* (anything else). Spike products
@@ -33,8 +34,8 @@ from torch import nn
 from spikeport.errors import SpikeportError
 from spikeport.hw_models.cost import blocks
 from spikeport.hw_models.cost.energy import LayerOps
+from spikeport.ir import attention
 
-ATTENTION_KINDS: tuple[str, ...] = ("ssa", "lrf_ssa", "axnor", "sdsa", "lrf_dyn")
 CONNECTION_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 HookFactory = Callable[[str], Callable]
@@ -287,7 +288,7 @@ def run_hooked(
 
 def _is_attention(mod: nn.Module) -> bool:
     return (
-        getattr(mod, "name", None) in ATTENTION_KINDS
+        getattr(mod, "name", None) in attention.names()
         and hasattr(mod, "num_heads")
         and hasattr(mod, "head_dim")
     )
@@ -493,24 +494,21 @@ def _pair(conv: Convention, ra: float, rb: float, exact: float) -> float:
     return exact if conv.attention_pair_rate == "exact" else min(ra, rb)
 
 
+def _coincidence(a: torch.Tensor, b: torch.Tensor, axis: int, products: int) -> float:
+    """Exact rate of a spike x spike product summed along `axis`: sum over the other axes of
+    nz(a) nz(b) counts along `axis`, over `products` (T B h x the product's terms)."""
+    count = (a != 0).double().sum(axis) * (b != 0).double().sum(axis)
+    return float(count.sum()) / products
+
+
 def _attention_ops(
     name: str, a: _Acc, conv: Convention, samples: int, rates: tuple | None = None
 ) -> LayerOps:
-    """Analytical counts of the spike x spike products of an attention core.
-
-    Per call, with q, k, v of shape [T, B, h, N, d] and rates fr_q, fr_k, fr_v:
-    ssa/lrf_ssa  dxd: K^T V  T h N d^2 x pair(k, v) AC;  Q (K^T V)  T h N d^2 x fr_q AC
-                 nxn: Q K^T  T h N^2 d x pair(q, k) AC;  (Q K^T) V  T h N^2 d x fr_v AC
-    axnor        nxn: per (query, key) pair ceil(d/w) AND + ceil(d/w) XNOR words, 2 ceil(d/w)
-                 popcounts, 2 int mults + 1 int add (combine with a_int); scores x V as SSA;
-                 dxd: the matrix form (1+a) Q(K^T V) - a|q|(1^T V) - a(K1)^T V + a d 1^T V:
-                 SSA dxd ACs + 2 T h N d fr_v + T h N d fr_q ACs, 3 mults + 3 adds per output
-    sdsa         K (.) V and Q (.) mask: 2 T N ceil(h d / w) AND words; column sum over N:
-                 T h N d x pair(k, v) AC (talking-heads LIF counted as a neuron layer)
-    lrf_dyn      per token, channel, step: (3k - 2) MACs (tridiagonal A X) + k MACs (readout
-                 c . X) + k x fr_u ACs (Gamma u, u = k (.) v spikes); u: T N ceil(h d / w) AND
-                 words (k = compartments; LRF local convs are hooked as conv layers)
-    "pair" is min(fr_a, fr_b) (energy script) or the exact coincidence rate.
+    """Analytical counts of the spike x spike products of an attention core: per call, its
+    variant's ``paper_ops`` (``spikeport.ir.attention``; each variant module states its
+    formula) on q, k, v of shape [T, B, h, N, d] with rates fr_q, fr_k, fr_v; "pair" is
+    min(fr_a, fr_b) (energy script) or the exact coincidence rate. A variant without
+    ``paper_ops`` is refused (NotImplementedError naming it), never counted as zero.
     """
     ops = dict(
         acs=0.0,
@@ -521,60 +519,34 @@ def _attention_ops(
         int_adds=0.0,
         int_mults=0.0,
     )
-    kind = a.kind.split(":", 1)[1]
-    w = conv.word_bits
-    notes = set()
+    spec = attention.variant(a.kind.split(":", 1)[1])
+    notes: set[str] = set()
     for q, k, v, mod in a.qkv:
         t, b, h, n, d = q.shape
         fq, fk, fv = (float(x.double().mean()) for x in (q, k, v))
         if rates is not None:
             fq, fk, fv = (float(r) for r in rates)
-        words = math.ceil(d / w)
         order = conv.attention_order
         if order == "auto":
             order = "dxd" if d <= n else "nxn"
-        exact_kv = float(((k != 0).double().sum(-1) * (v != 0).double().sum(-1)).sum()) / (
-            t * b * h * n * d * d
+        call = attention.CoreCall(
+            t,
+            b,
+            h,
+            n,
+            d,
+            fq,
+            fk,
+            fv,
+            exact_kv=_coincidence(k, v, -1, t * b * h * n * d * d),
+            exact_qk=_coincidence(q, k, -2, t * b * h * n * n * d),
+            exact_kv_elem=float(((k != 0) & (v != 0)).double().mean()),
+            order=order,
+            word_bits=conv.word_bits,
+            pair=lambda ra, rb, exact: _pair(conv, ra, rb, exact),
+            core=mod,
+            compartments=conv.lrf_dyn_compartments,
         )
-        exact_qk = float(((q != 0).double().sum(-2) * (k != 0).double().sum(-2)).sum()) / (
-            t * b * h * n * n * d
-        )
-        exact_kv_elem = float(((k != 0) & (v != 0)).double().mean())
-        if kind in ("ssa", "lrf_ssa") or (kind == "axnor" and order == "dxd"):
-            if order == "dxd":
-                base = t * b * h * n * d * d
-                ops["acs"] += base * (_pair(conv, fk, fv, exact_kv) + fq)
-            else:
-                base = t * b * h * n * n * d
-                ops["acs"] += base * (_pair(conv, fq, fk, exact_qk) + fv)
-            if kind == "axnor":
-                elems = t * b * h * n * d
-                ops["acs"] += elems * (2 * fv + fq)
-                ops["int_mults"] += 3 * elems
-                ops["int_adds"] += 3 * elems
-            notes.add(f"{kind} {order}")
-        elif kind == "axnor":  # nxn, bit-packed pairwise
-            pairs = t * b * h * n * n
-            ops["and_words"] += pairs * words
-            ops["xnor_words"] += pairs * words
-            ops["popcount_words"] += 2 * pairs * words
-            ops["int_mults"] += 2 * pairs
-            ops["int_adds"] += pairs
-            ops["acs"] += pairs * d * fv
-            notes.add("axnor nxn bit-packed")
-        elif kind == "sdsa":
-            ops["and_words"] += 2 * t * b * n * math.ceil(h * d / w)
-            ops["acs"] += t * b * h * n * d * _pair(conv, fk, fv, exact_kv_elem)
-            notes.add("sdsa masks")
-        elif kind == "lrf_dyn":
-            kc = int(getattr(mod, "compartments", conv.lrf_dyn_compartments))
-            token_input = getattr(mod, "token_input", "kv")
-            fu = fv if token_input == "v" else _pair(conv, fk, fv, exact_kv_elem)
-            elems = t * b * h * n * d
-            ops["macs"] += elems * ((3 * kc - 2) + kc)
-            ops["acs"] += elems * kc * fu
-            if token_input != "v":
-                ops["and_words"] += t * b * n * math.ceil(h * d / w)
-            notes.add(f"lrf_dyn k={kc} serial recurrence")
+        spec.paper_ops(call, ops, notes)
     per = {key: val / samples for key, val in ops.items()}
     return replace(LayerOps(name, a.kind), **per, note="; ".join(sorted(notes)))

@@ -37,6 +37,7 @@ from torch import nn
 from spikeport.errors import SpikeportError
 from spikeport.hw_models.cost.analytical import run_hooked
 from spikeport.hw_models.cost.hardware import HardwareModel
+from spikeport.ir.attention import variant
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,6 @@ class MappingReport:
         return self.weight_bytes_compact + self.neuron_state_bytes + self.attention_state_bytes
 
 
-def _bits_for(count: int) -> int:
-    return max(1, math.ceil(math.log2(count + 1)))
-
-
 def attention_state_bits(
     kind: str,
     heads: int,
@@ -149,14 +146,9 @@ def attention_state_bits(
     state_bits: int,
     compartments: int = 8,
 ) -> int:
-    """Bits of attention state held per inference step (all heads), see module docstring."""
-    if kind == "lrf_dyn":
-        return heads * compartments * head_dim * state_bits
-    if kind == "sdsa":
-        return heads * head_dim * _bits_for(tokens)
-    if order == "dxd":
-        return heads * head_dim * head_dim * _bits_for(tokens)
-    return heads * tokens * tokens * _bits_for(head_dim)
+    """Bits of attention state held per inference step (all heads) by a core of variant
+    `kind` (``AttentionVariant.state_bits`` of ``spikeport.ir.attention``)."""
+    return variant(kind).state_bits(heads, tokens, head_dim, order, state_bits, compartments)
 
 
 def collect_resources(
