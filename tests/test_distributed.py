@@ -78,20 +78,32 @@ def test_simulate_full_timing_on_an_existing_cluster_equals_single_process(
     assert json.loads(sharded)["ops_full_run"]["neuron_updates"] > 0
 
 
-def test_energy_counts_from_shards_equal_the_single_process_counts(artifact, scheduler):
-    from spikeport.distributed import evaluation
-    from spikeport.distributed.tasks import artifact_graph
-    from spikeport.hw_models.cost.measured import run_measured
-    from spikeport.report.energy_inputs import input_data
+def test_energy_on_an_existing_cluster_prints_the_single_process_json(artifact, scheduler, capsys):
+    argv = ["energy", str(artifact), "--json", "--samples", "30", "--hw", "all"]
+    assert main(argv) == 0
+    single = capsys.readouterr().out
+    sharded_argv = [*argv, "--scheduler", scheduler.scheduler.address, "--shard-size", "7"]
+    assert main(sharded_argv) == 0
+    sharded = capsys.readouterr().out
+    assert sharded == single  # no timings in the energy report: every byte
+    assert json.loads(single)["energy_per_inference_j"]["loihi2"]["measured"] > 0
 
-    graph = artifact_graph(str(artifact))
-    data = input_data(graph, "digits", 50, None)
-    want, _ = run_measured(graph, data.feed, data.steps, window=data.timesteps)
-    cluster = evaluation.Cluster(scheduler=scheduler.scheduler.address, shard_size=9)
-    got = evaluation.measure(
-        cluster, str(artifact), graph, "digits", 50, data.steps, window=data.timesteps
-    )
-    assert got == want
+
+def test_fidelity_check_from_shards_equals_the_single_process_report(scheduler):
+    from spikeport.converters.pipeline import measure_fidelity
+    from spikeport.distributed import evaluation
+    from spikeport.distributed.data import DataRef
+
+    torch.manual_seed(5)
+    model = build_model(digits_config("ssa", embed_dim=16, depth=1, num_heads=2)).eval()
+    conv = convert_model(model, (1, 8, 8), config=QuantConfig(input_scale=PIXEL_MAX))
+    data = DataRef("digits", "test", spaced=120)
+    x, y = data.read(0, len(data))
+    want = measure_fidelity(conv, model, torch.from_numpy(x), torch.from_numpy(y), batch_size=25)
+    cluster = evaluation.Cluster(client=scheduler, progress=False)
+    got = evaluation.fidelity(cluster, conv, model, data, batch_size=25)
+    assert json.dumps(got) == json.dumps(want)
+    assert got["n_images"] == 120 and got["float_graph_exact"] is True
 
 
 def test_a_killed_worker_has_its_shards_rerun_and_the_result_is_unchanged(artifact, scheduler):

@@ -31,6 +31,7 @@ from spikeport.commands.options import (
     positive_int,
     timesteps,
 )
+from spikeport.distributed.options import add_distributed_arguments, distributed_requested
 
 CALIBRATION_SAMPLES = 2048
 
@@ -109,6 +110,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_distributed_arguments(p)  # the fidelity evaluation
     p.set_defaults(func=run)
 
 
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     ckpt = Path(args.checkpoint)
     if not ckpt.is_file():
         raise SpikeportError(f"{ckpt}: no such checkpoint file")
+    distributed_requested(args)  # option errors before any work
     from spikeport.outputs import claim
 
     out = Path(args.out)
@@ -207,14 +210,26 @@ def _convert(args: argparse.Namespace, ckpt: Path, out: Path, tmp: Path) -> tupl
     )
     fidelity = None
     if test is not None and not args.no_eval:
-        fidelity = measure_fidelity(
-            conv,
-            model,
-            test.samples(),
-            test.labels(),
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-        )
+        if distributed_requested(args):
+            from spikeport.distributed import evaluation
+            from spikeport.distributed.data import DataRef
+
+            fidelity = evaluation.fidelity(
+                evaluation.Cluster.from_args(args, progress=not args.no_progress),
+                conv,
+                model,
+                DataRef(str(spec), "test", options=tuple(fits.items()), spaced=args.eval_samples),
+                batch_size=args.batch_size,
+            )
+        else:
+            fidelity = measure_fidelity(
+                conv,
+                model,
+                test.samples(),
+                test.labels(),
+                batch_size=args.batch_size,
+                progress=not args.no_progress,
+            )
     # retime last: the saved graph follows the Lava timing contract (docs/semantics.md);
     # the fidelity numbers above come from the layer-synchronous graph it is equivalent to
     from spikeport.converters.passes import PassManager

@@ -24,6 +24,8 @@ from spikeport.commands.options import (
     positive_int,
     step_count,
 )
+from spikeport.distributed.cluster import ClusterError
+from spikeport.distributed.options import add_distributed_arguments, distributed_requested
 
 ANALYTICAL_CHOICES = (
     (
@@ -104,6 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         g.add_argument(flag, choices=choices, default=choices[0], help=text)
     g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
     add_threads(p)
+    add_distributed_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -195,6 +198,7 @@ def _energy(args: argparse.Namespace, hardware: list, out: Path | None) -> list[
     from spikeport.report.energy_inputs import input_data, load_graph, retime
     from spikeport.report.energy_table import format_text
 
+    distributed = distributed_requested(args)  # option errors before any work
     graph = load_graph(args.artifact)
     measured, m_reason, timing_note = None, "", "graph as stored"
     try:
@@ -202,14 +206,28 @@ def _energy(args: argparse.Namespace, hardware: list, out: Path | None) -> list[
     except SpikeportError as exc:
         timing_note = f"not retimed ({exc})"
     data = input_data(graph, args.data, args.samples, args.steps, artifact=args.artifact)
+    window = None if args.whole_run else data.timesteps
     try:
-        measured, _ = run_measured(
-            graph,
-            data.feed,
-            data.steps,
-            window=None if args.whole_run else data.timesteps,
-            graded_events=args.graded_events,
-        )
+        if distributed:
+            from spikeport.distributed import evaluation
+
+            measured = evaluation.measure(
+                evaluation.Cluster.from_args(args, progress=not args.json),
+                str(args.artifact),
+                graph,
+                args.data,
+                args.samples,
+                args.steps,
+                data,
+                window=window,
+                graded_events=args.graded_events,
+            )
+        else:
+            measured, _ = run_measured(
+                graph, data.feed, data.steps, window=window, graded_events=args.graded_events
+            )
+    except ClusterError:
+        raise
     except SpikeportError as exc:  # e.g. a node type the simulator cannot run yet
         m_reason = f"the simulator cannot run this graph: {exc}"
     analytical, mappings, a_reason = _analytical(args, data, hardware)

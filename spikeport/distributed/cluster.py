@@ -1,6 +1,5 @@
 """Connecting to Dask: a local cluster started (and shut down) for one command, or an
-existing scheduler. The only module here that imports ``distributed`` at its top level is
-imported lazily by the commands."""
+existing scheduler. ``distributed`` is imported only when connecting."""
 
 from __future__ import annotations
 
@@ -23,6 +22,10 @@ and numba, so N workers on N cores do not oversubscribe them."""
 CONNECT_TIMEOUT_S = 10
 
 
+class ClusterError(SpikeportError):
+    """The cluster named by ``--scheduler`` / ``--workers`` could not be used."""
+
+
 @contextmanager
 def connect(
     workers: int | None = None, scheduler: str | None = None, *, client: Any = None
@@ -39,19 +42,19 @@ def connect(
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise SpikeportError(f"--scheduler {scheduler}: cannot connect ({exc})") from exc
+            raise ClusterError(f"--scheduler {scheduler}: cannot connect ({exc})") from exc
         try:
             yield client
         finally:
             client.close()
         return
     if workers is None or workers < 1:
-        raise SpikeportError(f"--workers must be >= 1, got {workers}")
+        raise ClusterError(f"--workers must be >= 1, got {workers}")
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port (Dask's HTTP routes; no dashboard installed)
         silence_logs=logging.ERROR,
         env=dict(SINGLE_THREAD_ENV),
     )

@@ -13,12 +13,14 @@ from spikeport.distributed.cache import cached
 
 @dataclass(frozen=True)
 class DataRef:
-    """``open_dataset(spec, split, **options)``, first ``limit`` samples (all when None)."""
+    """``open_dataset(spec, split, **options)``, ``spaced`` samples evenly spread over it
+    (``Dataset.spaced``; all when None), then the first ``limit`` (all when None)."""
 
     spec: str
     split: str = "test"
     options: tuple[tuple[str, Any], ...] = ()
     limit: int | None = None
+    spaced: int | None = None
 
     def open(self) -> Any:
         """The (cached) :class:`spikeport.data.Dataset` view this reference names."""
@@ -26,7 +28,7 @@ class DataRef:
         def load() -> Any:
             from spikeport.data import open_dataset
 
-            ds = open_dataset(self.spec, self.split, **dict(self.options))
+            ds = open_dataset(self.spec, self.split, **dict(self.options)).spaced(self.spaced)
             return ds if self.limit is None else ds[: self.limit]
 
         return cached(("dataset", self), load)

@@ -3,7 +3,9 @@ cluster, merge the tallies and derive the result with the single-process code.""
 
 from __future__ import annotations
 
+import pickle
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +42,9 @@ def _run(
     shared: Any = None,
 ) -> tuple[Any, float]:
     """(merged tally, wall seconds) of ``task(*args, lo, hi)`` over ``range(total)``; a
-    ``shared`` object is sent to every worker once and passed as the first argument."""
+    ``shared`` object is pickled here, sent to every worker once and passed to the task as
+    (run token, pickle), which :func:`tasks.unpickled` turns back into one object per
+    worker (Dask's own serialisation of torch modules loses their hook dictionaries)."""
     with connect(cluster.workers, cluster.scheduler, client=cluster.client) as client:
         if cluster.shard_size is not None:
             ranges = shard_ranges(total, cluster.shard_size)
@@ -48,7 +52,8 @@ def _run(
             ranges = default_ranges(total, worker_threads(client), batch_size)
         t0 = time.perf_counter()
         if shared is not None:
-            args = (client.scatter([shared], broadcast=True, hash=False)[0], *args)
+            blob = client.scatter([pickle.dumps(shared)], broadcast=True, hash=False)[0]
+            args = (uuid.uuid4().hex, blob, *args)
         tallies = map_shards(client, task, ranges, *args, desc=desc, progress=cluster.progress)
         seconds = time.perf_counter() - t0
     return merge(tallies), seconds
@@ -90,25 +95,28 @@ def measure(
     cluster: Cluster,
     artifact: str,
     graph: Any,
-    kind: str,
+    data: str | None,
     samples: int,
     steps: int | None,
+    inputs: Any,
     *,
     window: int | None,
     graded_events: str = "ac",
     batch_size: int = 64,
 ) -> Any:
-    """``measured.run_measured``'s count for the energy command's inputs, on ``cluster``."""
+    """``measured.run_measured``'s count of ``spikeport energy``'s inputs on ``cluster``:
+    ``inputs`` is the command's ``input_data(graph, data, samples, steps, ...)``, which every
+    worker rebuilds for itself; ``graph`` the artifact's graph as the command runs it."""
     from spikeport.hw_models.cost.measured import measured_count, measured_run
 
-    run = measured_run(graph, steps, window=window)
+    run = measured_run(graph, inputs.steps, window=window)
     merged, _ = _run(
         cluster,
         tasks.energy_shard,
-        samples,
+        len(inputs.feed),
         batch_size,
         artifact,
-        kind,
+        data,
         samples,
         steps,
         window,

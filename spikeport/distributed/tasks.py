@@ -4,6 +4,7 @@ sums (a tally with an exact ``add``)."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from spikeport.distributed.cache import cached, file_identity
@@ -48,7 +49,7 @@ def simulate_shard(
 
 def energy_shard(
     artifact: str,
-    kind: str,
+    data: str | None,
     samples: int,
     steps: int | None,
     window: int | None,
@@ -56,32 +57,38 @@ def energy_shard(
     lo: int,
     hi: int,
 ) -> Any:
-    """``measured.measure_sums`` of the energy command's inputs ``[lo, hi)``."""
+    """``measured.measure_sums`` of ``spikeport energy``'s inputs ``[lo, hi)`` (``data``,
+    ``samples``, ``steps``: its options; the inputs are built once per worker)."""
     from spikeport.hw_models.cost.measured import measure_sums, measured_run
-
-    key = (file_identity(artifact), kind, samples, steps, window)
-    graph = artifact_graph(artifact)
-    feed, run_steps = cached(("energy-input", *key), lambda: _feed(graph, kind, samples, steps))
-    run = cached(("energy-run", *key), lambda: measured_run(graph, run_steps, window=window))
-    return measure_sums(run, feed[lo:hi], batch_size=batch_size)
-
-
-def _feed(graph: Any, kind: str, samples: int, steps: int | None) -> tuple[Any, int]:
     from spikeport.report.energy_inputs import input_data
 
-    data = input_data(graph, kind, samples, steps)
-    return data.feed, data.steps
+    key = (file_identity(artifact), data, samples, steps, window)
+    graph = artifact_graph(artifact)
+    inputs = cached(
+        ("energy-input", *key),
+        lambda: input_data(graph, data, samples, steps, artifact=artifact),
+    )
+    run = cached(("energy-run", *key), lambda: measured_run(graph, inputs.steps, window=window))
+    return measure_sums(run, inputs.feed[lo:hi], batch_size=batch_size)
 
 
-def fidelity_shard(bundle: tuple[Any, Any], data: DataRef, batch_size: int, lo: int, hi: int):
-    """``pipeline.fidelity_tally`` of images ``[lo, hi)``; ``bundle`` = (conversion, model),
-    scattered to every worker once."""
+def unpickled(token: str, blob: bytes) -> Any:
+    """The object the client pickled for this run (``token``), unpickled once per worker.
+    Only the command's own client sends it: the same trust as Dask's own task pickles."""
+    return cached(("shared", token), lambda: pickle.loads(blob))
+
+
+def fidelity_shard(
+    token: str, blob: bytes, data: DataRef, batch_size: int, lo: int, hi: int
+) -> Any:
+    """``pipeline.fidelity_tally`` of images ``[lo, hi)``; (token, blob): the pickled
+    (conversion, model) sent to every worker once."""
     import torch
 
     from spikeport.converters.pipeline import fidelity_tally
 
     torch.set_num_threads(1)
-    conv, model = bundle
+    conv, model = unpickled(token, blob)
     x, y = data.read(lo, hi)
     return fidelity_tally(
         conv, model, torch.from_numpy(x), torch.from_numpy(y), batch_size=batch_size
