@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spikeport.commands.distributed_options import add_distributed_arguments, distributed_requested
 from spikeport.commands.options import (
     add_data_argument,
     add_force,
@@ -31,7 +32,6 @@ from spikeport.commands.options import (
     positive_int,
     timesteps,
 )
-from spikeport.distributed.options import add_distributed_arguments, distributed_requested
 
 CALIBRATION_SAMPLES = 2048
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spikeport.commands.distributed_options import add_distributed_arguments, distributed_requested
 from spikeport.commands.options import (
     add_data_argument,
     add_force,
@@ -25,7 +26,6 @@ from spikeport.commands.options import (
     step_count,
 )
 from spikeport.distributed.cluster import ClusterError
-from spikeport.distributed.options import add_distributed_arguments, distributed_requested
 
 ANALYTICAL_CHOICES = (
     (

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from spikeport.commands.distributed_options import add_distributed_arguments, distributed_requested
 from spikeport.commands.options import add_data_argument, positive_int
-from spikeport.distributed.options import add_distributed_arguments, distributed_requested
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
