@@ -174,11 +174,11 @@ _BUILDERS: dict[str, tuple[str, str]] = {
 def build_model(config: ModelConfig) -> nn.Module:
     """A freshly initialised model (train mode) for ``config``; ``model.config`` holds it."""
     check_arch(config.arch)
-    from spikeport.models.attention import ATTENTION_TYPES
+    from spikeport.models.attention import attention_types
 
-    if config.attention not in ATTENTION_TYPES:
+    if config.attention not in attention_types():
         raise UnsupportedError(
-            f"unknown attention {config.attention!r}; supported: {', '.join(ATTENTION_TYPES)}"
+            f"unknown attention {config.attention!r}; supported: {', '.join(attention_types())}"
         )
     allowed = ARCH_OPTIONS.get(config.arch, ())
     unknown = sorted(set(config.arch_options) - set(allowed))

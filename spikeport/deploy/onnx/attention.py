@@ -28,6 +28,7 @@ from spikeport.deploy.onnx.emitter import emits
 from spikeport.errors import UnsupportedError
 from spikeport.ir import attention
 from spikeport.ir.dendritic_node import FRAC_BITS
+from spikeport.registry import register
 
 Fused = Callable[[Builder, Any, str, str, str, tuple[int, int], Any], str]
 """fn(b, node, q, k, v, (N, D), graph) -> the core's output tensor (before the local term)."""
@@ -42,9 +43,7 @@ def fused(*variants: str) -> Callable[[Fused], Fused]:
     def deco(fn: Fused) -> Fused:
         for name in variants:
             attention.variant(name)  # a variant spikeport.ir.attention knows
-            if name in FUSED:
-                raise TypeError(f"fused ONNX form of attention {name!r} is already registered")
-            FUSED[name] = fn
+            register(FUSED, name, fn, "fused ONNX form of attention variant")
         return fn
 
     return deco

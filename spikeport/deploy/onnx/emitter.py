@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spikeport.deploy.onnx.builder import Builder
+from spikeport.registry import register
 
 Emit = Callable[[Builder, Any, dict[str, str], "str | None", dict, Any], str]
 
@@ -24,9 +25,7 @@ def emits(*node_types: str) -> Callable[[Emit], Emit]:
 
     def deco(fn: Emit) -> Emit:
         for t in node_types:
-            if t in EMITTERS:
-                raise TypeError(f"ONNX emitter for {t!r} is already registered")
-            EMITTERS[t] = fn
+            register(EMITTERS, t, fn, "ONNX emitter for node type")
         return fn
 
     return deco

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spikeport.errors import UnsupportedError
 from spikeport.ir.attention import names
+from spikeport.registry import register
 
 if TYPE_CHECKING:
     from spikeport.models.attention.core import AttentionCore
@@ -70,11 +71,9 @@ def attention_types() -> tuple[str, ...]:
 def register_core(name: str, spec: CoreSpec) -> None:
     """Register the core of attention type `name` (a variant of ``spikeport.ir.attention``);
     a second core for one name is refused."""
-    if name in CORES:
-        raise TypeError(f"attention core {name!r} is already registered")
     if name not in names():
         raise TypeError(f"attention core {name!r}: no such variant in spikeport.ir.attention")
-    CORES[name] = spec
+    register(CORES, name, spec, "attention core of variant")
 
 
 def unregister_core(name: str) -> None:

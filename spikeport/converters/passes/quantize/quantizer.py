@@ -20,6 +20,7 @@ from spikeport.converters.passes.manager import Pass
 from spikeport.converters.passes.quantize.fixed_point import tau_decay
 from spikeport.errors import UnsupportedError
 from spikeport.ir import Graph, infer_shapes
+from spikeport.registry import register
 
 Rule = Callable[["Quantize", Graph, str], bool | None]
 
@@ -32,9 +33,7 @@ def rule(*node_types: str) -> Callable[[Rule], Rule]:
 
     def deco(fn: Rule) -> Rule:
         for t in node_types:
-            if t in RULES:
-                raise TypeError(f"quantisation rule for {t!r} is already registered")
-            RULES[t] = fn
+            register(RULES, t, fn, "quantisation rule for node type")
         return fn
 
     return deco

@@ -33,6 +33,7 @@ from spikeport.deploy.lava.processes.base import PortedProcess
 from spikeport.deploy.lava.processes.elementwise import Add, AxisSum, GateTokens
 from spikeport.errors import UnsupportedError
 from spikeport.ir import attention
+from spikeport.registry import register
 
 Build = Callable[[Any, AbstractProcess, dict, tuple[int, int]], Any]
 """fn(model, proc, params, (N, D)) -> the leaf process whose s_out is the core's output
@@ -48,9 +49,7 @@ def builds(*variants: str) -> Callable[[Build], Build]:
     def deco(fn: Build) -> Build:
         for name in variants:
             attention.variant(name)  # a variant spikeport.ir.attention knows
-            if name in CORES:
-                raise TypeError(f"Lava attention core {name!r} is already registered")
-            CORES[name] = fn
+            register(CORES, name, fn, "Lava attention core of variant")
         return fn
 
     return deco
