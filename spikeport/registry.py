@@ -8,7 +8,7 @@ another, depending on import order).
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 V = TypeVar("V")
@@ -38,3 +38,23 @@ def register(table: MutableMapping[Any, V], key: Any, value: V, what: str) -> V:
         )
     table[key] = value
     return value
+
+
+def registrar(
+    table: MutableMapping[Any, Any], what: str, check: Callable[[Any], Any] | None = None
+) -> Callable[..., Callable[[V], V]]:
+    """A decorator factory for `table`: ``@deco(key, ...)`` registers the decorated object
+    under every key (through :func:`register`); ``check(key)`` validates each key first
+    (e.g. that an attention variant exists)."""
+
+    def keys(*names: Any) -> Callable[[V], V]:
+        def deco(value: V) -> V:
+            for name in names:
+                if check is not None:
+                    check(name)
+                register(table, name, value, what)
+            return value
+
+        return deco
+
+    return keys

@@ -28,7 +28,7 @@ from spikeport.deploy.onnx.emitter import emits
 from spikeport.errors import UnsupportedError
 from spikeport.ir import attention
 from spikeport.ir.dendritic_node import FRAC_BITS
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 Fused = Callable[[Builder, Any, str, str, str, tuple[int, int], Any], str]
 """fn(b, node, q, k, v, (N, D), graph) -> the core's output tensor (before the local term)."""
@@ -37,16 +37,8 @@ FUSED: dict[str, Fused] = {}
 """IntAttention variant -> its fused ONNX form."""
 
 
-def fused(*variants: str) -> Callable[[Fused], Fused]:
-    """Decorator: the fused ONNX form of these attention variants (one per variant)."""
-
-    def deco(fn: Fused) -> Fused:
-        for name in variants:
-            attention.variant(name)  # a variant spikeport.ir.attention knows
-            register(FUSED, name, fn, "fused ONNX form of attention variant")
-        return fn
-
-    return deco
+fused = registrar(FUSED, "fused ONNX form of attention variant", attention.variant)
+"""Decorator: ``@fused("variant", ...)``: the fused ONNX form of these variants."""
 
 
 # -- helpers: each attention formula written once ---------------------------------------------

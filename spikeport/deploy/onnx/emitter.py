@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spikeport.deploy.onnx.builder import Builder
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 Emit = Callable[[Builder, Any, dict[str, str], "str | None", dict, Any], str]
 
@@ -20,12 +20,5 @@ EMITTERS: dict[str, Emit] = {}
 """IR node type name -> its ONNX emitter."""
 
 
-def emits(*node_types: str) -> Callable[[Emit], Emit]:
-    """Decorator: emit IR nodes of these types with this function (one emitter per type)."""
-
-    def deco(fn: Emit) -> Emit:
-        for t in node_types:
-            register(EMITTERS, t, fn, "ONNX emitter for node type")
-        return fn
-
-    return deco
+emits = registrar(EMITTERS, "ONNX emitter for node type")
+"""Decorator: ``@emits("NodeType", ...)`` emits nodes of these types with the function."""

@@ -510,15 +510,8 @@ def _attention_ops(
     min(fr_a, fr_b) (energy script) or the exact coincidence rate. A variant without
     ``paper_ops`` is refused (NotImplementedError naming it), never counted as zero.
     """
-    ops = dict(
-        acs=0.0,
-        macs=0.0,
-        and_words=0.0,
-        xnor_words=0.0,
-        popcount_words=0.0,
-        int_adds=0.0,
-        int_mults=0.0,
-    )
+    kinds = ("acs", "macs", "and_words", "xnor_words", "popcount_words", "int_adds", "int_mults")
+    ops = dict.fromkeys(kinds, 0.0)
     spec = attention.variant(a.kind.split(":", 1)[1])
     notes: set[str] = set()
     for q, k, v, mod in a.qkv:

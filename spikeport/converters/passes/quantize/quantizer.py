@@ -20,7 +20,7 @@ from spikeport.converters.passes.manager import Pass
 from spikeport.converters.passes.quantize.fixed_point import tau_decay
 from spikeport.errors import UnsupportedError
 from spikeport.ir import Graph, infer_shapes
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 Rule = Callable[["Quantize", Graph, str], bool | None]
 
@@ -28,15 +28,8 @@ RULES: dict[str, Rule] = {}
 """Node type name -> its quantisation rule."""
 
 
-def rule(*node_types: str) -> Callable[[Rule], Rule]:
-    """Decorator: quantise nodes of these types with this function (one rule per type)."""
-
-    def deco(fn: Rule) -> Rule:
-        for t in node_types:
-            register(RULES, t, fn, "quantisation rule for node type")
-        return fn
-
-    return deco
+rule = registrar(RULES, "quantisation rule for node type")
+"""Decorator: ``@rule("NodeType", ...)`` quantises nodes of these types with the function."""
 
 
 @dataclass(frozen=True)

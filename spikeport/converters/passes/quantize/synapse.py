@@ -118,15 +118,8 @@ def synapse_lif(q: Quantize, graph: Graph, name: str) -> bool:
     bias_mant, bias_exp, bias_sat = fp.bias(np.rint((b - shift) * s + fp.floor_offset(e)))
     bits = fp.message_bits(xb)
     if is_conv:
-        new = Conv(
-            name,
-            weight=w_int,
-            stride=syn.stride,
-            padding=syn.padding,
-            dilation=syn.dilation,
-            groups=syn.groups,
-            num_message_bits=bits,
-        )
+        geometry = {f: getattr(syn, f) for f in ("stride", "padding", "dilation", "groups")}
+        new = Conv(name, weight=w_int, num_message_bits=bits, **geometry)
         bias_mant = bias_mant.reshape(-1, 1, 1)
     else:
         new = Dense(name, weight=w_int, weight_exp=e, num_message_bits=bits)

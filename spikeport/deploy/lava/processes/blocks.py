@@ -33,7 +33,7 @@ from spikeport.deploy.lava.processes.base import PortedProcess
 from spikeport.deploy.lava.processes.elementwise import Add, AxisSum, GateTokens
 from spikeport.errors import UnsupportedError
 from spikeport.ir import attention
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 Build = Callable[[Any, AbstractProcess, dict, tuple[int, int]], Any]
 """fn(model, proc, params, (N, D)) -> the leaf process whose s_out is the core's output
@@ -43,16 +43,8 @@ CORES: dict[str, Build] = {}
 """IntAttention variant -> the builder of its leaf processes."""
 
 
-def builds(*variants: str) -> Callable[[Build], Build]:
-    """Decorator: build these attention variants' cores with this function (one per variant)."""
-
-    def deco(fn: Build) -> Build:
-        for name in variants:
-            attention.variant(name)  # a variant spikeport.ir.attention knows
-            register(CORES, name, fn, "Lava attention core of variant")
-        return fn
-
-    return deco
+builds = registrar(CORES, "Lava attention core of variant", attention.variant)
+"""Decorator: ``@builds("variant", ...)`` builds these variants' cores with the function."""
 
 
 class SpikingAttention(PortedProcess):

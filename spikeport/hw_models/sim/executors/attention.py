@@ -51,7 +51,7 @@ from spikeport.hw_models.sim.kernels import popcount
 from spikeport.hw_models.sim.kernels.arith import FLOAT_EXACT, shift_floor
 from spikeport.hw_models.sim.kernels.dendritic import dendritic_attention
 from spikeport.ir import attention
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 
 def window_segments(steps: int, start: int, period: int) -> list[tuple[int, int]]:
@@ -100,10 +100,7 @@ def fused_form(node: Any) -> FusedAttention:
     return form
 
 
-def _register(form: FusedAttention, *variants: str) -> None:
-    for name in variants:
-        attention.variant(name)  # a variant spikeport.ir.attention knows
-        register(FUSED, name, form, "fused simulator form of attention variant")
+_fused = registrar(FUSED, "fused simulator form of attention variant", attention.variant)
 
 
 def _score_counts(xnor: bool) -> Callable[[Any, Inputs, np.ndarray, dict], None]:
@@ -136,26 +133,23 @@ def _sdsa_counts(rec: Any, inputs: Inputs, out: np.ndarray, c: dict) -> None:
     c["state_reads"][:] = 2 * batch * dim
 
 
-_register(
+_fused("ssa", "lrf_ssa")(
     FusedAttention(
         compute=lambda rec, q, k, v: ia.ssa_int(q, k, v, rec.heads, rec.count_shift),
         counts=_score_counts(xnor=False),
         packing=lambda rec: (int(rec.head_dim), "and"),
-    ),
-    "ssa",
-    "lrf_ssa",
+    )
 )
-_register(
+_fused("axnor")(
     FusedAttention(
         compute=lambda rec, q, k, v: ia.axnor_int(
             q, k, v, rec.heads, rec.a_int, rec.a_shift, rec.count_shift
         ),
         counts=_score_counts(xnor=True),
         packing=lambda rec: (int(rec.head_dim), "and+xnor"),
-    ),
-    "axnor",
+    )
 )
-_register(
+_fused("lrf_dyn")(
     FusedAttention(
         compute=lambda rec, q, k, v: ia.lrf_dyn_int(
             q,
@@ -169,18 +163,16 @@ _register(
         ),
         counts=_dendrite_counts,
         packing=lambda rec: (int(rec.head_dim), "and"),
-    ),
-    "lrf_dyn",
+    )
 )
-_register(
+_fused("sdsa")(
     FusedAttention(
         compute=lambda rec, q, k, v: ia.sdsa_int(
             q, k, v, count_shift=rec.count_shift, vth=rec.inner_vth, dv=rec.inner_dv
         ),
         counts=_sdsa_counts,
         packing=lambda rec: (int(rec.heads * rec.head_dim), "and"),
-    ),
-    "sdsa",
+    )
 )
 
 
