@@ -18,22 +18,15 @@ from typing import Any
 
 from spikeport.errors import UnsupportedError
 from spikeport.ir import Graph, Node
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 Handler = Callable[["TraceContext", "Call"], Any]
 HANDLERS: dict[Any, Handler] = {}
 
 
-def handles(*keys: Any) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of every key in `keys` (a key has one
-    handler: a second registration is refused)."""
-
-    def deco(fn: Handler) -> Handler:
-        for key in keys:
-            register(HANDLERS, key, fn, "converter handler for")
-        return fn
-
-    return deco
+handles = registrar(HANDLERS, "converter handler for")
+"""Decorator ``@handles(key, ...)``: the decorated function is the handler of every key (a key
+has one handler: a second registration is refused)."""
 
 
 def key_name(key: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from spikeport.errors import SpikeportError
-from spikeport.registry import register
+from spikeport.registry import registrar
 
 COUNTERS = (
     "synaptic_events",
@@ -155,17 +155,9 @@ EXECUTORS: dict[str, ExecutorFactory] = {}
 """{IR node class name: executor factory}; filled by ``sim/executors``."""
 
 
-def register_executor(*node_types: str) -> Callable[[ExecutorFactory], ExecutorFactory]:
-    """Class decorator: run IR nodes of class names `node_types` with this executor.
-
-    A node type has one executor: a second registration for it is refused."""
-
-    def deco(factory: ExecutorFactory) -> ExecutorFactory:
-        for node_type in node_types:
-            register(EXECUTORS, node_type, factory, "simulator executor for node type")
-        return factory
-
-    return deco
+register_executor = registrar(EXECUTORS, "simulator executor for node type")
+"""Class decorator ``@register_executor("Dense", ...)``: run IR nodes of those class names with
+this executor. A node type has one executor: a second registration is refused."""
 
 
 class StepwiseExecutor(Executor):
