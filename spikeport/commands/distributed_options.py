@@ -34,7 +34,7 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="samples per shard (default: about 4 shards per worker, whole batches)",
+        help="samples per shard (default: about 4 shards per worker)",
     )
 
 

@@ -36,12 +36,13 @@ def _run(
     cluster: Cluster,
     task: Any,
     total: int,
-    batch_size: int,
+    align: int,
     *args: Any,
     desc: str,
     shared: Any = None,
 ) -> tuple[Any, float]:
-    """(merged tally, wall seconds) of ``task(*args, lo, hi)`` over ``range(total)``; a
+    """(merged tally, wall seconds) of ``task(*args, lo, hi)`` over ``range(total)`` cut
+    into shards of whole multiples of ``align`` samples (unless ``--shard-size``); a
     ``shared`` object is pickled here, sent to every worker once and passed to the task as
     (run token, pickle), which :func:`tasks.unpickled` turns back into one object per
     worker (Dask's own serialisation of torch modules loses their hook dictionaries)."""
@@ -49,7 +50,7 @@ def _run(
         if cluster.shard_size is not None:
             ranges = shard_ranges(total, cluster.shard_size)
         else:
-            ranges = default_ranges(total, worker_threads(client), batch_size)
+            ranges = default_ranges(total, worker_threads(client), align)
         t0 = time.perf_counter()
         if shared is not None:
             blob = client.scatter([pickle.dumps(shared)], broadcast=True, hash=False)[0]
@@ -79,7 +80,7 @@ def classify(
         cluster,
         tasks.simulate_shard,
         total,
-        batch_size,
+        1,  # integer results do not depend on how samples are batched
         artifact,
         data,
         probes,
@@ -114,7 +115,7 @@ def measure(
         cluster,
         tasks.energy_shard,
         len(inputs.feed),
-        batch_size,
+        1,
         artifact,
         data,
         samples,
@@ -137,7 +138,7 @@ def fidelity(
         cluster,
         tasks.fidelity_shard,
         len(data),
-        batch_size,
+        batch_size,  # the float model's batches as in one process (rounding may differ)
         data,
         batch_size,
         desc="evaluate",

@@ -36,13 +36,14 @@ def shard_ranges(total: int, size: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, total)) for lo in range(0, total, size)]
 
 
-def default_ranges(total: int, threads: int, batch_size: int) -> list[tuple[int, int]]:
-    """About :data:`SHARDS_PER_THREAD` shards per worker thread, as equal as whole batches
-    allow: the batches a shard runs are exactly those a single process runs (float models,
-    as in the fidelity check, may round differently in a differently sized batch)."""
-    batches = math.ceil(total / batch_size)
-    count = max(1, min(batches, SHARDS_PER_THREAD * max(1, threads)))
-    cuts = [round(i * batches / count) * batch_size for i in range(count + 1)]
+def default_ranges(total: int, threads: int, align: int = 1) -> list[tuple[int, int]]:
+    """About :data:`SHARDS_PER_THREAD` shards per worker thread, as equal as whole units of
+    ``align`` samples allow. ``align`` = the batch size keeps every batch a shard runs equal
+    to one a single process runs (needed where a float model runs: its rounding may depend
+    on the batch size); the simulator's integers do not depend on it (``align`` = 1)."""
+    units = math.ceil(total / align)
+    count = max(1, min(units, SHARDS_PER_THREAD * max(1, threads)))
+    cuts = [round(i * units / count) * align for i in range(count + 1)]
     return [(lo, min(hi, total)) for lo, hi in zip(cuts, cuts[1:], strict=False) if lo < total]
 
 
