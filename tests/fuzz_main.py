@@ -14,6 +14,7 @@ in ``--artifacts`` (default: the corpus directory) to reproduce it with ``--repl
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         return 0
     import atheris
+
+    os.environ["SPIKEPORT_MEMORY_BUDGET"] = ft.FUZZ_BUDGET
 
     with atheris.instrument_imports(include=["spikeport"]):
         for module in MODULES:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -43,7 +42,8 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 FUZZ_BUDGET = "64M"
-"""SPIKEPORT_MEMORY_BUDGET while fuzzing: a declared size past it must be refused."""
+"""SPIKEPORT_MEMORY_BUDGET while fuzzing (set by the callers: fuzz_main for its process,
+the property tests for their module): a declared size past it must be refused."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,6 @@ class Workspace:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root or tempfile.mkdtemp(prefix="spikeport-fuzz-"))
-        os.environ["SPIKEPORT_MEMORY_BUDGET"] = FUZZ_BUDGET
 
     def scratch(self, name: str) -> Path:
         """An empty directory ``name`` (emptied if it exists)."""

@@ -39,6 +39,14 @@ FUZZ = settings(
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_budget():
+    """The fuzzing memory budget, for this module's tests only."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPIKEPORT_MEMORY_BUDGET", ft.FUZZ_BUDGET)
+        yield
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> ft.Workspace:
     return ft.Workspace(tmp_path_factory.mktemp("fuzz"))
