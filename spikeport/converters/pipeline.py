@@ -297,18 +297,10 @@ def fidelity_summary(t: FidelityTally) -> dict[str, Any]:
     }
 
 
-def measure_fidelity(
-    conv: Conversion,
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    batch_size: int = 60,
-    progress: bool = False,
-) -> dict[str, Any]:
+def measure_fidelity(conv: Conversion, model: nn.Module, *data: Any, **options: Any) -> dict:
     """Accuracies (fractions) of the model, the traced float graph and the quantised graph,
     exactness of the float graph against the model (logits and every LIF's spikes), and per
     neuron: spike agreement float graph vs quantised graph, firing rates, max |u|, |v|.
-    (:func:`fidelity_tally` then :func:`fidelity_summary`; tallies of shards merge exactly.)"""
-    tally = fidelity_tally(conv, model, images, labels, batch_size=batch_size, progress=progress)
-    return fidelity_summary(tally)
+    ``data``: images, labels; ``options``: ``batch_size``, ``progress``
+    (:func:`fidelity_tally`, then :func:`fidelity_summary`; tallies of shards merge exactly)."""
+    return fidelity_summary(fidelity_tally(conv, model, *data, **options))
