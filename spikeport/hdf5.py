@@ -7,14 +7,22 @@
   external files: every value must come from this file's own storage;
 * datasets whose declared sizes add up to more than the memory budget
   (:mod:`spikeport.budget`): a small file can declare a huge, sparsely stored dataset;
-* object names that are not UTF-8, and structures h5py cannot walk (damaged files).
+* object names that are not UTF-8, and structures h5py cannot walk (damaged files);
+* variable-length data (strings) that the HDF5 library cannot read within
+  :data:`VLEN_SECONDS`: a damaged global heap makes HDF5 itself loop forever (found by
+  fuzzing a ``.nir``), which no Python code can interrupt; so those datasets are first read
+  in a forked child process (memory limited to the budget) that is killed at the deadline.
 
-:func:`read` reads one dataset as a numpy array, numeric dtypes only, with h5py's errors
-on damaged storage turned into one line naming the file and key.
+:func:`read` reads one dataset as a numpy array, numeric dtypes only (:func:`value`: any
+dtype), with h5py's errors on damaged storage turned into one line naming the file and key.
 """
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,10 @@ _H5_ERRORS = (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError
 """What h5py raises on damaged files (checked by the fuzz tests)."""
 
 
+VLEN_SECONDS = 10.0
+"""Time the forked probe may take to read a file's variable-length datasets."""
+
+
 class HDF5Error(SpikeportError):
     """An HDF5 input that is unreadable, damaged, or refers outside itself."""
 
@@ -43,19 +55,22 @@ def open_checked(path: str | Path, what: str = "an HDF5 file") -> h5py.File:
     except _H5_ERRORS as exc:
         raise HDF5Error(f"{p}: not an HDF5 file ({what} expected; {first_line(exc)})") from None
     try:
-        size = check_structure(f, p)
+        size, variable = check_structure(f, p)
         budget.require(f"{p} ({what}: datasets as declared)", size)
+        probe_variable_length(p, variable)
     except BaseException:
         f.close()
         raise
     return f
 
 
-def check_structure(f: h5py.File, path: Path) -> int:
+def check_structure(f: h5py.File, path: Path) -> tuple[int, list[bytes]]:
     """Walk every link and object of ``f`` (names as bytes: h5py's high-level visitors fail
     on names that are not UTF-8); refuse what the module docstring lists, and names that
-    are not UTF-8. Returns the datasets' declared size in bytes (exact)."""
+    are not UTF-8. Returns the datasets' declared size in bytes (exact) and the names of
+    the variable-length datasets."""
     total = 0
+    variable: list[bytes] = []
 
     def link(name: bytes, info: Any) -> str | None:
         text = name.decode("utf-8")  # UnicodeDecodeError: reported as a damaged name
@@ -72,16 +87,63 @@ def check_structure(f: h5py.File, path: Path) -> int:
         plist = ds.get_create_plist()
         if plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count() > 0:
             return f"dataset {name.decode()!r} takes its data from another file"
-        space = ds.get_space()
+        space, dtype = ds.get_space(), ds.get_type()
         if space.get_simple_extent_type() == h5py.h5s.SIMPLE:
-            total += budget.nbytes(space.shape, ds.get_type().get_size())
+            total += budget.nbytes(space.shape, dtype.get_size())
+        kind = dtype.get_class()
+        if kind == h5py.h5t.VLEN or (kind == h5py.h5t.STRING and dtype.is_variable_str()):
+            variable.append(name)
         return None
 
     for visit, check in ((f.id.links.visit, link), (_visit_objects(f), obj)):
         problem = _walk(visit, check)
         if problem:
             raise HDF5Error(f"{path}: {problem}")
-    return total
+    return total, variable
+
+
+def probe_variable_length(path: Path, names: list[bytes]) -> None:
+    """Read datasets ``names`` of ``path`` in a forked child, killed after VLEN_SECONDS;
+    HDF5Error when it does not finish (read errors are left to the caller's own reads)."""
+    if not names or not hasattr(os, "fork"):
+        return
+    limit = budget.budget_bytes()
+    pid = os.fork()
+    if pid == 0:  # the child: read, then leave without running any Python cleanup
+        code = 1
+        try:
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            soft = _vm_size() + limit
+            if hard != resource.RLIM_INFINITY:
+                soft = min(soft, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+            with h5py.File(path, "r") as g:
+                for name in names:
+                    g[name.decode()][()]
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + VLEN_SECONDS
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise HDF5Error(
+        f"{path}: reading its variable-length data did not finish in {VLEN_SECONDS:.0f} s "
+        "(a damaged heap; the HDF5 library loops on it)"
+    )
+
+
+def _vm_size() -> int:
+    """This process's virtual memory size in bytes (Linux), else 0."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "SoftLink", h5py.h5l.TYPE_EXTERNAL: "ExternalLink"}
@@ -117,10 +179,16 @@ def check_numeric(ds: h5py.Dataset, where: str) -> None:
 def read(ds: h5py.Dataset, where: str) -> np.ndarray:
     """The dataset's values (numeric dtypes only); ``where`` names it in errors."""
     check_numeric(ds, where)
+    return np.asarray(value(ds, where))
+
+
+def value(ds: h5py.Dataset, where: str) -> Any:
+    """``ds[()]`` of any dtype (strings included), its declared size checked first and
+    h5py's errors on damaged storage as one line naming ``where``."""
     if ds.shape is None:
         raise HDF5Error(f"{where}: empty dataspace (no values)")
     budget.require(where, budget.nbytes(ds.shape, ds.dtype.itemsize))
     try:
-        return np.asarray(ds[()])
+        return ds[()]
     except _H5_ERRORS as exc:
         raise HDF5Error(f"{where}: unreadable data ({first_line(exc)})") from None

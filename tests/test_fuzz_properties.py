@@ -404,3 +404,35 @@ def test_an_image_declaring_a_huge_size_is_refused_before_decoding(ws, monkeypat
     monkeypatch.setenv("SPIKEPORT_MEMORY_BUDGET", "256M")
     with pytest.raises(SpikeportError, match=r"12000x12000 image\): needs"):
         ft.run_data_image(ws, png)
+
+
+def _resize_heap_object(raw: bytes, index: int, size: int) -> bytes:
+    """``raw`` with global heap object ``index`` declaring ``size`` bytes (HDF5 spec III.E:
+    a "GCOL" collection of objects: index u16, refcount u16, reserved u32, size u64, data
+    padded to 8 bytes)."""
+    import struct
+
+    start = raw.index(b"GCOL")
+    end = start + struct.unpack_from("<Q", raw, start + 8)[0]
+    at = start + 16
+    while at + 16 <= end:
+        found, _, _, length = struct.unpack_from("<HHIQ", raw, at)
+        if found == index:
+            return raw[: at + 8] + struct.pack("<Q", size) + raw[at + 16 :]
+        if found == 0:
+            break
+        at += 16 + (length + 7) // 8 * 8
+    raise AssertionError(f"no heap object {index}")
+
+
+def test_a_damaged_string_heap_that_makes_hdf5_loop_is_refused_in_time(ws, monkeypatch):
+    """Found by atheris on a .nir: one global-heap string (a node name, 3 bytes) declaring
+    768 bytes made HDF5 itself spin forever reading the graph's strings (in C: no Python
+    timeout can interrupt it)."""
+    from spikeport import hdf5
+
+    monkeypatch.setattr(hdf5, "VLEN_SECONDS", 1.0)
+    damaged = _resize_heap_object(ws.nir_file.read_bytes(), 13, 0x300)
+    with pytest.raises(SpikeportError, match="variable-length data did not finish in 1 s"):
+        ft.run_nir(ws, damaged)
+    ft.run_nir(ws, ws.nir_file.read_bytes())  # the intact file: the probe passes

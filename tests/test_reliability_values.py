@@ -131,3 +131,43 @@ def test_a_damaged_zip_directory_is_a_one_line_checkpoint_error(checkpoint, tmp_
     path.write_bytes(raw[:end] + locator + raw[end:])
     with pytest.raises(CheckpointError, match=r"multi\.pt: not a readable torch checkpoint"):
         from_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda obj: obj.pop("state_dict"), "without a 'state_dict' mapping"),
+        (lambda obj: obj.update(config=[1, 2]), "without a 'config' mapping"),
+        (lambda obj: obj["config"].update({1: 2}), r"unknown model config field\(s\) \['1'\]"),
+    ],
+)
+def test_spikeport_model_files_missing_parts_are_refused(checkpoint, tmp_path, change, message):
+    """Found by fuzzing: a model.pt without 'state_dict' raised KeyError; a config with an
+    integer key crashed sorting the unknown fields."""
+    from spikeport.errors import CheckpointError
+
+    obj = torch.load(checkpoint, weights_only=True)
+    change(obj)
+    path = tmp_path / "parts.pt"
+    torch.save(obj, path)
+    with pytest.raises(SpikeportError, match=message):
+        from_checkpoint(path)
+    assert issubclass(CheckpointError, SpikeportError)
+
+
+@pytest.mark.skipif(not TINY_NET.is_file(), reason="lava-dl test networks not installed")
+def test_net_file_with_unreadable_string_storage_is_refused_naming_it(tmp_path) -> None:
+    """Found by fuzzing: a damaged neuron 'type' string raised h5py's OSError."""
+    path = tmp_path / "damaged.net"
+    shutil.copy(TINY_NET, path)
+    with h5py.File(path, "a") as f:
+        del f["layer/1/neuron/type"]
+        f.create_dataset(
+            "layer/1/neuron/type", data=np.array([b"CUBA"] * 64), chunks=(64,), compression="gzip"
+        )
+        offset = f["layer/1/neuron/type"].id.get_chunk_info(0).byte_offset
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + 8] = b"\xff" * 8  # the compressed chunk no longer inflates
+    path.write_bytes(bytes(raw))
+    with pytest.raises(SpikeportError, match=r"damaged\.net: layer 1 neuron: field 'type'"):
+        load_netx(path)

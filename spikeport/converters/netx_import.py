@@ -203,7 +203,7 @@ class _Builder:
         mantissa, num_weight_bits, weight_exp = optimize_weight_bits(weight, where)
         delay = None
         if "delay" in group:
-            delay = _delays(np.asarray(group["delay"][()]), mantissa.shape, where)
+            delay = _delays(_int_array(group, "delay", where), mantissa.shape, where)
         dense = ir.Dense(
             f"layer{i}.dense",
             weight=mantissa,
@@ -440,7 +440,10 @@ def _shape(group: h5py.Group, where: str) -> tuple[int, ...]:
 
 
 def _string(group: h5py.Group, key: str, where: str) -> str:
-    value = _required(group, key, where)[()]
+    ds = _required(group, key, where)
+    if not isinstance(ds, h5py.Dataset):
+        raise SpikeportError(f"{where}: field {key!r} is not a dataset")
+    value = hdf5.value(ds, f"{where}: field {key!r}")
     if isinstance(value, np.ndarray):
         if value.size != 1:
             raise SpikeportError(f"{where}: field {key!r} must hold one string")
@@ -460,7 +463,7 @@ def _neuron_params(neuron: Any, where: str) -> dict[str, Any]:
     for key, ds in neuron.items():
         if key == "type" or not isinstance(ds, h5py.Dataset):
             continue
-        value = ds[()]
+        value = hdf5.value(ds, f"{where}: neuron {key!r}")
         if isinstance(value, np.ndarray) and value.size == 1:
             value = value.reshape(-1)[0]
         if isinstance(value, np.bool_ | bool):

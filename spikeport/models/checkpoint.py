@@ -254,6 +254,9 @@ def from_checkpoint(
             raise CheckpointError(
                 f"{source}: unsupported spikeport format version {obj.get('version')}"
             )
+        for key in ("config", "state_dict"):
+            if not isinstance(obj.get(key), Mapping):
+                raise CheckpointError(f"{source}: spikeport model file without a {key!r} mapping")
         config = ModelConfig.from_dict(dict(obj["config"]), source=source)
         stored = config.to_dict()
         conflicts = [
