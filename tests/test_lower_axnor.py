@@ -8,25 +8,20 @@ converter's integer formulas in ``hw_models.sim.int_attention``.
 from __future__ import annotations
 
 import numpy as np
+from attention_graphs import lowered as lower_core
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_attention import LowerAttention
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.engine import Simulator
-from spikeport.ir import Graph, Input, validate
+from spikeport.ir import Graph, validate
 from spikeport.ir.int_attention import IntAttention
 
 HEAD_SIZES = [1, 7, 63, 64, 65, 130]
 
 
 def lowered(att: IntAttention, n: int) -> Graph:
-    g = Graph("att")
-    for p in "qkv":
-        g.add(Input(p, shape=(n, att.dim)))
-    g.add(att, {"q": "q", "k": "k", "v": "v"})
-    out = PassManager([LowerAttention("lower-axnor")]).run(g)
+    out = lower_core(att, n, "lower-axnor")
     validate(out)
     return out
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from attention_graphs import lowered as lower_core
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_attention import LowerAttention
 from spikeport.errors import UnsupportedError
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.engine import Simulator
 from spikeport.hw_models.sim.kernels.dendritic import run_dendrites
-from spikeport.ir import Graph, Input
+from spikeport.ir import Graph
 from spikeport.ir.int_attention import IntAttention
 
 
@@ -44,11 +43,7 @@ def attention(dyn: dict, heads: int, d: int, mode: str, m: int) -> IntAttention:
 
 
 def lowered(att: IntAttention, n: int) -> Graph:
-    g = Graph("att")
-    for p in "qkv":
-        g.add(Input(p, shape=(n, att.dim)))
-    g.add(att, {"q": "q", "k": "k", "v": "v"})
-    return PassManager([LowerAttention("lower-lrf-dyn")]).run(g)
+    return lower_core(att, n, "lower-lrf-dyn")
 
 
 def loop_reference(u: np.ndarray, a: np.ndarray, gamma: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -4,23 +4,18 @@ converter's integer formula ``hw_models.sim.int_attention.sdsa_int`` bit for bit
 from __future__ import annotations
 
 import numpy as np
+from attention_graphs import lowered as lower_core
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikeport.converters.passes import PassManager
-from spikeport.converters.passes.lower_attention import LowerAttention
 from spikeport.hw_models.sim import int_attention as ia
 from spikeport.hw_models.sim.engine import Simulator
-from spikeport.ir import Graph, Input
+from spikeport.ir import Graph
 from spikeport.ir.int_attention import IntAttention
 
 
 def lowered(att: IntAttention, n: int) -> Graph:
-    g = Graph("att")
-    for p in "qkv":
-        g.add(Input(p, shape=(n, att.dim)))
-    g.add(att, {"q": "q", "k": "k", "v": "v"})
-    return PassManager([LowerAttention("lower-sdsa")]).run(g)
+    return lower_core(att, n, "lower-sdsa")
 
 
 def test_sdsa_lowers_to_and_column_sum_lif_and():

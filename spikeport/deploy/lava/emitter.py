@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from spikeport.errors import SpikeportError, UnsupportedError
+from spikeport.registry import registrar
 
 PortFn = Callable[[], Any]
 """Returns a (possibly virtual) Lava OutPort carrying a node's output in spikeport layout."""
@@ -53,21 +54,25 @@ class Emitted:
     sources: dict[str, Any] = field(default_factory=dict)
 
 
-EmitFn = Callable[..., tuple]
-"""fn(node, {port: source port fn}, {port: input shape}, out_shape, ctx) -> (process, out port
-fn); ctx holds graph-level facts ("timing": the retime record or None)."""
+@dataclass(frozen=True)
+class Emission:
+    """What an emitter gets: the node, {port: source port fn}, {port: input shape}, its
+    per-sample output shape and graph-level facts (ctx "timing": the retime record or None)."""
+
+    node: Any
+    ins: Mapping[str, PortFn]
+    in_shapes: Mapping[str, tuple[int, ...]]
+    shape: tuple[int, ...]
+    ctx: Mapping[str, Any]
+
+
+EmitFn = Callable[[Emission], tuple]
+"""fn(emission) -> (process or None, out port fn)."""
 
 _EMITTERS: dict[str, EmitFn] = {}
 
-
-def register_emitter(node_type: str) -> Callable[[EmitFn], EmitFn]:
-    """Decorator: emit IR nodes of class name `node_type` with this function."""
-
-    def deco(fn: EmitFn) -> EmitFn:
-        _EMITTERS[node_type] = fn
-        return fn
-
-    return deco
+register_emitter = registrar(_EMITTERS, "Lava emitter for node type")
+"""Decorator: ``@register_emitter("NodeType", ...)`` emits IR nodes of these types."""
 
 
 def supported_node_types() -> tuple[str, ...]:
@@ -124,7 +129,7 @@ def emit(
             if kind != "CubaLIF":
                 raise SpikeportError(f"bias override {name!r}: not a CubaLIF node of the graph")
             node = node.replace(bias_mant=np.broadcast_to(np.asarray(bias.pop(name)), shape))
-        proc, port_fn = _EMITTERS[kind](node, ins, in_shapes, shape, ctx)
+        proc, port_fn = _EMITTERS[kind](Emission(node, ins, in_shapes, shape, ctx))
         if proc is not None:
             out.procs[name] = proc
         out.outs[name] = port_fn
@@ -166,22 +171,17 @@ def _wired(proc: Any, ins: Mapping[str, PortFn], ports: tuple[str, ...] = ("in",
 
 
 # -- layout: virtual ports ------------------------------------------------------------------
-@register_emitter("Flatten")
-@register_emitter("Reshape")
-def _emit_reshape(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
-    src = ins["in"]
-    if tuple(in_shapes["in"]) == shape:
+@register_emitter("Flatten", "Reshape")
+def _emit_reshape(e: Emission) -> tuple:
+    src = e.ins["in"]
+    if tuple(e.in_shapes["in"]) == e.shape:
         return None, src
-    return None, lambda: src().reshape(shape)
+    return None, lambda: src().reshape(e.shape)
 
 
 @register_emitter("Transpose")
-def _emit_transpose(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
-    src, perm = ins["in"], list(node.perm)
+def _emit_transpose(e: Emission) -> tuple:
+    src, perm = e.ins["in"], list(e.node.perm)
     if perm == sorted(perm):
         return None, src
     return None, lambda: src().transpose(perm)
@@ -189,15 +189,13 @@ def _emit_transpose(
 
 # -- synapses ---------------------------------------------------------------------------------
 @register_emitter("Dense")
-def _emit_dense(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_dense(e: Emission) -> tuple:
     from lava.proc.dense.process import DelayDense, Dense
 
-    x_shape = tuple(in_shapes["in"])
+    x_shape = tuple(e.in_shapes["in"])
     lead = math.prod(x_shape[:-1])
-    weight = np.asarray(node.weight, dtype=np.int64)
-    delay = None if node.delay is None else np.asarray(node.delay, dtype=np.int64)
+    weight = np.asarray(e.node.weight, dtype=np.int64)
+    delay = None if e.node.delay is None else np.asarray(e.node.delay, dtype=np.int64)
     if lead > 1:  # one Dense on the flattened input: block-diagonal weight (and delays)
         eye = np.eye(lead, dtype=np.int64)
         weight = np.kron(eye, weight)
@@ -205,22 +203,22 @@ def _emit_dense(
             delay = np.kron(eye, delay)
     kwargs = {
         "weights": weight,
-        "weight_exp": node.weight_exp,
-        "num_weight_bits": node.num_weight_bits,
-        "num_message_bits": node.num_message_bits,
+        "weight_exp": e.node.weight_exp,
+        "num_weight_bits": e.node.num_weight_bits,
+        "num_message_bits": e.node.num_message_bits,
     }
     if delay is not None and delay.any():
         proc = DelayDense(delays=delay, max_delay=int(delay.max()), **kwargs)
     else:
         proc = Dense(**kwargs)
-    src = ins["in"]
+    src = e.ins["in"]
     if len(x_shape) == 1:
         _connect(src, proc.s_in)
     else:
         src().reshape((math.prod(x_shape),)).connect(proc.s_in)
-    if len(shape) == 1:
+    if len(e.shape) == 1:
         return proc, _port(proc.a_out)
-    return proc, lambda: proc.a_out.reshape(shape)
+    return proc, lambda: proc.a_out.reshape(e.shape)
 
 
 def lava_conv_weight(weight: np.ndarray) -> np.ndarray:
@@ -229,234 +227,201 @@ def lava_conv_weight(weight: np.ndarray) -> np.ndarray:
 
 
 @register_emitter("Conv")
-def _emit_conv(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_conv(e: Emission) -> tuple:
     from lava.proc.conv.process import Conv
 
-    c, h, w = in_shapes["in"]
+    c, h, w = e.in_shapes["in"]
     proc = Conv(
-        weight=lava_conv_weight(node.weight).astype(np.int64),
+        weight=lava_conv_weight(e.node.weight).astype(np.int64),
         input_shape=(w, h, c),
-        stride=node.stride[::-1],
-        padding=node.padding[::-1],
-        dilation=node.dilation[::-1],
-        groups=node.groups,
-        num_message_bits=node.num_message_bits,
+        stride=e.node.stride[::-1],
+        padding=e.node.padding[::-1],
+        dilation=e.node.dilation[::-1],
+        groups=e.node.groups,
+        num_message_bits=e.node.num_message_bits,
     )
-    ins["in"]().transpose([2, 1, 0]).connect(proc.s_in)
+    e.ins["in"]().transpose([2, 1, 0]).connect(proc.s_in)
     return proc, lambda: proc.a_out.transpose([2, 1, 0])
 
 
 # -- neurons ----------------------------------------------------------------------------------
 @register_emitter("CubaLIF")
-def _emit_lif(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_lif(e: Emission) -> tuple:
     from lava.proc.lif.process import LIF, LIFReset
 
     kwargs = {
-        "shape": tuple(node.shape),
-        "du": node.du,
-        "dv": node.dv,
-        "vth": node.vth,
-        "bias_mant": np.broadcast_to(np.asarray(node.bias_mant), node.shape).astype(np.int64),
-        "bias_exp": node.bias_exp,
+        "shape": tuple(e.node.shape),
+        "du": e.node.du,
+        "dv": e.node.dv,
+        "vth": e.node.vth,
+        "bias_mant": np.broadcast_to(np.asarray(e.node.bias_mant), e.node.shape).astype(np.int64),
+        "bias_exp": e.node.bias_exp,
     }
-    if node.reset_interval is not None:
+    if e.node.reset_interval is not None:
         proc = LIFReset(
-            reset_interval=node.reset_interval, reset_offset=node.reset_offset, **kwargs
+            reset_interval=e.node.reset_interval, reset_offset=e.node.reset_offset, **kwargs
         )
     else:
         proc = LIF(**kwargs)
-    return _wired(proc, ins, ("in",) if "in" in ins else ())
+    return _wired(proc, e.ins, ("in",) if "in" in e.ins else ())
 
 
-@register_emitter("Delta")
-@register_emitter("SigmaDelta")
-@register_emitter("Sigma")
-def _emit_sdn(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+@register_emitter("Delta", "SigmaDelta", "Sigma")
+def _emit_sdn(e: Emission) -> tuple:
     """Sigma (shape only) < Delta (+ threshold, error, exponents) < SigmaDelta (+ bias, mode)."""
     from lava.proc.sdn import process as sdn
 
-    kind = type(node).__name__
-    kwargs: dict[str, Any] = {"shape": tuple(node.shape)}
+    kind = type(e.node).__name__
+    kwargs: dict[str, Any] = {"shape": tuple(e.node.shape)}
     if kind != "Sigma":
         for f in ("vth", "cum_error", "spike_exp", "state_exp"):
-            kwargs[f] = getattr(node, f)
+            kwargs[f] = getattr(e.node, f)
     if kind == "SigmaDelta":
-        kwargs["bias"] = np.broadcast_to(np.asarray(node.bias), node.shape).astype(np.int64)
-        relu = node.act_mode == "relu"
+        kwargs["bias"] = np.broadcast_to(np.asarray(e.node.bias), e.node.shape).astype(np.int64)
+        relu = e.node.act_mode == "relu"
         kwargs["act_mode"] = sdn.ActivationMode.RELU if relu else sdn.ActivationMode.UNIT
-    return _wired(getattr(sdn, kind)(**kwargs), ins)
+    return _wired(getattr(sdn, kind)(**kwargs), e.ins)
 
 
 # -- custom processes -------------------------------------------------------------------------
 @register_emitter("Delay")
-def _emit_delay(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
-    if node.steps == 0:
-        return None, ins["in"]
+def _emit_delay(e: Emission) -> tuple:
+    if e.node.steps == 0:
+        return None, e.ins["in"]
     from spikeport.deploy.lava.processes.delay import Delay
 
-    proc = Delay(shape=shape, steps=node.steps)
-    return _wired(proc, ins)
+    proc = Delay(shape=e.shape, steps=e.node.steps)
+    return _wired(proc, e.ins)
 
 
 @register_emitter("Add")
-def _emit_add(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_add(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.elementwise import Add
 
-    proc = Add(shape=shape)
-    return _wired(proc, ins, ("a", "b"))
+    proc = Add(shape=e.shape)
+    return _wired(proc, e.ins, ("a", "b"))
 
 
 @register_emitter("MaxPool2d")
-def _emit_maxpool(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_maxpool(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.elementwise import MaxPool
 
     proc = MaxPool(
-        in_shape=tuple(in_shapes["in"]),
-        out_shape=shape,
-        kernel=tuple(node.kernel_size),
-        stride=tuple(node.stride or node.kernel_size),
-        padding=tuple(node.padding),
+        in_shape=tuple(e.in_shapes["in"]),
+        out_shape=e.shape,
+        kernel=tuple(e.node.kernel_size),
+        stride=tuple(e.node.stride or e.node.kernel_size),
+        padding=tuple(e.node.padding),
     )
-    return _wired(proc, ins)
+    return _wired(proc, e.ins)
 
 
 @register_emitter("TokenMean")
-def _emit_token_mean(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_token_mean(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.elementwise import AxisSum
 
-    proc = AxisSum(in_shape=tuple(in_shapes["in"]), axis=node.axis)
-    return _wired(proc, ins)
+    proc = AxisSum(in_shape=tuple(e.in_shapes["in"]), axis=e.node.axis)
+    return _wired(proc, e.ins)
 
 
 @register_emitter("IntAttention")
-def _emit_attention(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_attention(e: Emission) -> tuple:
     """One attention core as the hierarchical ``SpikingAttention`` process."""
     from spikeport.deploy.lava.processes.blocks import SpikingAttention
     from spikeport.ir import attention
 
-    params = node.params() | {f: getattr(node, f) for f in node.int_tensors}
-    timing = ctx.get("timing")
+    params = e.node.params() | {f: getattr(e.node, f) for f in e.node.int_tensors}
+    timing = e.ctx.get("timing")
     params["reset"] = None
-    stateful = attention.variant(node.variant).stateful
-    if stateful and timing is not None and node.name in timing.node_latency:
+    stateful = attention.variant(e.node.variant).stateful
+    if stateful and timing is not None and e.node.name in timing.node_latency:
         # restart the inner neuron at each data window (Lava's time starts at 1)
-        params["reset"] = (timing.T, (timing.node_latency[node.name] + 1) % timing.T)
-    proc = SpikingAttention(shape=shape, params=params)
-    return _wired(proc, ins, ("q", "k", "v"))
+        params["reset"] = (timing.T, (timing.node_latency[e.node.name] + 1) % timing.T)
+    proc = SpikingAttention(shape=e.shape, params=params)
+    return _wired(proc, e.ins, ("q", "k", "v"))
 
 
 # -- lowered attention primitives (``spikeport convert --lower-attention``) -------------------
-@register_emitter("AndPopcount")
-@register_emitter("XnorPopcount")
-def _emit_popcount(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+@register_emitter("AndPopcount", "XnorPopcount")
+def _emit_popcount(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.attention import SpikeScores
 
-    q_shape, k_shape = tuple(in_shapes["q"]), tuple(in_shapes["k"])
+    q_shape, k_shape = tuple(e.in_shapes["q"]), tuple(e.in_shapes["k"])
     if len(q_shape) != 3:
-        raise UnsupportedError(f"{node.name}: Lava scores need (heads, N, head_dim) inputs")
-    xnor = type(node).__name__ == "XnorPopcount"
+        raise UnsupportedError(f"{e.node.name}: Lava scores need (heads, N, head_dim) inputs")
+    xnor = type(e.node).__name__ == "XnorPopcount"
     proc = SpikeScores(
         q_shape=q_shape,
         k_shape=k_shape,
         heads=q_shape[0],
-        a_int=np.full(q_shape[0], node.a_int if xnor else 0, dtype=np.int64),
-        a_shift=node.a_shift if xnor else 0,
+        a_int=np.full(q_shape[0], e.node.a_int if xnor else 0, dtype=np.int64),
+        a_shift=e.node.a_shift if xnor else 0,
     )
-    return _wired(proc, ins, ("q", "k"))
+    return _wired(proc, e.ins, ("q", "k"))
 
 
 @register_emitter("ScoreCombine")
-def _emit_score_combine(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_score_combine(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.attention import ScoreCombine
 
-    proc = ScoreCombine(shape=shape, a_int=node.a_int, a_shift=node.a_shift)
-    return _wired(proc, ins, ("c_and", "c_xnor"))
+    proc = ScoreCombine(shape=e.shape, a_int=e.node.a_int, a_shift=e.node.a_shift)
+    return _wired(proc, e.ins, ("c_and", "c_xnor"))
 
 
 @register_emitter("SpikeAccumulate")
-def _emit_spike_accumulate(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_spike_accumulate(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.attention import ScoreAccumulate
 
     proc = ScoreAccumulate(
-        scores_shape=tuple(in_shapes["scores"]),
-        v_shape=tuple(in_shapes["v"]),
-        count_shift=node.count_shift,
-        score_shift=node.score_shift,
+        scores_shape=tuple(e.in_shapes["scores"]),
+        v_shape=tuple(e.in_shapes["v"]),
+        count_shift=e.node.count_shift,
+        score_shift=e.node.score_shift,
     )
-    return _wired(proc, ins, ("scores", "v"))
+    return _wired(proc, e.ins, ("scores", "v"))
 
 
 @register_emitter("LocalTerm")
-def _emit_local_term(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_local_term(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.attention import LocalTerm
 
     proc = LocalTerm(
-        shape=shape,
-        grid=tuple(node.grid),
-        weight=node.weight,
-        dilations=tuple(node.dilation),
-        shift=node.shift,
+        shape=e.shape,
+        grid=tuple(e.node.grid),
+        weight=e.node.weight,
+        dilations=tuple(e.node.dilation),
+        shift=e.node.shift,
     )
-    return _wired(proc, ins)
+    return _wired(proc, e.ins)
 
 
 @register_emitter("SpikeAnd")
-def _emit_spike_and(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_spike_and(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.elementwise import GateTokens
 
-    proc = GateTokens(shape=tuple(in_shapes["a"]), b_shape=tuple(in_shapes["b"]))
-    return _wired(proc, ins, ("a", "b"))
+    proc = GateTokens(shape=tuple(e.in_shapes["a"]), b_shape=tuple(e.in_shapes["b"]))
+    return _wired(proc, e.ins, ("a", "b"))
 
 
 @register_emitter("TokenSum")
-def _emit_token_sum(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_token_sum(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.elementwise import AxisSum
 
-    in_shape = tuple(in_shapes["in"])
-    proc = AxisSum(in_shape=in_shape, axis=len(in_shape) - 2, shift=node.shift)
-    return _wired(proc, ins)
+    in_shape = tuple(e.in_shapes["in"])
+    proc = AxisSum(in_shape=in_shape, axis=len(in_shape) - 2, shift=e.node.shift)
+    return _wired(proc, e.ins)
 
 
 @register_emitter("DendriticAttention")
-def _emit_dendritic(
-    node: Any, ins: Mapping[str, PortFn], in_shapes: Mapping, shape: tuple, ctx: Mapping
-) -> tuple:
+def _emit_dendritic(e: Emission) -> tuple:
     from spikeport.deploy.lava.processes.attention import Dendrites
 
     proc = Dendrites(
-        shape=shape,
-        dyn_a=node.transition(),
-        dyn_gamma=node.gamma,
-        dyn_c=node.readout,
-        input_mode=node.input_mode,
-        count_shift=node.count_shift,
+        shape=e.shape,
+        dyn_a=e.node.transition(),
+        dyn_gamma=e.node.gamma,
+        dyn_c=e.node.readout,
+        input_mode=e.node.input_mode,
+        count_shift=e.node.count_shift,
     )
-    return _wired(proc, ins, ("q", "k", "v"))
+    return _wired(proc, e.ins, ("q", "k", "v"))
