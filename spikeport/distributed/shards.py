@@ -12,7 +12,6 @@ import math
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from functools import reduce
 from typing import Any, Protocol, TypeVar
 
 from spikeport.errors import SpikeportError
@@ -87,7 +86,12 @@ def map_shards(
 
 
 def merge(tallies: Sequence[T]) -> T:
-    """The exact sum of the shards' tallies, added in shard order."""
+    """The exact sum of the shards' tallies, in shard order, added pairwise as a tree
+    (concatenated per-sample arrays are copied log2(shards) times, not once per shard)."""
     if not tallies:
         raise SpikeportError("no shards to merge (empty dataset)")
-    return reduce(lambda a, b: a.add(b), tallies)
+    level = list(tallies)
+    while len(level) > 1:
+        pairs = [level[i].add(level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        level = pairs + level[len(level) - len(level) % 2 :]
+    return level[0]

@@ -44,7 +44,7 @@ def simulate_shard(
         lambda: classifier(artifact_graph(artifact), probes),
     )
     x, y = data.read(lo, hi)
-    return tally(sim, x, y, batch_size=batch_size, windowed=windowed)
+    return tally(sim, x, y, batch_size=batch_size, windowed=windowed, keep_readout=False)
 
 
 def energy_shard(

@@ -63,7 +63,7 @@ class Tally:
     samples: int
     correct: int
     predictions: np.ndarray  # int64 [samples], in sample order
-    readout_v: np.ndarray  # [samples, classes], the readout's v the predictions come from
+    readout_v: np.ndarray | None  # [samples, classes], the readout's v (None: not kept)
     ops_per_node: dict[str, dict[str, int]]
     full: dict[str, int]
     spikes: dict[str, int]
@@ -85,7 +85,9 @@ class Tally:
             samples=self.samples + other.samples,
             correct=self.correct + other.correct,
             predictions=np.concatenate([self.predictions, other.predictions]),
-            readout_v=np.concatenate([self.readout_v, other.readout_v]),
+            readout_v=None
+            if self.readout_v is None or other.readout_v is None
+            else np.concatenate([self.readout_v, other.readout_v]),
             ops_per_node=plus(self.ops_per_node, other.ops_per_node),
             full=plus(self.full, other.full),
             spikes=plus(self.spikes, other.spikes),
@@ -105,7 +107,7 @@ class Classification:
     samples: int
     seconds: float
     predictions: np.ndarray
-    readout_v: np.ndarray
+    readout_v: np.ndarray | None
     ops: dict[str, int]
     ops_per_node: dict[str, dict[str, int]]
     ops_full_run: dict[str, int] | None
@@ -144,10 +146,12 @@ def tally(
     batch_size: int = 60,
     windowed: bool = True,
     progress: Callable[[int], Any] | None = None,
+    keep_readout: bool = True,
 ) -> Tally:
     """Run every image through ``sim`` (from :func:`classifier`) in batches and sum what was
     counted; `progress(n)` after each batch. Probes: the nodes ``sim`` records besides the
-    readout."""
+    readout. ``keep_readout``: keep every sample's readout v (off in a distributed run's
+    shards: 8 bytes x classes per sample to ship and concatenate, and no output uses it)."""
     if batch_size < 1:
         raise SpikeportError(f"batch size must be >= 1, got {batch_size}")
     graph, timing = sim.graph, sim.timing
@@ -191,7 +195,9 @@ def tally(
         samples=n,
         correct=correct,
         predictions=np.concatenate(predictions) if predictions else np.zeros(0, np.int64),
-        readout_v=np.concatenate(vs) if vs else np.zeros((0,), np.int64),
+        readout_v=(np.concatenate(vs) if vs else np.zeros((0,), np.int64))
+        if keep_readout
+        else None,
         ops_per_node=ops_per_node,
         full=full,
         spikes=spikes,
