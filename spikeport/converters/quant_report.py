@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from spikeport.ir import Graph
+from spikeport.ir.int_nodes import STATE_LIMIT
 
-REGISTER_MAX = (1 << 23) - 1
+REGISTER_MAX = STATE_LIMIT - 1
 REPORT_FILE = "report.json"
 SOURCE_BASE = "artifact"
 """report.json's ``source`` is relative to the artifact directory (``source_base``); reports

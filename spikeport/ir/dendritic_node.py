@@ -23,10 +23,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from spikeport.ir.checks import QKVCore, check_choice
+from spikeport.ir.int_nodes import DECAY_BITS
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.node import Node, Shape, node
 
-FRAC_BITS = 12
+FRAC_BITS = DECAY_BITS
+"""Fractional bits of the dendrites' integers: Loihi's 12-bit decays."""
 INPUT_MODES = ("kv_gate_q", "kv", "v")
 
 

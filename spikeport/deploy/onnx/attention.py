@@ -28,6 +28,7 @@ from spikeport.deploy.onnx.emitter import emits
 from spikeport.errors import UnsupportedError
 from spikeport.ir import attention
 from spikeport.ir.dendritic_node import FRAC_BITS
+from spikeport.ir.int_nodes import DU_FULL
 from spikeport.registry import registrar
 
 Fused = Callable[[Builder, Any, str, str, str, tuple[int, int], Any], str]
@@ -246,7 +247,7 @@ def sdsa_core(b, rec, q, k, v, nd, graph):  # type: ignore[no-untyped-def]
         ],
         name,
         n_out=3,
-        du=4095,
+        du=DU_FULL,
         dv=rec.inner_dv,
         vth=rec.inner_vth,
         bias_exp=0,

@@ -28,10 +28,12 @@ from __future__ import annotations
 import numpy as np
 from onnx.reference.op_run import OpRun
 
+from spikeport.ir.int_nodes import ACT_SHIFT, DECAY_BITS, DS_OFFSET, STATE_LIMIT, VTH_SHIFT
+
 DOMAIN = "ai.spikeport"
 """Custom operator domain of every spikeport-specific ONNX node."""
 
-_LIM = 1 << 23  # 24-bit u, v registers
+_LIM = STATE_LIMIT  # 24-bit u, v registers
 
 
 def _i64(x: np.ndarray) -> np.ndarray:
@@ -74,13 +76,13 @@ class LIFStep(OpRun):
         mant = _i64(bias_mant)
         bias = mant << bias_exp if bias_exp >= 0 else mant >> -bias_exp
         bias = _wrap(bias, 32)
-        u = _wrap(_decay(u, 4096 - (du + 1)) + a * 64, 32)
+        u = _wrap(_decay(u, (1 << DECAY_BITS) - (du + DS_OFFSET)) + (a << ACT_SHIFT), 32)
         # Lava's single fold of the 24-bit current (+2**23 is kept, -2**23 becomes +2**23)
         folded = np.where(u > _LIM, u - 2 * _LIM, u)
         u = np.where(folded <= -_LIM, u + 2 * _LIM, folded)
-        v = _wrap(_decay(v, 4096 - dv) + u + bias, 32)
+        v = _wrap(_decay(v, (1 << DECAY_BITS) - dv) + u + bias, 32)
         v = np.clip(v, -(_LIM - 1), _LIM - 1)
-        s = v > (vth << 6)
+        s = v > (vth << VTH_SHIFT)
         v = np.where(s, 0, v)
         return s.astype(np.int64), u, v
 

@@ -16,6 +16,7 @@ import numpy as np
 from spikeport.deploy.onnx.builder import EXACT
 from spikeport.deploy.onnx.emitter import emits
 from spikeport.errors import UnsupportedError
+from spikeport.ir.int_nodes import STATE_LIMIT
 
 
 @emits("Dense")
@@ -54,8 +55,8 @@ def conv(b, rec, ins, x, shapes, graph):  # type: ignore[no-untyped-def]
         group=rec.groups,
     )
     yi = b.op("Cast", [y], rec.name, to=b.tp.INT64)
-    half = b.const(f"{rec.name}.half", np.array(1 << 23, np.int64))
-    full = b.const(f"{rec.name}.full", np.array(1 << 24, np.int64))
+    half = b.const(f"{rec.name}.half", np.array(STATE_LIMIT, np.int64))
+    full = b.const(f"{rec.name}.full", np.array(2 * STATE_LIMIT, np.int64))
     wrapped = b.op("Sub", [b.op("Mod", [b.op("Add", [yi, half], rec.name), full], rec.name,
                                 fmod=0), half], rec.name)  # fmt: skip
     return b.delayed(rec.name, wrapped, shapes[rec.name])

@@ -22,7 +22,7 @@ from spikeport.ir.attention.splice import close, cut
 from spikeport.ir.attention.variant import AttentionVariant, CoreCall, bits_for
 from spikeport.ir.attention_nodes import SpikeAnd, TokenSum
 from spikeport.ir.graph import Graph
-from spikeport.ir.int_nodes import CubaLIF
+from spikeport.ir.int_nodes import DECAY_BITS, DU_FULL, CubaLIF
 
 TAU = 2.0
 """Time constant of SDSA's inner (talking-heads) neuron: dv = 4096 / tau = 2048."""
@@ -45,7 +45,7 @@ class Sdsa(AttentionVariant):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         m = count_shift(float(tokens) * TAU)
         vth = max(0, math.ceil(node.sdsa_threshold * TAU * 2**m) - 1)
-        params = {"count_shift": m, "inner_vth": vth, "inner_dv": int(4096 / TAU)}
+        params = {"count_shift": m, "inner_vth": vth, "inner_dv": int((1 << DECAY_BITS) / TAU)}
         row = {"count_shift": m, "vth": vth, "state_scale": 64.0 * 2**m * TAU}
         row.update(exact_ties=m >= steps - 1, u_worst_case=64.0 * 2**m * tokens)
         return params, row
@@ -56,7 +56,7 @@ class Sdsa(AttentionVariant):
         graph.add(SpikeAnd(f"{name}.kv"), {"a": c.inputs["k"], "b": c.inputs["v"]})
         graph.add(TokenSum(f"{name}.kv_sum", shift=rec.count_shift), f"{name}.kv")
         lif = CubaLIF(
-            f"{name}.talking_lif", shape=(rec.dim,), du=4095, dv=rec.inner_dv, vth=rec.inner_vth
+            f"{name}.talking_lif", shape=(rec.dim,), du=DU_FULL, dv=rec.inner_dv, vth=rec.inner_vth
         )
         graph.add(lif, f"{name}.kv_sum")
         close(graph, c, SpikeAnd(name), {"a": c.inputs["q"], "b": lif.name})

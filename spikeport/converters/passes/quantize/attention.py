@@ -23,6 +23,7 @@ from spikeport.converters.passes.quantize.quantizer import Quantize, rule
 from spikeport.errors import UnsupportedError
 from spikeport.ir import CubaLIF, Graph, attention
 from spikeport.ir.int_attention import IntAttention
+from spikeport.ir.int_nodes import DU_FULL
 
 
 def count_shift(q: Quantize, bound: float) -> int:
@@ -86,7 +87,7 @@ def attention_core(q: Quantize, graph: Graph, name: str) -> None:
     params.update(own)
     row.update(extra)
     graph.replace(IntAttention(name, **core, count_shift=m, **params))
-    graph.replace(CubaLIF(lif_name, shape=q.shapes[lif_name], du=4095, dv=dv, vth=vth))
+    graph.replace(CubaLIF(lif_name, shape=q.shapes[lif_name], du=DU_FULL, dv=dv, vth=vth))
     row["neuron"] = lif_name
     row["wrap_risk"] = u_worst > fp.U_MAX
     q.rows.append(row)

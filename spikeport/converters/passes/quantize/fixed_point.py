@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from spikeport.ir.attention import relative_error
+from spikeport.ir.int_nodes import BIAS_MANT, STATE, STATE_LIMIT, VTH_SHIFT
 
-U_MAX = (1 << 23) - 1
+U_MAX = STATE_LIMIT - 1
 """Largest value of the 24-bit u / v registers."""
-VTH_MAX = 1 << 17
+VTH_MAX = 1 << (STATE.bits - 1 - VTH_SHIFT)
 """Largest threshold mantissa (vth << 6 must fit the 24-bit v register)."""
-BIAS_MANT_MAX = 4095
+BIAS_MANT_MAX = BIAS_MANT.max
 W_MAX = 254
 """Largest even mantissa Lava keeps for mixed-sign weights."""
 

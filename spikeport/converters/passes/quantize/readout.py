@@ -11,6 +11,7 @@ from spikeport.converters.passes.quantize import fixed_point as fp
 from spikeport.converters.passes.quantize.quantizer import Quantize, rule
 from spikeport.errors import UnsupportedError
 from spikeport.ir import CubaLIF, Dense, Graph, Reshape, Transpose
+from spikeport.ir.int_nodes import DU_FULL
 
 
 @rule("TokenMean")
@@ -71,7 +72,7 @@ def readout(q: Quantize, graph: Graph, name: str) -> None:
         CubaLIF(
             neuron,
             shape=(w.shape[0],),
-            du=4095,
+            du=DU_FULL,
             dv=0,
             vth=fp.VTH_MAX,
             bias_mant=bias_mant,

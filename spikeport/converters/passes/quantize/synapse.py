@@ -21,6 +21,7 @@ from spikeport.converters.passes.quantize import fixed_point as fp
 from spikeport.converters.passes.quantize.quantizer import Quantize, rule
 from spikeport.errors import UnsupportedError
 from spikeport.ir import Conv, CubaLIF, Dense, Graph
+from spikeport.ir.int_nodes import DU_FULL
 
 
 def rounding_shift(
@@ -128,7 +129,7 @@ def synapse_lif(q: Quantize, graph: Graph, name: str) -> bool:
         CubaLIF(
             lif_name,
             shape=q.shapes[lif_name],
-            du=4095,
+            du=DU_FULL,
             dv=dv,
             vth=vth,
             bias_mant=bias_mant,

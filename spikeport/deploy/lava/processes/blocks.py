@@ -33,6 +33,7 @@ from spikeport.deploy.lava.processes.base import PortedProcess
 from spikeport.deploy.lava.processes.elementwise import Add, AxisSum, GateTokens
 from spikeport.errors import UnsupportedError
 from spikeport.ir import attention
+from spikeport.ir.int_nodes import DU_FULL
 from spikeport.registry import registrar
 
 Build = Callable[[Any, AbstractProcess, dict, tuple[int, int]], Any]
@@ -138,7 +139,7 @@ def _sdsa(model: Any, proc: AbstractProcess, p: dict, shape: tuple):
     proc.in_ports.v.connect(model.kv.b)
     model.kv_sum = AxisSum(in_shape=shape, axis=0, shift=p["count_shift"])
     model.kv.s_out.connect(model.kv_sum.a_in)
-    lif = {"shape": (d,), "du": 4095, "dv": p["inner_dv"], "vth": p["inner_vth"]}
+    lif = {"shape": (d,), "du": DU_FULL, "dv": p["inner_dv"], "vth": p["inner_vth"]}
     if p.get("reset") is not None:
         interval, offset = p["reset"]
         model.neuron = LIFReset(reset_interval=interval, reset_offset=offset, **lif)
