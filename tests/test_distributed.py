@@ -172,3 +172,17 @@ def test_unreachable_scheduler_is_a_one_line_error_naming_it(artifact, capsys, m
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("spikeport: error: --scheduler tcp://127.0.0.1:9") and "\n" not in err
+
+
+def test_without_workers_no_dask_module_is_imported(artifact):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from spikeport.cli import main; "
+        f"rc = main(['simulate', {str(artifact)!r}, '--data', 'digits', '--json', "
+        "'--limit', '5']); "
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
