@@ -2,10 +2,13 @@
 
 Subcommands: train | convert | simulate | lava | energy | report | export | demo.
 
-Each subcommand lives in `spikeport/commands/<name>.py` and provides `add_parser(subparsers)`
-and `run(args) -> int`. User mistakes raise `SpikeportError`; they are printed as one line
-(`spikeport: error: ...`) with exit code 2, never as a traceback; so are argument errors
-(no usage block: `spikeport COMMAND --help` shows it).
+Each subcommand lives in `spikeport/commands/<name>.py` and provides `HELP` (its line in
+`spikeport --help`), `DESCRIPTION` (the top of `spikeport <name> --help`), `add_arguments(parser)`
+and `run(args) -> int`; `build_parser` makes the subcommand parsers from them.
+
+User mistakes raise `SpikeportError`; they are printed as one line (`spikeport: error: ...`)
+with exit code 2, never as a traceback; so are argument errors (no usage block:
+`spikeport COMMAND --help` shows it).
 """
 
 from __future__ import annotations
@@ -51,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for mod in _command_modules():
-        mod.add_parser(sub)
+        command = sub.add_parser(
+            mod.__name__.rpartition(".")[2], help=mod.HELP, description=mod.DESCRIPTION
+        )
+        mod.add_arguments(command)
+        command.set_defaults(func=mod.run)
     return parser
 
 

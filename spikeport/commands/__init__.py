@@ -1,5 +1,6 @@
-"""CLI subcommands: one module per subcommand, each with `add_parser(subparsers)` and `run(args)`.
+"""CLI subcommands: one module per subcommand, each with `HELP`, `DESCRIPTION`,
+`add_arguments(parser)` and `run(args)` (`spikeport.cli.build_parser` makes the parsers).
 
-`add_parser` must stay cheap (no torch / Lava imports at module level) so that
-`spikeport --help` is fast.
+Importing a command module and `add_arguments` must stay cheap (no torch / Lava imports at
+module level) so that `spikeport --help` is fast.
 """

@@ -33,17 +33,17 @@ from spikeport.commands.options import (
     timesteps,
 )
 
+HELP = "convert a checkpoint to the quantised (Loihi fixed-point) IR"
+DESCRIPTION = (
+    "Trace a trained model with torch.fx, fold BatchNorm and 1/tau, merge the "
+    "attention scale, quantise to Loihi fixed point (Lava conventions) and write the IR "
+    "artifact and a per-layer quantisation report (report.json)."
+)
+
 CALIBRATION_SAMPLES = 2048
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "convert",
-        help="convert a checkpoint to the quantised (Loihi fixed-point) IR",
-        description="Trace a trained model with torch.fx, fold BatchNorm and 1/tau, merge the "
-        "attention scale, quantise to Loihi fixed point (Lava conventions) and write the IR "
-        "artifact and a per-layer quantisation report (report.json).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint", nargs="?", help="model.pt from `spikeport train`, or an official checkpoint"
     )
@@ -111,7 +111,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_distributed_arguments(p)  # the fidelity evaluation
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

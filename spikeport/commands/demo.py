@@ -320,13 +320,13 @@ STAGES: dict[str, tuple[str, Callable[[DemoContext], None]]] = {
 """Stage key -> (title, function), in run order. Each stage needs the ones before it."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="the main job: train, convert, simulate, Lava cross-check, energy report",
-        description="Run the demo pipeline stage by stage: "
-        + ", ".join(title for title, _ in STAGES.values()),
-    )
+HELP = "the main job: train, convert, simulate, Lava cross-check, energy report"
+DESCRIPTION = "Run the demo pipeline stage by stage: " + ", ".join(
+    title for title, _ in STAGES.values()
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out", metavar="DIR", help="output root (default ./out)")
     p.add_argument(
         "--attention",
@@ -362,7 +362,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="test images for energy (default 32)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,15 @@ from spikeport.commands.options import (
 )
 from spikeport.distributed.cluster import ClusterError
 
+HELP = "estimate energy per inference (measured + analytical) per hardware model"
+DESCRIPTION = (
+    "Estimate energy per inference of a converted artifact (or a netx .net "
+    "file): 'measured' from the bit-accurate simulator's events on real inputs, "
+    "'analytical' from the papers' convention (SOP = fr x T x FLOPs) on the float model, "
+    "priced with each hardware model's per-op energies; plus the core mapping. Every "
+    "figure is an estimate."
+)
+
 ANALYTICAL_CHOICES = (
     (
         "--graded-spikes",
@@ -57,16 +66,7 @@ ANALYTICAL_CHOICES = (
 """Analytical-mode options: (flag, choices with the papers' convention first = default, help)."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "energy",
-        help="estimate energy per inference (measured + analytical) per hardware model",
-        description="Estimate energy per inference of a converted artifact (or a netx .net "
-        "file): 'measured' from the bit-accurate simulator's events on real inputs, "
-        "'analytical' from the papers' convention (SOP = fr x T x FLOPs) on the float model, "
-        "priced with each hardware model's per-op energies; plus the core mapping. Every "
-        "figure is an estimate.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact directory from `spikeport convert`, or a .net file")
     p.add_argument(
         "--hw",
@@ -107,7 +107,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
     add_threads(p)
     add_distributed_arguments(p)
-    p.set_defaults(func=run)
 
 
 def _hardware(names: list[str] | None) -> list:

@@ -25,18 +25,18 @@ from typing import Any
 
 from spikeport.commands.options import add_force, positive_float, step_count
 
+HELP = "write an IR artifact as NIR, ONNX or netx"
+DESCRIPTION = (
+    "Export an IR artifact directory (graph.json + tensors.h5) as a NIR graph, "
+    "an ONNX model of one timestep or of T unrolled ones (custom domain ai.spikeport) or a "
+    "lava-dl netx file."
+)
+
 FORMATS = ("nir", "onnx", "netx")
 SUFFIX = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="write an IR artifact as NIR, ONNX or netx",
-        description="Export an IR artifact directory (graph.json + tensors.h5) as a NIR graph, "
-        "an ONNX model of one timestep or of T unrolled ones (custom domain ai.spikeport) or a "
-        "lava-dl netx file.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", metavar="ARTIFACT", help="IR artifact directory")
     p.add_argument("--format", required=True, choices=FORMATS, help="interchange format")
     p.add_argument(
@@ -60,7 +60,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="ONNX: one model of T unrolled timesteps, inputs/outputs [B, T, ...] "
         "(default: the one-timestep model with state as inputs/outputs)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,14 +15,14 @@ import argparse
 
 from spikeport.commands.options import add_data_argument, positive_int, step_count
 
+HELP = "run an artifact in Lava and compare it with the bit-accurate simulator"
+DESCRIPTION = (
+    "Emit the artifact's graph as Lava processes, run it with Lava's fixed-point "
+    "models and the simulator on the same inputs, and report per-layer agreement."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "lava",
-        help="run an artifact in Lava and compare it with the bit-accurate simulator",
-        description="Emit the artifact's graph as Lava processes, run it with Lava's fixed-point "
-        "models and the simulator on the same inputs, and report per-layer agreement.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact directory (spikeport convert) or netx .net file")
     p.add_argument("--samples", type=positive_int, default=2, help="samples to run (default 2)")
     add_data_argument(
@@ -34,7 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--states", action="store_true", help="also compare every neuron's state (slower)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,19 +11,18 @@ import argparse
 
 from spikeport.commands.options import add_force
 
+HELP = "render an energy report.json as Markdown + HTML with plots, or compare several"
+DESCRIPTION = (
+    "Render report.md, index.html and PNG plots from a report.json written by "
+    "`spikeport energy` (default: into the report's own directory), or, given several "
+    "reports, one page comparing their energy per inference per hardware model and mode."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "report",
-        help="render an energy report.json as Markdown + HTML with plots, or compare several",
-        description="Render report.md, index.html and PNG plots from a report.json written by "
-        "`spikeport energy` (default: into the report's own directory), or, given several "
-        "reports, one page comparing their energy per inference per hardware model and mode.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="+", help="report.json files (or directories holding one)")
     p.add_argument("--out", metavar="DIR", help="output directory (required for several)")
     add_force(p, "output directory (needed to re-render in place)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,15 +16,15 @@ import argparse
 from spikeport.commands.distributed_options import add_distributed_arguments, distributed_requested
 from spikeport.commands.options import add_data_argument, positive_int
 
+HELP = "run a converted artifact in the bit-accurate simulator on a test split"
+DESCRIPTION = (
+    "Evaluate a converted (quantised, retimed) IR artifact with spikeport's "
+    "bit-accurate Loihi simulator on a dataset's test split: accuracy, throughput, "
+    "firing rates and operation counts."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "simulate",
-        help="run a converted artifact in the bit-accurate simulator on a test split",
-        description="Evaluate a converted (quantised, retimed) IR artifact with spikeport's "
-        "bit-accurate Loihi simulator on a dataset's test split: accuracy, throughput, "
-        "firing rates and operation counts.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="artifact directory written by `spikeport convert`")
     add_data_argument(p, "the artifact's data.json, else digits")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -44,7 +44,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_distributed_arguments(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,17 +21,17 @@ from spikeport.commands.options import (
 )
 from spikeport.models.attention import ATTENTION_TYPES
 
+HELP = "train a small Spikformer on digits or your own data (--dataset SPEC)"
+DESCRIPTION = (
+    "Train a Spikformer (CIFAR layout) with one attention variant on the "
+    "digits (8x8 -> 4x4 tokens) or on a --dataset SPEC; writes DIR/model.pt and "
+    "DIR/metrics.json."
+)
+
 ATTENTIONS = ATTENTION_TYPES
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train a small Spikformer on digits or your own data (--dataset SPEC)",
-        description="Train a Spikformer (CIFAR layout) with one attention variant on the "
-        "digits (8x8 -> 4x4 tokens) or on a --dataset SPEC; writes DIR/model.pt and "
-        "DIR/metrics.json.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     from spikeport.commands.options import add_data_argument
 
     add_data_argument(p, "digits", flag="--dataset", default="digits")
@@ -61,7 +61,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default 64)")
     add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=run)
 
 
 def parse_options(items: list[str]) -> dict[str, object]:
