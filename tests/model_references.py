@@ -4,14 +4,23 @@ description (SpikingJelly LIF, eval BatchNorm), randomised weights, official che
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import torch
 
-from spikeport.models.registry import build_model, default_config
+from spikeport.models.registry import ModelConfig, build_model, default_config
+
+TINY_SHAPE = dict(embed_dim=32, depth=1, num_heads=2, num_classes=10, img_size=32, T=2)
+"""A model small enough to build, run and convert in a test in well under a second."""
 
 
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def tiny_config(arch: str, **overrides: Any) -> ModelConfig:
+    """``arch``'s config at ``TINY_SHAPE``, with ``overrides`` (the arch's defaults elsewhere)."""
+    return default_config(arch, **{**TINY_SHAPE, **overrides})
 
 
 def meta_model(arch: str, **kw) -> torch.nn.Module:

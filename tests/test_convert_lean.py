@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_references import tiny_config
 from torch import nn
 
 from spikeport.cli import main
@@ -16,7 +17,7 @@ from spikeport.converters.passes.retime import Retime
 from spikeport.converters.pipeline import EXAMPLE_BATCH, default_passes
 from spikeport.converters.torch_fx import to_ir
 from spikeport.models.neuron import MultiStepLIF
-from spikeport.models.registry import build_model, default_config
+from spikeport.models.registry import build_model
 from spikeport.models.train import digits_config
 
 VARIANTS = ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"]
@@ -43,20 +44,7 @@ def _to_ir_real(model: nn.Module, example: torch.Tensor, monkeypatch, **kw):
 
 
 CASES = [(f"digits-{v}", digits_config(v, embed_dim=32, depth=1, num_heads=2)) for v in VARIANTS]
-CASES.append(
-    (
-        "imagenet-layout",
-        default_config(
-            "spikformer-imagenet",
-            embed_dim=48,
-            num_heads=4,
-            depth=1,
-            T=2,
-            img_size=32,
-            num_classes=10,
-        ),
-    )
-)
+CASES.append(("imagenet-layout", tiny_config("spikformer-imagenet", embed_dim=48, num_heads=4)))
 
 
 @pytest.mark.parametrize(("name", "cfg"), CASES, ids=[c[0] for c in CASES])

@@ -96,21 +96,14 @@ def test_simulate_refuses_data_that_does_not_fit_the_model(cifar_artifact, capsy
 def imagenet_artifact(tmp_path_factory):
     """A tiny ImageNet-layout Spikformer (random weights) converted with an ImageFolder."""
     from data_fixtures import write_imagefolder
+    from model_references import tiny_config
 
     from spikeport.models.checkpoint import save_model
-    from spikeport.models.registry import build_model, default_config
+    from spikeport.models.registry import build_model
 
     root = tmp_path_factory.mktemp("imagenet")
     write_imagefolder(root / "val", classes=("n03", "n01", "n02"), per_class=2)
-    config = default_config(
-        "spikformer-imagenet",
-        embed_dim=16,
-        depth=1,
-        num_heads=2,
-        num_classes=3,
-        T=2,
-        img_size=32,
-    )
+    config = tiny_config("spikformer-imagenet", embed_dim=16, num_classes=3)
     torch.manual_seed(0)
     save_model(build_model(config).eval(), root / "tiny.pt")
     spec = f"imagefolder:{root / 'val'}"

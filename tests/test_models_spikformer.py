@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from model_references import bn, lif, meta_model, n_params, randomise
+from model_references import bn, lif, meta_model, n_params, randomise, tiny_config
 
 from spikeport.errors import SpikeportError, UnsupportedError
 from spikeport.models.firing import measure_firing_rates
@@ -111,16 +111,7 @@ LAYOUTS = {
 @pytest.mark.parametrize("arch", sorted(LAYOUTS))
 def test_forward_maps_images_to_logits_for_every_layout_and_attention(arch, attention):
     torch.manual_seed(0)
-    cfg = default_config(
-        arch,
-        embed_dim=32,
-        depth=1,
-        num_heads=4,
-        num_classes=7,
-        T=2,
-        attention=attention,
-        **LAYOUTS[arch],
-    )
+    cfg = tiny_config(arch, num_heads=4, num_classes=7, attention=attention, **LAYOUTS[arch])
     model = build_model(cfg).eval()
     size = LAYOUTS[arch]["img_size"]
     logits = model(torch.rand(3, 3, size, size))
@@ -280,21 +271,12 @@ def cifar_to_imagenet_state(sd: dict) -> dict:
 def test_imagenet_layout_computes_the_same_function_as_cifar_layout(attention):
     """Same weights, same stem pooling: [T,B,N,C]+Linear and [T,B,C,H,W]+Conv agree."""
     torch.manual_seed(4)
-    kw = dict(
-        embed_dim=32,
-        depth=2,
-        num_heads=4,
-        num_classes=10,
-        T=2,
-        img_size=16,
-        attention=attention,
-        pool_stages=CIFAR_POOLING,
-    )
-    cifar = randomise(build_model(default_config("spikformer-cifar", **kw)))
+    kw = dict(depth=2, num_heads=4, img_size=16, attention=attention, pool_stages=CIFAR_POOLING)
+    cifar = randomise(build_model(tiny_config("spikformer-cifar", **kw)))
     for name, p in cifar.named_parameters():  # q/k/v biases do not exist in the ImageNet layout
         if any(f"attn.{s}_linear.bias" in name for s in "qkv"):
             p.data.zero_()
-    imnet = build_model(default_config("spikformer-imagenet", **kw)).double().eval()
+    imnet = build_model(tiny_config("spikformer-imagenet", **kw)).double().eval()
     imnet.load_state_dict(cifar_to_imagenet_state(cifar.state_dict()), strict=True)
     images = torch.rand(3, 3, 16, 16, dtype=torch.float64) * 2
     with torch.no_grad():
