@@ -47,13 +47,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         embed_dim=384, depth=10, num_heads=6, num_classes=1000, img_size=224, attention="ssa"
     ),
     "sdt-v3": dict(
-        embed_dim=192,
-        depth=8,
-        num_heads=8,
-        num_classes=1000,
-        img_size=224,
-        T=1,
-        attention="ssa",
+        embed_dim=192, depth=8, num_heads=8, num_classes=1000, img_size=224, T=1, attention="ssa"
     ),
 }
 
