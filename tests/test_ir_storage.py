@@ -59,6 +59,24 @@ EXTRA_SAMPLES = {
         ),
         {"q": (5, 4), "k": (5, 4), "v": (5, 4)},
     ),
+    "IntegerSpike": lambda: (
+        ir.NODE_TYPES["IntegerSpike"]("n", max_value=4, norm=1.0),
+        {"in": (3, 4)},
+    ),
+    "LinearAttention": lambda: (
+        ir.NODE_TYPES["LinearAttention"]("n", heads=2, scale=0.5),
+        {"q": (5, 4), "k": (5, 4), "v": (5, 8)},
+    ),
+    "GradedSpike": lambda: (
+        ir.NODE_TYPES["GradedSpike"](
+            "n", shape=(2, 3), vth=7, bias=_ints((2, 1), -9, 9), max_value=4, virtual_steps=4
+        ),
+        {"in": (2, 3)},
+    ),
+    "IntLinearAttention": lambda: (
+        ir.NODE_TYPES["IntLinearAttention"]("n", heads=2, shift=3, max_value=4, out_bits=20),
+        {"q": (5, 4), "k": (5, 4), "v": (5, 8)},
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from spikeport import budget
 from spikeport.errors import SpikeportError
 from spikeport.ir import Graph, infer_shapes
 from spikeport.models.attention import core_class
+from spikeport.models.sdt_v3 import linear_attention
 
 Observer = Callable[[str, Any], None]
 
@@ -100,6 +101,8 @@ def _float_node(rec, ins: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return lif_float(x, rec.tau, rec.v_threshold, rec.v_reset, rec.decay_input)
     if kind == "Add":
         return ins["a"] + ins["b"]
+    if kind == "Mul":
+        return ins["a"] * ins["b"]
     if kind == "MaxPool2d":
         y = F.max_pool2d(_flat(x), rec.kernel_size, rec.stride, rec.padding)
         return _unflat(y, x)
@@ -111,6 +114,11 @@ def _float_node(rec, ins: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return _layout(rec, x)
     if kind == "Attention":
         return attention_float(rec, ins["q"], ins["k"], ins["v"])
+    if kind == "IntegerSpike":
+        return torch.round(torch.clamp(x, 0, rec.max_value)) / rec.norm
+    if kind == "LinearAttention":
+        q, k, v = (_heads(ins[p], rec.heads) for p in "qkv")
+        return _unheads(linear_attention(q, k, v, rec.scale))
     raise SpikeportError(f"{rec.name}: {kind} nodes have no float reference evaluation")
 
 

@@ -22,6 +22,12 @@ from spikeport.ir.graph import Graph
 from spikeport.ir.input_node import Input
 from spikeport.ir.int_attention import IntAttention  # noqa: F401  (registers it)
 from spikeport.ir.int_nodes import Conv, CubaLIF, Delay, Delta, Dense, Sigma, SigmaDelta
+from spikeport.ir.integer_nodes import (
+    GradedSpike,
+    IntegerSpike,
+    IntLinearAttention,
+    LinearAttention,
+)
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.layout_nodes import Flatten, Reshape, Transpose
 from spikeport.ir.metadata import check_name, plain_name
@@ -52,9 +58,13 @@ __all__ = [
     "Delta",
     "Dense",
     "Flatten",
+    "GradedSpike",
     "Graph",
     "GraphError",
     "Input",
+    "IntegerSpike",
+    "IntLinearAttention",
+    "LinearAttention",
     "IntFormat",
     "Node",
     "Reshape",

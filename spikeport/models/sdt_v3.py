@@ -121,6 +121,26 @@ class MSMLP(nn.Module):
         return y.reshape(b, c, hh, ww)
 
 
+def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float):
+    """``(Q K^T) V * scale`` over the last two dims of ``[B, heads, N, d]`` (v: ``d_v``)."""
+    return ssa_product(q, k, v) * scale
+
+
+class LinearAttentionCore(nn.Module):
+    """The parameterless product of ``MS_Attention_linear`` (:func:`linear_attention`), a
+    module so that the converter sees one call (the IR's ``LinearAttention``)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return linear_attention(q, k, v, self.scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
 class MSAttentionLinear(nn.Module):
     """``MS_Attention_linear`` (V 4x wide): ``[B, C, H, W]`` -> ``[B, C, H, W]``."""
 
@@ -137,6 +157,7 @@ class MSAttentionLinear(nn.Module):
         self.v_spike = IntegerLIF(spike_max)
         self.attn_spike = IntegerLIF(spike_max)
         self.proj_conv = _conv_bn(V_RATIO * dim, dim)
+        self.product = LinearAttentionCore(self.scale)
 
     def _heads(self, y: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` -> ``[B, heads, N, C / heads]``."""
@@ -150,7 +171,7 @@ class MSAttentionLinear(nn.Module):
         q = self._heads(self.q_spike(self.q_conv(s)))
         k = self._heads(self.k_spike(self.k_conv(s)))
         v = self._heads(self.v_spike(self.v_conv(s)))
-        y = ssa_product(q, k, v) * self.scale  # [B, heads, N, 4C / heads]
+        y = self.product(q, k, v)  # [B, heads, N, 4C / heads]
         y = y.transpose(2, 3).reshape(b, V_RATIO * c, hh * ww)
         return self.proj_conv(self.attn_spike(y).reshape(b, V_RATIO * c, hh, ww))
 

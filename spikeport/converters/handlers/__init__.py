@@ -3,6 +3,7 @@
 from spikeport.converters.handlers import (  # noqa: F401
     arith,
     attention,
+    integer,
     layout,
     neuron,
     norm,

@@ -11,8 +11,9 @@ computes for it (``docs/lava_backend.md`` lists the mapping):
 * CubaLIF -> ``LIF`` / ``LIFReset``; Delta, SigmaDelta, Sigma -> ``lava.proc.sdn``.
 * Flatten, Reshape, Transpose -> virtual reshape / transpose ports (no process).
 * Input -> ``lava.proc.io.source.RingBuffer`` holding the sample's data.
-* Delay, Add, MaxPool2d, TokenMean and the attention cores -> custom processes in
-  ``spikeport.deploy.lava.processes``; SDSA's inner neuron is Lava's own ``LIFReset``.
+* Delay, Add, MaxPool2d, TokenMean, the attention cores and the integer-spike nodes
+  (GradedSpike, IntLinearAttention) -> custom processes in ``spikeport.deploy.lava.processes``;
+  SDSA's inner neuron is Lava's own ``LIFReset``.
 
 Latency: Lava's synapses (Dense, Conv) send one step late, exactly as the simulator's
 executors do, and every emitted custom process sends in the same step it receives, as the
@@ -338,6 +339,35 @@ def _emit_attention(e: Emission) -> tuple:
         # restart the inner neuron at each data window (Lava's time starts at 1)
         params["reset"] = (timing.T, (timing.node_latency[e.node.name] + 1) % timing.T)
     proc = SpikingAttention(shape=e.shape, params=params)
+    return _wired(proc, e.ins, ("q", "k", "v"))
+
+
+@register_emitter("GradedSpike", "IntLinearAttention")
+def _emit_integer(e: Emission) -> tuple:
+    """The I-LIF and its attention product; their virtual-timestep form is refused (it runs
+    layer-synchronously only)."""
+    from spikeport.deploy.lava.processes import integer
+
+    if e.node.virtual_steps > 1:
+        raise UnsupportedError(
+            f"{e.node.name}: virtual timesteps (virtual_steps {e.node.virtual_steps}) run "
+            "layer-synchronously only; emit the graded form"
+        )
+    if type(e.node).__name__ == "GradedSpike":
+        bias = 0 if e.node.bias is None else e.node.bias
+        proc = integer.GradedSpike(
+            shape=e.shape,
+            vth=e.node.vth,
+            bias=np.broadcast_to(np.asarray(bias, dtype=np.int64), e.shape),
+            max_value=e.node.max_value,
+        )
+        return _wired(proc, e.ins)
+    proc = integer.LinearAttention(
+        q_shape=tuple(e.in_shapes["q"]),
+        v_shape=tuple(e.in_shapes["v"]),
+        heads=e.node.heads,
+        shift=e.node.shift,
+    )
     return _wired(proc, e.ins, ("q", "k", "v"))
 
 

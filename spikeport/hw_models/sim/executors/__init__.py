@@ -6,6 +6,6 @@ to this list; ``docs/extending.md`` says how.
 """
 
 from spikeport.hw_models.sim.base import EXECUTORS
-from spikeport.hw_models.sim.executors import arith, attention, layout, neuron, synapse
+from spikeport.hw_models.sim.executors import arith, attention, integer, layout, neuron, synapse
 
-__all__ = ["EXECUTORS", "arith", "attention", "layout", "neuron", "synapse"]
+__all__ = ["EXECUTORS", "arith", "attention", "integer", "layout", "neuron", "synapse"]
