@@ -52,8 +52,8 @@ def run(case: str, root: object, steps: int, sinks: dict[str, Sink], lifs: dict[
     save(case, **got)
 
 
-def dense_lif(case: str, rng: np.random.Generator, *, x, w, dense_kw, lif_cls=LIF, **lif_kw):
-    """Source -> Dense -> LIF, sinks on Dense a_out and LIF spikes."""
+def dense_lif(case: str, *, x, w, dense_kw, lif_kw, lif_cls=LIF) -> None:
+    """Source -> Dense -> LIF (``lif_cls``), sinks on Dense a_out and LIF spikes."""
     n_out = w.shape[0]
     src = Source(data=x.T.copy())
     dense = Dense(weights=w, **dense_kw)
@@ -74,89 +74,62 @@ def main(path: str) -> None:
     # mixed-sign weights beyond the 9-bit range (clipped), LSB truncation, du=0 quirk, bias
     dense_lif(
         "mixed_du0",
-        rng,
         x=(rng.random((T, 40)) < 0.3).astype(int),
         w=rng.integers(-300, 300, (12, 40)),
         dense_kw={"weight_exp": 0, "num_weight_bits": 8},
-        du=0,
-        dv=200,
-        vth=300,
-        bias_mant=rng.integers(-50, 50, 12),
-        bias_exp=3,
+        lif_kw=dict(du=0, dv=200, vth=300, bias_mant=rng.integers(-50, 50, 12), bias_exp=3),
     )
     # u wraps past 2**23, v saturates (netx's du=-1 "no decay" and never-spiking vth 2**17)
     dense_lif(
         "wrap_saturate",
-        rng,
         x=np.ones((T, 600), dtype=int),
         w=np.vstack([np.full(600, 254), np.full(600, 100), np.full(600, -256)]),
         dense_kw={"num_weight_bits": 8},
-        du=-1,
-        dv=0,
-        vth=1 << 17,
+        lif_kw=dict(du=-1, dv=0, vth=1 << 17),
     )
     # all-inhibitory weights (truncated toward zero), graded input, weight_exp < 0 (floor)
     dense_lif(
         "inhibitory_graded",
-        rng,
         x=rng.integers(-100, 100, (T, 30)),
         w=rng.integers(-255, 1, (10, 30)),
         dense_kw={"weight_exp": -3, "num_weight_bits": 6, "num_message_bits": 8},
-        du=4095,
-        dv=4096,
-        vth=50,
+        lif_kw=dict(du=4095, dv=4096, vth=50),
     )
     # excitatory weights, few weight bits, weight_exp > 0, partial decays
     dense_lif(
         "excitatory_exp",
-        rng,
         x=(rng.random((T, 25)) < 0.5).astype(int),
         w=rng.integers(0, 256, (8, 25)),
         dense_kw={"weight_exp": 2, "num_weight_bits": 5},
-        du=1000,
-        dv=50,
-        vth=2000,
-        bias_mant=rng.integers(-4096, 4096, 8),
-        bias_exp=1,
+        lif_kw=dict(du=1000, dv=50, vth=2000, bias_mant=rng.integers(-4096, 4096, 8), bias_exp=1),
     )
     # LIFReset: u and v zeroed every 5 steps at phase 2
     dense_lif(
         "lif_reset",
-        rng,
         x=(rng.random((T, 20)) < 0.4).astype(int),
         w=rng.integers(-256, 256, (6, 20)),
         dense_kw={"num_weight_bits": 9},
         lif_cls=LIFReset,
-        du=100,
-        dv=300,
-        vth=150,
-        bias_mant=7,
-        bias_exp=6,
-        reset_interval=5,
-        reset_offset=2,
+        lif_kw=dict(
+            du=100, dv=300, vth=150, bias_mant=7, bias_exp=6, reset_interval=5, reset_offset=2
+        ),
     )
 
     # v exactly at vth << 6 must not spike (strict >): a = 1, 2 -> u = v = 64, 128; vth 1 -> 64
     dense_lif(
         "threshold_equal",
-        rng,
         x=np.tile([1, 0], (T, 1)),
         w=np.array([[1, -1], [2, -1]]),
         dense_kw={"num_weight_bits": 9},
-        du=4095,
-        dv=4096,
-        vth=1,
+        lif_kw=dict(du=4095, dv=4096, vth=1),
     )
     # non-mixed weights with num_weight_bits 9: Lava shifts by -1 and the weights vanish
     dense_lif(
         "excitatory_nwb9",
-        rng,
         x=(rng.random((T, 10)) < 0.5).astype(int),
         w=rng.integers(0, 256, (4, 10)),
         dense_kw={"num_weight_bits": 9},
-        du=4095,
-        dv=0,
-        vth=10,
+        lif_kw=dict(du=4095, dv=0, vth=10),
     )
 
     # DelayDense: per-synapse delays 0..5 on top of the one-step delay
@@ -176,7 +149,7 @@ def main(path: str) -> None:
         x=(rng.random((T, 9, 8, 4)) < 0.4).astype(int),  # [T, X, Y, C]
         w=rng.integers(-256, 256, (6, 3, 2, 2)),  # (C_out, X_k, Y_k, C_in/g)
         conv_kw={"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2},
-        lif_kw={"du": 500, "dv": 700, "vth": 200},
+        lif_kw=dict(du=500, dv=700, vth=200),
     )
     # Conv, graded input large enough to wrap the 24-bit a_out; weight_exp is ignored
     conv_case(
