@@ -26,10 +26,16 @@ def _spans_decades(values: list[float]) -> bool:
     return len(pos) > 1 and max(pos) / min(pos) >= 100
 
 
-def _footer(fig, text: str) -> None:
+def _save(fig, path: Path, footer: str, bottom: float) -> Path:
+    """Write ``fig`` to ``path`` (PNG, 110 dpi) with ``footer`` in the bottom ``bottom`` of
+    the figure (a fraction of its height), then close it."""
     import textwrap
 
-    fig.text(0.01, 0.005, textwrap.fill(text, 150), fontsize=7, va="bottom", color="#444")
+    fig.text(0.01, 0.005, textwrap.fill(footer, 150), fontsize=7, va="bottom", color="#444")
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
 
 
 def energy_per_layer(doc: dict, path: Path) -> Path | None:
@@ -81,11 +87,7 @@ def energy_per_layer(doc: dict, path: Path) -> Path | None:
     axes[0][0].set_ylim(len(names) - 0.5, -0.5)
     fig.suptitle(f"Per-layer energy per inference - ESTIMATE ({mode} counts)")
     basis = doc["modes"][mode].get("basis", "")
-    _footer(fig, f"Basis: {basis}; per-op energies from each hardware table.")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, f"Basis: {basis}; per-op energies from each hardware table.", 0.03)
 
 
 def firing_rates(doc: dict, path: Path) -> Path | None:
@@ -115,11 +117,7 @@ def firing_rates(doc: dict, path: Path) -> Path | None:
         ax.set_title(titles[kind], fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("Firing rates (measured on the report's inputs; basis of the energy estimate)")
-    _footer(fig, f"Data: {doc.get('data', {}).get('description', '')}")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, f"Data: {doc.get('data', {}).get('description', '')}", 0.04)
 
 
 def hardware_comparison(doc: dict, path: Path) -> Path | None:
@@ -156,15 +154,11 @@ def hardware_comparison(doc: dict, path: Path) -> Path | None:
     ax.set_title("Energy per inference by hardware model - ESTIMATE")
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(title="counting mode")
-    _footer(
-        fig,
+    footer = (
         "measured: simulator events x per-op energy; analytical: papers' fr x T x FLOPs "
-        "convention (options in report.json). Not-modelled op kinds add nothing.",
+        "convention (options in report.json). Not-modelled op kinds add nothing."
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, footer, 0.05)
 
 
 def write_plots(doc: dict, out_dir: Path) -> dict[str, str]:
