@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 from spikeport.hw_models.cost.energy import EnergyReport
-
-
-def _si(x: float, unit: str) -> str:
-    """Engineering notation: 1.23e-6 J -> '1.230 uJ'; counts -> '12.3 M'."""
-    prefixes = [
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1.0, ""),
-        (1e-3, "m"),
-        (1e-6, "u"),
-        (1e-9, "n"),
-        (1e-12, "p"),
-    ]
-    if x == 0:
-        return f"0 {unit}".rstrip()
-    for scale, p in prefixes:
-        if abs(x) >= scale:
-            return f"{x / scale:.3f} {p}{unit}".rstrip()
-    return f"{x:.3e} {unit}".rstrip()
+from spikeport.report.units import engineering
 
 
 def _ops_text(ops: dict[str, float]) -> str:
-    return ", ".join(f"{k}={_si(v, '')}" for k, v in ops.items()) or "-"
+    return ", ".join(f"{k}={engineering(v, '')}" for k, v in ops.items()) or "-"
 
 
 def rows(report: EnergyReport) -> list[list[str]]:
@@ -38,7 +19,7 @@ def rows(report: EnergyReport) -> list[list[str]]:
                 le.name,
                 le.kind,
                 _ops_text(le.ops),
-                _si(le.energy_j, "J"),
+                engineering(le.energy_j, "J"),
                 f"{100 * le.share:.1f} %",
                 ", ".join(le.not_modelled) or "-",
             ]
@@ -48,7 +29,7 @@ def rows(report: EnergyReport) -> list[list[str]]:
             "TOTAL per inference",
             "",
             _ops_text(report.ops),
-            _si(report.energy_per_inference_j, "J"),
+            engineering(report.energy_per_inference_j, "J"),
             "100.0 %" if report.energy_per_inference_j > 0 else "-",
             ", ".join(report.not_modelled) or "-",
         ]

@@ -12,24 +12,11 @@ from spikeport.errors import SpikeportError
 from spikeport.report.energy_document import REPORT_KIND
 from spikeport.report.plots import write_plots
 from spikeport.report.schema import check_document
+from spikeport.report.units import engineering
 
 
 def _si(x: float | None, unit: str) -> str:
-    if x is None:
-        return "n/a"
-    for scale, p in (
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1, ""),
-        (1e-3, "m"),
-        (1e-6, "µ"),
-        (1e-9, "n"),
-        (1e-12, "p"),
-    ):
-        if abs(x) >= scale:
-            return f"{x / scale:.3f} {p}{unit}".rstrip()
-    return f"{x:.3g} {unit}".rstrip() if x else f"0 {unit}".rstrip()
+    return "n/a" if x is None else engineering(x, unit, micro="µ", tiny=".3g")
 
 
 def _title(doc: dict) -> str:
