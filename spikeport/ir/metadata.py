@@ -78,16 +78,6 @@ def _positive(where: str, value: Any, _: Collection[str]) -> None:
         raise GraphError(f"{where} = {value!r}: must be a finite number > 0")
 
 
-def _bool(where: str, value: Any, _: Collection[str]) -> None:
-    if not isinstance(value, bool):
-        raise GraphError(f"{where} = {value!r}: must be true or false")
-
-
-def _str(where: str, value: Any, _: Collection[str]) -> None:
-    if not isinstance(value, str):
-        raise GraphError(f"{where} = {value!r}: must be a string")
-
-
 def _str_list(where: str, value: Any, _: Collection[str]) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise GraphError(f"{where} = {value!r}: must be a list of strings")
@@ -104,17 +94,27 @@ def _nodes(where: str, value: Any, nodes: Collection[str]) -> None:
         _node(where, v, nodes)
 
 
-def _list(where: str, value: Any, _: Collection[str]) -> None:
-    if not isinstance(value, list):
-        raise GraphError(f"{where}: must be a list, not {type(value).__name__}")
-
-
-def _dict(where: str, value: Any, _: Collection[str]) -> None:
-    if not isinstance(value, dict):
-        raise GraphError(f"{where}: must be an object, not {type(value).__name__}")
-
-
 Check = Callable[[str, Any, Collection[str]], None]
+
+
+def _instance(kind: type, what: str) -> Check:
+    """``value`` must be a ``kind`` (``what`` in words); a list's or object's message names its
+    type, not its value (which may be long)."""
+
+    def check(where: str, value: Any, _: Collection[str]) -> None:
+        if isinstance(value, kind):
+            return
+        if kind in (list, dict):
+            raise GraphError(f"{where}: must be {what}, not {type(value).__name__}")
+        raise GraphError(f"{where} = {value!r}: must be {what}")
+
+    return check
+
+
+_bool = _instance(bool, "true or false")
+_str = _instance(str, "a string")
+_list = _instance(list, "a list")
+_dict = _instance(dict, "an object")
 
 
 def _int_in(lo: int, hi: int, optional: bool = False) -> Check:
