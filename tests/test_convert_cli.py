@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_errors import one_line_error
 
 from spikeport.cli import main
 from spikeport.ir import load
@@ -37,22 +38,15 @@ def test_convert_writes_artifact_and_report(checkpoint, tmp_path, capsys):
     assert "layer" in text and "quantised" in text and "patch_embed.rpe_conv" in text
 
 
-def _one_line_error(capsys, argv) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spikeport: error:") and "\n" not in err
-    return err
-
-
 def test_convert_missing_checkpoint_is_one_line_error(tmp_path, capsys):
-    err = _one_line_error(capsys, ["convert", str(tmp_path / "no.pt"), "-o", str(tmp_path / "o")])
+    err = one_line_error(capsys, ["convert", str(tmp_path / "no.pt"), "-o", str(tmp_path / "o")])
     assert "no.pt" in err
 
 
 def test_convert_unreadable_checkpoint_is_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    err = _one_line_error(capsys, ["convert", str(bad), "-o", str(tmp_path / "o")])
+    err = one_line_error(capsys, ["convert", str(bad), "-o", str(tmp_path / "o")])
     assert "bad.pt" in err
 
 

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_errors import one_line_error
 from data_fixtures import write_cifar10
 
 from spikeport import cli
@@ -46,13 +47,6 @@ def _run_json(capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def _one_line_error(capsys, *argv: str) -> str:
-    assert cli.main(list(argv)) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spikeport: error:") and "\n" not in err
-    return err
-
-
 @pytest.fixture(scope="module")
 def cifar_artifact(cifar_run):
     """The CIFAR model converted with its own data (model.pt remembers the spec)."""
@@ -82,13 +76,13 @@ def test_simulate_on_cifar_agrees_with_the_integer_reference_of_convert(cifar_ar
     assert rec["accuracy"] == report["quantized_accuracy"]  # same images, same preprocessing
     default = _run_json(capsys, "simulate", str(art), "--json")  # data.json's spec
     assert default["accuracy"] == rec["accuracy"] and default["ops"] == rec["ops"]
-    err = _one_line_error(capsys, "simulate", str(art), "--data", f"cifar10:{data},mean=0.1")
+    err = one_line_error(capsys, ["simulate", str(art), "--data", f"cifar10:{data},mean=0.1"])
     assert "mean differs from the artifact's recorded mean" in err
 
 
 def test_simulate_refuses_data_that_does_not_fit_the_model(cifar_artifact, capsys):
     art, _ = cifar_artifact
-    err = _one_line_error(capsys, "simulate", str(art), "--data", "digits")
+    err = one_line_error(capsys, ["simulate", str(art), "--data", "digits"])
     assert "samples are [1, 8, 8] (image) but the model takes [3, 32, 32]" in err
 
 

@@ -15,6 +15,7 @@ import signal
 
 import pytest
 import torch
+from cli_errors import one_line_error
 
 from spikeport.cli import main
 from spikeport.converters.passes import PassManager, QuantConfig
@@ -159,9 +160,7 @@ def test_a_killed_worker_has_its_shards_rerun_and_the_result_is_unchanged(artifa
     ],
 )
 def test_bad_distributed_options_are_one_line_errors(artifact, capsys, extra, fault):
-    assert main(["simulate", str(artifact), "--data", "digits", *extra]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spikeport: error:") and "\n" not in err and fault in err
+    one_line_error(capsys, ["simulate", str(artifact), "--data", "digits", *extra], fault)
 
 
 def test_unreachable_scheduler_is_a_one_line_error_naming_it(artifact, capsys, monkeypatch):

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from cli_errors import one_line_error
 
 from spikeport import ir
 from spikeport.cli import main
@@ -76,13 +77,6 @@ def _edit_json(path: Path, edit) -> None:
     (path / GRAPH_FILE).write_text(json.dumps(doc))
 
 
-def _one_line(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spikeport: error:") and "\n" not in err
-    return err
-
-
 def _tensor_keys(path: Path) -> list[str]:
     keys: list[str] = []
     with h5py.File(path / TENSOR_FILE, "r") as h5:
@@ -121,9 +115,9 @@ def test_a_bit_flip_in_tensor_data_is_refused_naming_the_file(art: Path, capsys)
     (art / TENSOR_FILE).write_bytes(bytes(raw))
     with pytest.raises(ir.ArtifactError, match=r"tensors\.h5: sha256 differs from manifest"):
         ir.load(art)
-    err = _one_line(capsys, ["simulate", str(art), "--data", "digits", "--limit", "4"])
+    err = one_line_error(capsys, ["simulate", str(art), "--data", "digits", "--limit", "4"])
     assert "tensors.h5" in err
-    err = _one_line(capsys, ["lava", str(art), "--samples", "1"])  # before: "identical"
+    err = one_line_error(capsys, ["lava", str(art), "--samples", "1"])  # before: "identical"
     assert "tensors.h5: sha256 differs" in err
     # the manifest is what catches it: re-recorded, the damaged weight loads (changed)
     _reseal(art)
@@ -314,7 +308,7 @@ def test_export_cannot_be_steered_outside_the_artifact_by_the_graph_name(
     victim.write_text("precious")
     _edit_json(art, lambda d: d.update(name="../x"))
     _reseal(art)
-    err = _one_line(capsys, ["export", str(art), "--format", "onnx"])
+    err = one_line_error(capsys, ["export", str(art), "--format", "onnx"])
     assert "graph name '../x'" in err
     assert victim.read_text() == "precious"
 

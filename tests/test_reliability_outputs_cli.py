@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_errors import one_line_error
 from output_trees import tiny_net, tree
 
 from spikeport import ir
@@ -18,15 +19,6 @@ from spikeport.converters.netx_import import load_netx
 from spikeport.outputs import MARKER
 
 TINY = ["--embed-dim", "16", "--depth", "1", "--heads", "2", "--T", "1", "--epochs", "1"]
-
-
-def _refused(capsys, argv: list[str], *needles: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spikeport: error:") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 @pytest.fixture
@@ -83,7 +75,7 @@ def test_train_refuses_an_existing_run_before_training_and_replaces_it_with_forc
     capsys.readouterr()
 
     monkeypatch.setattr(train_mod, "train_digits", lambda *a, **k: pytest.fail("trained"))
-    _refused(capsys, argv, f"--out {out}: exists; pass --force")
+    one_line_error(capsys, argv, f"--out {out}: exists; pass --force")
     assert tree(out) == first
 
     monkeypatch.setattr(train_mod, "train_digits", quick)
@@ -102,9 +94,9 @@ def test_train_and_energy_refuse_an_unwritable_output_before_any_work(
 ):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    _refused(capsys, ["train", "--out", str(blocker / "run"), *TINY], "cannot create")
+    one_line_error(capsys, ["train", "--out", str(blocker / "run"), *TINY], "cannot create")
     argv = ["energy", str(netx_artifact), "--data", "random", "--out", str(blocker / "e")]
-    _refused(capsys, argv, "cannot create")
+    one_line_error(capsys, argv, "cannot create")
 
 
 # --- energy -----------------------------------------------------------------------------------
@@ -115,9 +107,9 @@ def test_energy_out_equal_to_or_inside_the_artifact_is_refused(
 ):
     before = tree(netx_artifact)
     base = ["energy", str(netx_artifact), "--data", "random", "--samples", "1", "--force"]
-    _refused(capsys, [*base, "--out", str(netx_artifact)], "is the input")
-    _refused(capsys, [*base, "--out", str(netx_artifact / "energy")], "is inside the input")
-    _refused(capsys, [*base, "--out", str(tmp_path)], "holds the input")
+    one_line_error(capsys, [*base, "--out", str(netx_artifact)], "is the input")
+    one_line_error(capsys, [*base, "--out", str(netx_artifact / "energy")], "is inside the input")
+    one_line_error(capsys, [*base, "--out", str(tmp_path)], "holds the input")
     assert tree(netx_artifact) == before
 
 
@@ -128,7 +120,7 @@ def test_energy_report_is_replaced_only_with_force(tmp_path, capsys, netx_artifa
     first = tree(out)
     assert {"report.json", "report.md", "index.html", MARKER} <= set(first)
     capsys.readouterr()
-    _refused(capsys, argv, "exists; pass --force")
+    one_line_error(capsys, argv, "exists; pass --force")
     assert tree(out) == first
     assert main([*argv, "--force", "--hw", "loihi"]) == 0
     assert list(json.loads((out / "report.json").read_text())["hardware"]) == ["loihi"]
@@ -146,11 +138,11 @@ def test_report_rerenders_in_place_only_with_force_and_keeps_the_report_bytes(
     report = (out / "report.json").read_bytes()
     (out / "index.html").write_text("stale")
     capsys.readouterr()
-    _refused(capsys, ["report", str(out)], "exists; pass --force")
+    one_line_error(capsys, ["report", str(out)], "exists; pass --force")
     assert main(["report", str(out), "--force"]) == 0
     assert (out / "report.json").read_bytes() == report
     assert "ESTIMATE" in (out / "index.html").read_text()
-    _refused(
+    one_line_error(
         capsys, ["report", str(out / "report.json"), "--out", str(tmp_path)], "holds the input"
     )
 
@@ -185,7 +177,7 @@ def test_report_on_a_structurally_broken_report_is_one_line_naming_the_field(
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
     capsys.readouterr()
-    _refused(capsys, ["report", str(bad), "--out", str(tmp_path / "r")], str(bad), field)
+    one_line_error(capsys, ["report", str(bad), "--out", str(tmp_path / "r")], str(bad), field)
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -200,7 +192,7 @@ def test_export_defaults_beside_the_artifact_and_never_writes_into_it(
     capsys.readouterr()
     for target in ("graph.json", "tensors.h5", "new.net"):
         argv = ["export", str(netx_artifact), "--format", "netx", "--force"]
-        _refused(capsys, [*argv, "-o", str(netx_artifact / target)], "is inside the input")
+        one_line_error(capsys, [*argv, "-o", str(netx_artifact / target)], "is inside the input")
     assert tree(netx_artifact) == before
 
 
@@ -208,7 +200,7 @@ def test_export_replaces_an_existing_file_only_with_force(tmp_path, capsys, netx
     out = tmp_path / "x.net"
     out.write_bytes(b"someone's file")
     argv = ["export", str(netx_artifact), "--format", "netx", "-o", str(out)]
-    _refused(capsys, argv, "exists; pass --force")
+    one_line_error(capsys, argv, "exists; pass --force")
     assert out.read_bytes() == b"someone's file"
     assert main([*argv, "--force"]) == 0
     assert load_netx(out).name
@@ -218,7 +210,7 @@ def test_export_never_overwrites_the_checkpoint_the_artifact_came_from(converted
     art, ckpt = converted
     before = ckpt.read_bytes()
     argv = ["export", str(art), "--format", "onnx", "-o", str(ckpt), "--force"]
-    _refused(capsys, argv, "is the input")
+    one_line_error(capsys, argv, "is the input")
     assert ckpt.read_bytes() == before
 
 
@@ -228,9 +220,9 @@ def test_export_never_overwrites_the_checkpoint_the_artifact_came_from(converted
 def test_convert_refuses_outputs_over_its_checkpoint_before_any_work(converted, capsys, no_work):
     art, ckpt = converted
     base = ["convert", str(ckpt), "--no-eval", "--no-calibration", "--no-progress", "--force"]
-    _refused(capsys, [*base, "-o", str(ckpt.parent)], "holds the input")
-    _refused(capsys, [*base, "-o", str(ckpt)], "is the input")
-    _refused(capsys, [*base[:-1], "-o", str(art)], "exists; pass --force")
+    one_line_error(capsys, [*base, "-o", str(ckpt.parent)], "holds the input")
+    one_line_error(capsys, [*base, "-o", str(ckpt)], "is the input")
+    one_line_error(capsys, [*base[:-1], "-o", str(art)], "exists; pass --force")
     assert ckpt.is_file() and (art / "graph.json").is_file()
 
 
@@ -268,7 +260,7 @@ def test_convert_replaces_an_artifact_whole_with_force(converted, tmp_path, caps
 def test_demo_refuses_an_out_directory_spikeport_did_not_write(tmp_path, capsys, no_work):
     (tmp_path / "notes.txt").write_text("mine")
     argv = ["demo", "--out", str(tmp_path), "--until", "train", "--attention", "ssa"]
-    _refused(capsys, argv, "holds 'notes.txt', which the demo did not write", "--force")
+    one_line_error(capsys, argv, "holds 'notes.txt', which the demo did not write", "--force")
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 

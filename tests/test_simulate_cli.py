@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_errors import one_line_error
 
 from spikeport.cli import main
 from spikeport.converters.passes import PassManager, QuantConfig
@@ -33,13 +34,6 @@ def artifact(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "art"
     save(PassManager([Retime()]).run(conv.quantized), out)
     return out, conv.quantized
-
-
-def _one_line_error(capsys, argv) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spikeport: error:") and "\n" not in err
-    return err
 
 
 def test_simulate_json_matches_the_integer_reference(artifact, capsys):
@@ -93,16 +87,16 @@ def test_simulate_table_and_probe(artifact, capsys):
 
 def test_simulate_bad_input_is_one_line_error(artifact, tmp_path, capsys):
     path, _ = artifact
-    err = _one_line_error(capsys, ["simulate", str(tmp_path / "nope"), "--data", "digits"])
+    err = one_line_error(capsys, ["simulate", str(tmp_path / "nope"), "--data", "digits"])
     assert "nope" in err
-    err = _one_line_error(capsys, ["simulate", str(path), "--data", "mnist"])
+    err = one_line_error(capsys, ["simulate", str(path), "--data", "mnist"])
     assert "mnist" in err
-    err = _one_line_error(capsys, ["simulate", str(path), "--data", "digits", "--probe", "zz"])
+    err = one_line_error(capsys, ["simulate", str(path), "--data", "digits", "--probe", "zz"])
     assert "zz" in err
-    err = _one_line_error(capsys, ["simulate", str(path), "--data", "digits", "--batch-size", "0"])
+    err = one_line_error(capsys, ["simulate", str(path), "--data", "digits", "--batch-size", "0"])
     assert "--batch-size" in err
     (tmp_path / "empty").mkdir()
-    err = _one_line_error(capsys, ["simulate", str(tmp_path / "empty"), "--data", "digits"])
+    err = one_line_error(capsys, ["simulate", str(tmp_path / "empty"), "--data", "digits"])
     assert "graph.json" in err
 
 
