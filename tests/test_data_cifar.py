@@ -171,3 +171,57 @@ def test_broken_cifar_directories_give_one_line_errors_naming_file_and_field(
     with pytest.raises(DataError) as err:
         open_dataset(f"cifar10:{root}", "train").arrays()
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def _peak_rss_loading(path) -> tuple[str, float]:
+    """Load ``path`` as a CIFAR batch in a fresh process: (error message, peak RSS in GB)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from spikeport.data.safe_pickle import load_batch\n"
+        "from spikeport.errors import DataError\n"
+        "try:\n"
+        "    load_batch(Path(sys.argv[1])); msg = 'loaded'\n"
+        "except DataError as e:\n"
+        "    msg = str(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)\n"
+        "print(msg)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return out[1], float(out[0])
+
+
+def test_a_memo_index_bomb_is_refused_before_the_unpickler_sizes_its_memo(tmp_path):
+    """Found by fuzzing: 11 bytes (PROTO 2, EMPTY_DICT, LONG_BINPUT 175,726,962, STOP) made
+    CPython's unpickler grow its memo table to 2.8 GB."""
+    import struct
+
+    bomb = tmp_path / "test_batch"
+    bomb.write_bytes(b"\x80\x02}r" + struct.pack("<I", 175_726_962) + b".")
+    msg, peak_gb = _peak_rss_loading(bomb)
+    assert "\n" not in msg and str(bomb) in msg and "memo index 175726962" in msg
+    assert peak_gb < 1.5
+
+
+@pytest.mark.parametrize("via", ["ndarray", "_reconstruct"])
+def test_an_array_a_pickle_declares_past_the_memory_budget_is_refused_before_allocation(
+    tmp_path, via
+):
+    """``numpy.ndarray((10^6, 10^6))`` called by REDUCE, or numpy's reconstructor with that
+    shape: 8 TB declared by a 60-byte file."""
+    shape = b"J@B\x0f\x00J@B\x0f\x00\x86"  # (1000000, 1000000)
+    if via == "ndarray":
+        body = b"cnumpy\nndarray\n" + shape + b"\x85R."
+    else:
+        body = b"cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + shape
+        body += b"U\x01b\x87R."
+    bomb = tmp_path / "test_batch"
+    bomb.write_bytes(b"\x80\x02" + body)
+    msg, peak_gb = _peak_rss_loading(bomb)
+    assert str(bomb) in msg and "over the memory budget" in msg and "declares" in msg
+    assert peak_gb < 1.5
