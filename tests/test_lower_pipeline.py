@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from attention_graphs import random_core
 
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.lower_attention import lowering_passes
 from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import CubaLIF, Dense, Graph, Input
-from spikeport.ir.int_attention import IntAttention
 
 VARIANTS = ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"]
 GRID, D_IN, HEADS, HEAD_DIM = (3, 4), 10, 2, 5
@@ -23,35 +23,6 @@ GRID, D_IN, HEADS, HEAD_DIM = (3, 4), 10, 2, 5
 
 def lowering() -> PassManager:
     return PassManager(lowering_passes(lower=True))
-
-
-def attention_core(variant: str, rng: np.random.Generator) -> IntAttention:
-    dim = HEADS * HEAD_DIM
-    p: dict = {"variant": variant, "heads": HEADS, "head_dim": HEAD_DIM, "count_shift": 3}
-    if variant == "axnor":
-        p.update(a_int=np.array([3, 11]), a_shift=4)  # per-head a: the ScoreCombine form
-    if variant in ("lrf_ssa", "lrf_dyn"):
-        p.update(
-            grid=GRID,
-            local_weight=rng.integers(-255, 256, (2, dim, 1, 3, 3)),
-            local_shift=-2,
-        )
-    if variant == "lrf_dyn":
-        k = 4
-        a = np.zeros((dim, k, k), dtype=np.int64)
-        i = np.arange(k)
-        a[:, i, i] = rng.integers(2000, 4096, (dim, k))
-        a[:, i[:-1], i[1:]] = rng.integers(-1000, 1000, (dim, k - 1))
-        a[:, i[1:], i[:-1]] = rng.integers(-1000, 1000, (dim, k - 1))
-        p.update(
-            dyn_a=a,
-            dyn_gamma=rng.integers(0, 8192, (dim, k)),
-            dyn_c=rng.integers(-4096, 8192, (dim, k)),
-            input_mode="kv_gate_q",
-        )
-    if variant == "sdsa":
-        p.update(inner_vth=12, inner_dv=2048)
-    return IntAttention("attn", **p)
 
 
 def random_model(variant: str, seed: int) -> Graph:
@@ -63,7 +34,19 @@ def random_model(variant: str, seed: int) -> Graph:
         w = 2 * rng.integers(-30, 31, (dim, D_IN))
         g.add(Dense(f"{p}.syn", weight=w), "x")
         g.add(CubaLIF(f"{p}.lif", shape=(n, dim), du=4095, dv=2048, vth=60), f"{p}.syn")
-    g.add(attention_core(variant, rng), {"q": "q.lif", "k": "k.lif", "v": "v.lif"})
+    core = random_core(
+        variant,
+        rng,
+        "attn",
+        dim,
+        GRID,
+        dyn_k=4,
+        dyn_off=1000,
+        dyn_lower=True,
+        inner_vth=12,
+        input_mode="kv_gate_q",
+    )
+    g.add(core, {"q": "q.lif", "k": "k.lif", "v": "v.lif"})
     if variant != "sdsa":
         g.add(CubaLIF("attn.lif", shape=(n, dim), du=4095, dv=2048, vth=40), "attn")
     return g

@@ -8,40 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from attention_graphs import random_core
 
 from spikeport.converters.passes import PassManager
 from spikeport.converters.passes.retime import Retime
 from spikeport.hw_models.sim.engine import Simulator
 from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir import Add, CubaLIF, Dense, Graph, Input
-from spikeport.ir.int_attention import IntAttention
 from spikeport.ir.timing import Timing
 
 VARIANTS = ["ssa", "axnor", "lrf_ssa", "lrf_dyn", "sdsa"]
 GRID, HEADS, HEAD_DIM, T = (3, 4), 2, 5, 4
 DIM, N = HEADS * HEAD_DIM, GRID[0] * GRID[1]
-
-
-def core(variant: str, rng: np.random.Generator) -> IntAttention:
-    p: dict = {"variant": variant, "heads": HEADS, "head_dim": HEAD_DIM, "count_shift": 3}
-    if variant == "axnor":
-        p.update(a_int=np.array([3, 11]), a_shift=4)
-    if variant in ("lrf_ssa", "lrf_dyn"):
-        p.update(grid=GRID, local_weight=rng.integers(-255, 256, (2, DIM, 1, 3, 3)), local_shift=-2)
-    if variant == "lrf_dyn":
-        k = 3
-        a = np.zeros((DIM, k, k), dtype=np.int64)
-        i = np.arange(k)
-        a[:, i, i] = rng.integers(2000, 4096, (DIM, k))
-        a[:, i[:-1], i[1:]] = rng.integers(-900, 900, (DIM, k - 1))
-        p.update(
-            dyn_a=a,
-            dyn_gamma=rng.integers(0, 8192, (DIM, k)),
-            dyn_c=rng.integers(-4096, 8192, (DIM, k)),
-        )
-    if variant == "sdsa":
-        p.update(inner_vth=10, inner_dv=2048)
-    return IntAttention("attn.core", **p)
 
 
 def block(variant: str, seed: int = 0) -> Graph:
@@ -60,7 +38,10 @@ def block(variant: str, seed: int = 0) -> Graph:
             CubaLIF(f"attn.{p}_lif", shape=(N, DIM), dv=2048, vth=250, bias_mant=bias, bias_exp=3),
             f"attn.{p}",
         )
-    g.add(core(variant, rng), {p: f"attn.{p}_lif" for p in "qkv"})
+    core = random_core(
+        variant, rng, "attn.core", DIM, GRID, dyn_k=3, dyn_off=900, dyn_lower=False, inner_vth=10
+    )
+    g.add(core, {p: f"attn.{p}_lif" for p in "qkv"})
     vth = 1 if variant == "sdsa" else 40  # sdsa's core sends spikes, the others counts
     g.add(CubaLIF("attn.lif", shape=(N, DIM), dv=2048, vth=vth, bias_mant=0), "attn.core")
     g.add(Dense("attn.proj", weight=rng.integers(-100, 220, (DIM, DIM))), "attn.lif")
