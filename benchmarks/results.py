@@ -45,3 +45,28 @@ def record(
     entries = [e for e in entries if e.get("name") != name] + [entry]
     RESULTS.write_text(json.dumps(entries, indent=2) + "\n")
     return entry
+
+
+def record_vs_lava(
+    name: str,
+    *,
+    lava_seconds: float,
+    simulator_seconds: float,
+    target: float,
+    identical: bool,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Print the speed-up line and record a simulator-vs-Lava entry: ratio = Lava seconds /
+    simulator seconds, met when the outputs are identical and the ratio reaches ``target``."""
+    ratio = lava_seconds / simulator_seconds
+    print(f"speed-up  {ratio:8.1f}x   (target >= {target:.0f}x)")
+    return record(
+        name,
+        ratio=ratio,
+        target=f">= {target:.0f} (Lava seconds / simulator seconds)",
+        met=identical and ratio >= target,
+        identical_outputs=identical,
+        lava_seconds=round(lava_seconds, 3),
+        simulator_seconds=round(simulator_seconds, 4),
+        **extra,
+    )

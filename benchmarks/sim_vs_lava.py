@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import record  # noqa: E402
+from results import record_vs_lava  # noqa: E402
 
 from spikeport.converters.netx_import import load_netx  # noqa: E402
 from spikeport.deploy.lava.compat import ensure_lava, surface_child_errors  # noqa: E402
@@ -74,7 +74,6 @@ def main() -> int:
     load = os.getloadavg()[0]
     lava_out, lava_s = run_lava(gts / "ntidigits.net", x)
     identical = bool(np.array_equal(sim_out, lava_out)) and same
-    ratio = lava_s / sim_s
     print(f"steps {x.shape[1]}, output spikes {int(sim_out.sum())}, identical: {identical}")
     print(f"Lava      {lava_s:8.2f} s")
     print(
@@ -82,15 +81,12 @@ def main() -> int:
         f"events {totals['synaptic_events']:,})"
     )
     print(f"load avg  {load:8.1f}   (1 min, before the Lava run; {os.cpu_count()} cores)")
-    print(f"speed-up  {ratio:8.1f}x   (target >= {TARGET:.0f}x)")
-    record(
+    record_vs_lava(
         "sim_vs_lava_ntidigits",
-        ratio=ratio,
-        target=f">= {TARGET:.0f} (Lava seconds / simulator seconds)",
-        met=identical and ratio >= TARGET,
-        identical_outputs=identical,
-        lava_seconds=round(lava_s, 3),
-        simulator_seconds=round(sim_s, 4),
+        lava_seconds=lava_s,
+        simulator_seconds=sim_s,
+        target=TARGET,
+        identical=identical,
         simulator_seconds_min=round(min(sim_times), 4),
         load_average=round(load, 1),
         steps=int(x.shape[1]),
