@@ -1,4 +1,5 @@
-"""Opening HDF5 input files (IR tensors.h5, netx ``.net``, NIR ``.nir``) safely.
+"""Opening HDF5 input files (IR tensors.h5, netx ``.net``, NIR ``.nir``) safely, and output
+files with one-line errors (:func:`create`).
 
 :func:`open_checked` opens a file read-only and refuses, before any data is read:
 
@@ -62,6 +63,15 @@ def open_checked(path: str | Path, what: str = "an HDF5 file") -> h5py.File:
         f.close()
         raise
     return f
+
+
+def create(path: Path) -> h5py.File:
+    """``h5py.File(path, "w")``; an OSError (no such directory, no permission) as one line
+    naming the file. The caller closes it."""
+    try:
+        return h5py.File(path, "w")
+    except OSError as exc:
+        raise HDF5Error(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def check_structure(f: h5py.File, path: Path) -> tuple[int, list[bytes]]:

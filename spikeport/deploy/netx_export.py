@@ -30,6 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from spikeport import hdf5
 from spikeport.errors import SpikeportError, UnsupportedError
 
 NETX_STATE_EXP = 6
@@ -108,10 +109,7 @@ def export_netx(graph: Any, path: str | Path) -> NetxExport:
     kwargs: dict[str, Any] = {}
     _check_neurons(graph, layers, kwargs)
     path = Path(path)
-    try:
-        f = h5py.File(path, "w")
-    except OSError as exc:
-        raise SpikeportError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    f = hdf5.create(path)
     try:
         with f:
             root = f.create_group("layer")
