@@ -16,6 +16,14 @@ def chain() -> ir.Graph:
     return g
 
 
+def half_add(name: str) -> ir.Graph:
+    """Input x (2,) into port ``a`` of an Add ``name``; its port ``b`` is left open."""
+    g = ir.Graph()
+    g.add(ir.Input("x", shape=(2,)))
+    g.add(ir.Add(name), {"a": "x"})
+    return g
+
+
 def test_topological_order_and_default_outputs() -> None:
     g = ir.Graph()
     g.add(ir.Input("x", shape=(2,)))
@@ -63,9 +71,7 @@ def test_validate_names_dangling_edge() -> None:
 
 
 def test_validate_names_cycle() -> None:
-    g = ir.Graph()
-    g.add(ir.Input("x", shape=(2,)))
-    g.add(ir.Add("a"), {"a": "x"})
+    g = half_add("a")
     g.add(ir.LIF("b"), "a")
     g.connect("b", "a", "b")
     with pytest.raises(ir.GraphError, match="has a cycle"):
@@ -73,9 +79,7 @@ def test_validate_names_cycle() -> None:
 
 
 def test_validate_names_unconnected_port() -> None:
-    g = ir.Graph()
-    g.add(ir.Input("x", shape=(2,)))
-    g.add(ir.Add("sum"), {"a": "x"})
+    g = half_add("sum")
     with pytest.raises(ir.GraphError, match="sum \\(Add\\): input port 'b' is not connected"):
         ir.validate(g)
 
