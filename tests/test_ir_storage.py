@@ -37,7 +37,8 @@ EXTRA_SAMPLES = {
         ),
         {"in": (6, 4)},
     ),
-    "SpikeAnd": lambda: (ir.NODE_TYPES["SpikeAnd"]("n"), {"a": (3, 4), "b": (3, 4)}),
+    "SpikeAnd": lambda: (ir.NODE_TYPES["SpikeAnd"]("n"), {"a": (2, 3, 4), "b": (2, 1, 4)}),
+    "Mul": lambda: (ir.NODE_TYPES["Mul"]("n"), {"a": (2, 3, 4), "b": (4,)}),
     "TokenSum": lambda: (ir.NODE_TYPES["TokenSum"]("n", shift=1), {"in": (6, 4)}),
     "IntAttention": lambda: (
         ir.NODE_TYPES["IntAttention"](
@@ -125,6 +126,19 @@ def test_save_load_round_trip_is_identical(build, tmp_path: Path) -> None:
     assert (tmp_path / "art" / GRAPH_FILE).read_text() == (
         tmp_path / "again" / GRAPH_FILE
     ).read_text()
+
+
+def test_a_field_added_after_schema_1_is_stored_only_when_not_default(tmp_path: Path) -> None:
+    g = ir.Graph("pools")
+    g.add(ir.Input("x", shape=(2, 4, 4)))
+    g.add(ir.MaxPool2d("spikes"), "x")
+    g.add(ir.MaxPool2d("current", kind="current"), "x")
+    ir.save(g, tmp_path / "art")
+    doc = json.loads((tmp_path / "art" / GRAPH_FILE).read_text())
+    assert "kind" not in _node_entry(doc, "spikes")["params"]
+    assert _node_entry(doc, "current")["params"]["kind"] == "current"
+    back = ir.load(tmp_path / "art")
+    assert back.node("spikes").kind == "spikes" and back.node("current").kind == "current"
 
 
 def test_graph_json_records_versions_and_tensors_live_in_hdf5(tmp_path: Path) -> None:

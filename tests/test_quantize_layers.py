@@ -107,20 +107,3 @@ def test_quantized_graph_saves_and_loads(tmp_path):
     save(g, tmp_path / "art")
     back = load(tmp_path / "art")
     assert back.same_as(g)
-
-
-def test_membrane_shortcut_sdt_is_reported_unsupported():
-    from spikeport.converters.pipeline import convert_model
-    from spikeport.errors import UnsupportedError
-    from spikeport.models.registry import build_model, default_config
-
-    cfg = default_config(
-        "sdt", embed_dim=16, depth=1, num_heads=2, num_classes=10, img_size=16, T=2
-    )
-    model = build_model(cfg).eval()
-    try:
-        convert_model(model, (3, 16, 16))
-    except UnsupportedError as exc:
-        assert str(exc).startswith("patch_embed.proj_conv3: Conv2d not followed by a LIF")
-    else:  # pragma: no cover
-        raise AssertionError("SDT's real-valued membrane shortcut cannot be quantised yet")

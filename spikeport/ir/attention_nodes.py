@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from spikeport.ir.float_nodes import broadcast_to
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.node import Node, Shape, node
 
@@ -206,15 +207,16 @@ class LocalTerm(Node):
 
 @node
 class SpikeAnd(Node):
-    """Elementwise AND of 0/1 spikes a (N, D) and b (N, D), or b (D,) broadcast over tokens."""
+    """Elementwise AND of 0/1 spikes a and b, b broadcast to a's shape (numpy rules): b (N, D)
+    or (D,) for a (N, D) (SDSA), b (h, 1, N) for a (h, d, N) (QKFormer's token mask)."""
 
     ports = ("a", "b")
     level = "int"
 
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         a, b = tuple(inputs["a"]), tuple(inputs["b"])
-        if b != a and b != a[-1:]:
-            raise self.fail(f"b {b} must equal a {a} or be its last axis")
+        if broadcast_to(a, b) != a:
+            raise self.fail(f"b {b} does not broadcast to a {a}")
         return a
 
 

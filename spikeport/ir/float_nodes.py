@@ -123,6 +123,28 @@ class LIF(Node):
 
 
 @node
+class Mul(Node):
+    """Elementwise product a * b, b broadcast to a's shape (numpy rules, per sample): QKFormer's
+    token mask times K. On 0/1 spikes it is an AND (quantised as ``SpikeAnd``)."""
+
+    ports = ("a", "b")
+
+    def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
+        a, b = tuple(inputs["a"]), tuple(inputs["b"])
+        if broadcast_to(a, b) != a:
+            raise self.fail(f"b {b} does not broadcast to a {a}")
+        return a
+
+
+def broadcast_to(a: Shape, b: Shape) -> Shape | None:
+    """The shape b broadcasts with a to (numpy rules), or None when they do not broadcast."""
+    try:
+        return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        return None
+
+
+@node
 class Add(Node):
     """Elementwise sum a + b (residual); spikes add to graded integers (0, 1, 2)."""
 
@@ -136,20 +158,32 @@ class Add(Node):
         return a
 
 
+POOLED = ("spikes", "current")
+"""What a MaxPool2d pools: binary spikes (a logical OR) or signed synaptic currents (a max of
+integers, the current domain of docs/lowering.md)."""
+
+
 @node
 class MaxPool2d(Node):
     """Max pooling over (H, W) of a (C, H, W) input; on binary spikes it is a logical OR.
 
     kernel_size, stride (default = kernel_size), padding: (H, W) pairs; padding adds -inf.
+    kind: "spikes" (0/1 in and out) or "current" (signed synaptic currents before their
+    neuron: SDT's and QKFormer's pool-before-LIF); set by quantisation, it changes what the
+    pooling costs (OR words vs integer compares), not what it computes.
     """
 
     kernel_size: tuple[int, int] = (2, 2)
     stride: tuple[int, int] | None = None
     padding: tuple[int, int] = (0, 0)
+    kind: str = "spikes"
 
     level = "any"
+    added_fields = ("kind",)
 
     def _check_fields(self) -> None:
+        if self.kind not in POOLED:
+            raise self.fail(f"kind must be {' or '.join(POOLED)}, got {self.kind!r}")
         set_field(self, "kernel_size", pair(self, "kernel_size", self.kernel_size))
         stride = self.kernel_size if self.stride is None else self.stride
         set_field(self, "stride", pair(self, "stride", stride))

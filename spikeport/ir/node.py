@@ -47,6 +47,9 @@ class Node:
     """"float" (pre-lowering), "int" (lowered, Loihi fixed point) or "any"."""
     int_tensors: ClassVar[tuple[str, ...]] = ()
     float_tensors: ClassVar[tuple[str, ...]] = ()
+    added_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields added after schema version 1: graph.json omits them at their default, and an
+    artifact written before they existed loads with the default (same meaning)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
@@ -122,6 +125,15 @@ class Node:
         names = set(self.int_tensors + self.float_tensors) | {"name"}
         return {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in names
+        }
+
+    def stored_params(self) -> dict[str, Any]:
+        """:meth:`params` as graph.json stores them: `added_fields` at their default left out."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {
+            k: v
+            for k, v in self.params().items()
+            if k not in self.added_fields or v != defaults[k]
         }
 
     def replace(self: N, **changes: Any) -> N:

@@ -66,7 +66,7 @@ def save(graph: Graph, directory: str | Path) -> Path:
                 {
                     "name": name,
                     "type": type(rec).__name__,
-                    "params": {k: _jsonable(v, rec, k) for k, v in rec.params().items()},
+                    "params": {k: _jsonable(v, rec, k) for k, v in rec.stored_params().items()},
                     "tensors": tensors,
                     "null_tensors": sorted(
                         f for f in rec.int_tensors + rec.float_tensors if getattr(rec, f) is None
@@ -208,7 +208,7 @@ def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
             raise ArtifactError(f"{jpath}: node {name} ({kind}): unknown field {f!r}")
         if (f in tensor_fields) == (f in params):
             raise ArtifactError(f"{jpath}: node {name} ({kind}): field {f!r} in the wrong section")
-    missing = fields - set(params) - set(tensors) - set(nulls)
+    missing = fields - set(params) - set(tensors) - set(nulls) - set(cls.added_fields)
     if missing:
         raise ArtifactError(f"{jpath}: node {name} ({kind}): missing field {sorted(missing)[0]!r}")
     values: dict[str, Any] = {k: _from_json(v) for k, v in params.items()}

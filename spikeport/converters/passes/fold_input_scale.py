@@ -4,6 +4,11 @@
 with ``decay_input=False`` fed ``X / tau``. The 1/tau goes into the feeding Conv2d/Linear
 (weight and bias) or Attention (scale and local-term weights). Loihi's voltage decay is then
 ``dv = 4096 / tau`` on an undecayed input (Lava LIF), which is what quantisation emits.
+
+A neuron that reads a current other consumers share (a membrane stream: an Add, a max-pool,
+a token mean, or a synapse with several consumers) keeps its input and takes the factor in its
+threshold instead: with a reset to 0 (or a soft reset) the neuron is linear below threshold, so
+``H >= theta`` with input ``X / tau`` is ``tau H >= tau theta`` with input ``X``.
 """
 
 from __future__ import annotations
@@ -44,11 +49,19 @@ class FoldInputScale(Pass):
     def match(self, graph: Graph, name: str) -> bool:
         if kind(graph, name) != "LIF" or not graph.node(name).decay_input:
             return False
-        src = source(graph, name)
-        return scalable(graph, src) and single_consumer(graph, src) == name
+        return _feeder(graph, name) is not None or graph.node(name).v_reset in (0.0, None)
 
     def transform(self, graph: Graph, name: str) -> None:
         lif = graph.node(name)
-        src = source(graph, name)
-        graph.replace(scale_feeder(graph.node(src), 1.0 / lif.tau))
-        graph.replace(lif.replace(decay_input=False))
+        feeder = _feeder(graph, name)
+        if feeder is not None:
+            graph.replace(scale_feeder(graph.node(feeder), 1.0 / lif.tau))
+            graph.replace(lif.replace(decay_input=False))
+        else:  # a shared current: the factor goes into the threshold
+            graph.replace(lif.replace(decay_input=False, v_threshold=lif.v_threshold * lif.tau))
+
+
+def _feeder(graph: Graph, lif: str) -> str | None:
+    """The synapse or attention feeding only `lif`, whose output can take the 1/tau."""
+    src = source(graph, lif)
+    return src if scalable(graph, src) and single_consumer(graph, src) == lif else None

@@ -21,7 +21,8 @@ inference for one hardware model (:meth:`MeasuredCount.layer_ops`):
   ``ceil(bits / word_bits)`` words per packed vector instead of ``ceil(bits / 64)``, with
   ``bits`` = head_dim (SSA, a-XNOR), all channels (SDSA masks) or the pooling window.
 * ScoreCombine ``dense_macs`` (2 per score) -> ``int_mults``, plus one ``int_adds`` per score;
-  Add / TokenMean / TimeMean ``dense_macs`` (one add per input element) -> ``int_adds``.
+  Add / TokenMean / TimeMean ``dense_macs`` (one add per input element) and a max-pool of
+  currents' compares -> ``int_adds``.
 
 ``dense_macs`` of synapses (what a dense evaluation would do) are kept apart, to show the
 event-driven saving; they are never priced. Nodes the simulator counts nothing for (layout,
@@ -50,7 +51,8 @@ SIM_WORD_BITS = 64
 
 NEURON_TYPES = ("CubaLIF", "Delta", "SigmaDelta", "Sigma")
 LAYOUT_TYPES = ("Input", "Reshape", "Flatten", "Transpose", "Delay")
-ADD_TYPES = ("Add", "TokenMean", "TimeMean")
+ADD_TYPES = ("Add", "TokenMean", "TimeMean", "MaxPool2d")
+"""Nodes whose ``dense_macs`` are integer adds (a max-pool of currents: its compares)."""
 
 
 @dataclass(frozen=True)

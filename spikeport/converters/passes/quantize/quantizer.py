@@ -75,9 +75,13 @@ class Quantize(Pass):
         """Float units per integer of each quantised value."""
         self.rows: list[dict[str, Any]] = []
         self.T = int(graph.meta.get("T", 1))
+        self.claimed: set[str] = set()
+        """Nodes a rule took over as a whole (a current group): the walk skips them."""
+        self.deferred: list[Callable[[], None]] = []
+        """Work that needs every other node quantised first, run after the walk."""
         count = 0
         for name in list(graph.topological_order()):
-            if name not in graph:
+            if name not in graph or name in self.claimed:
                 continue
             k = kind(graph, name)
             fn = RULES.get(k)
@@ -86,6 +90,9 @@ class Quantize(Pass):
             if fn is not None and fn(self, graph, name) is False:
                 continue
             count += 1
+        for work in self.deferred:
+            work()
+        count += len(self.claimed)
         graph.meta["quantization"] = {
             "scheme": "loihi-fixed-point (lava-nc 0.10.0 conventions)",
             "input_scale": cfg.input_scale,

@@ -1,6 +1,7 @@
-"""TokenMean -> TimeMean -> Linear (the readout) -> [Transpose +] Dense(ones) token sum +
-Dense(head, weights W / N) + a CubaLIF readout neuron that never spikes (vth = 2^17, as netx
-readouts) with dv = 0, whose final v is T * S * logits."""
+"""The readout: TokenMean -> TimeMean -> Linear (Spikformer, QKFormer) -> [Transpose +]
+Dense(ones) token sum + Dense(head, weights W / N), or Linear -> TimeMean (SDT, a head on
+spikes every step) -> Dense(head); then a CubaLIF readout neuron that never spikes
+(vth = 2^17, as netx readouts) with dv = 0, whose final v is T * S * logits."""
 
 from __future__ import annotations
 
@@ -39,19 +40,6 @@ def readout(q: Quantize, graph: Graph, name: str) -> None:
     lin = graph.node(head)
     w = np.asarray(lin.weight, dtype=np.float64) / n_tok
     b = np.zeros(w.shape[0]) if lin.bias is None else np.asarray(lin.bias, np.float64)
-    wmax = float(np.abs(w).max(initial=0.0)) or 1e-30
-    sum_bound = n_tok * xb
-    chosen = None
-    for e in range(7, -9, -1):
-        s = fp.W_MAX * 64.0 * 2.0**e / wmax
-        w_int = fp.even(w * s / (64.0 * 2.0**e))
-        row_sum = float(np.abs(w_int).sum(1).max(initial=0))
-        v_bound = q.T * (64.0 * 2.0**e * row_sum * sum_bound + float(np.abs(b * s).max(initial=0)))
-        chosen = (e, s, w_int, v_bound)
-        if v_bound <= fp.U_MAX:
-            break
-    e, s, w_int, v_bound = chosen
-    bias_mant, bias_exp, bias_sat = fp.bias(np.rint(b * s + fp.floor_offset(e)))
     # rebuild: [Transpose] -> token-sum Dense -> Reshape -> head Dense -> readout CubaLIF
     for n in (head, tmean, name):
         graph.remove(n)
@@ -63,9 +51,51 @@ def readout(q: Quantize, graph: Graph, name: str) -> None:
         Dense(name, weight=np.ones((1, n_tok), dtype=np.int64), num_message_bits=bits_in), last
     )
     graph.add(Reshape(f"{name}.flat", shape=(dim,)), name)
+    head_neuron(q, graph, head, w, b, f"{name}.flat", n_tok * xb)
+
+
+@rule("TimeMean")
+def time_mean_head(q: Quantize, graph: Graph, name: str) -> None:
+    """Linear head -> TimeMean at the output (SDT: the head reads ``head_lif``'s spikes each
+    step, the logits are averaged over T): head Dense + readout neuron."""
+    head = source(graph, name)
+    if kind(graph, head) != "Linear" or name not in graph.outputs:
+        raise UnsupportedError(f"{name}: a mean over time must be the output, after a Linear head")
+    spike_head(q, graph, head, drop=(name,))
+
+
+def spike_head(q: Quantize, graph: Graph, head: str, drop: tuple[str, ...] = ()) -> None:
+    """The output Linear `head` reading spikes (binary or graded: ``q.bound``/``q.unit`` of
+    its source) every step, after removing the nodes `drop` behind it (a TimeMean): head
+    Dense + readout neuron."""
+    src = source(graph, head)
+    lin = graph.node(head)
+    w = np.asarray(lin.weight, dtype=np.float64) * q.unit[src]
+    b = np.zeros(w.shape[0]) if lin.bias is None else np.asarray(lin.bias, np.float64)
+    for n in (*drop, head):
+        graph.remove(n)
+    head_neuron(q, graph, head, w, b, src, q.bound[src])
+
+
+def head_neuron(
+    q: Quantize, graph: Graph, head: str, w: np.ndarray, b: np.ndarray, feed: str, bound: int
+) -> None:
+    """Add the head Dense `head` (float weights `w` per input integer, bias `b`) on `feed`
+    (integers of magnitude <= `bound`) and the readout CubaLIF whose final v is T S logits."""
+    wmax = float(np.abs(w).max(initial=0.0)) or 1e-30
+    chosen = None
+    for e in range(7, -9, -1):
+        s = fp.W_MAX * 64.0 * 2.0**e / wmax
+        w_int = fp.even(w * s / (64.0 * 2.0**e))
+        row_sum = float(np.abs(w_int).sum(1).max(initial=0))
+        v_bound = q.T * (64.0 * 2.0**e * row_sum * bound + float(np.abs(b * s).max(initial=0)))
+        chosen = (e, s, w_int, v_bound)
+        if v_bound <= fp.U_MAX:
+            break
+    e, s, w_int, v_bound = chosen
+    bias_mant, bias_exp, bias_sat = fp.bias(np.rint(b * s + fp.floor_offset(e)))
     graph.add(
-        Dense(head, weight=w_int, weight_exp=e, num_message_bits=fp.message_bits(sum_bound)),
-        f"{name}.flat",
+        Dense(head, weight=w_int, weight_exp=e, num_message_bits=fp.message_bits(bound)), feed
     )
     neuron = f"{head}.readout"
     graph.add(
@@ -92,7 +122,7 @@ def readout(q: Quantize, graph: Graph, name: str) -> None:
             **fp.weight_stats(w, w_int, e),
             "state_scale": s,
             "vth": fp.VTH_MAX,
-            "input_bound": sum_bound,
+            "input_bound": bound,
             **fp.weight_errors(w_back, w),
             "bias_rel_error": fp.relative_error(bias_mant * 2.0**bias_exp / s, b),
             "bias_exp": bias_exp,

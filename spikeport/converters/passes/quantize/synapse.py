@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from spikeport.converters.passes.graph_edit import kind, single_consumer, source
+from spikeport.converters.passes.quantize import counts, readout
 from spikeport.converters.passes.quantize import fixed_point as fp
 from spikeport.converters.passes.quantize.quantizer import Quantize, rule
 from spikeport.errors import UnsupportedError
@@ -75,23 +76,33 @@ def weights(
 
 
 def is_readout_head(graph: Graph, name: str) -> bool:
-    """The output Linear fed by a token or time mean (quantised by the TokenMean rule)."""
-    if kind(graph, name) != "Linear" or name not in graph.outputs:
+    """The output Linear fed by a token or time mean (quantised by the TokenMean rule), or
+    feeding the output time mean (the TimeMean rule)."""
+    if kind(graph, name) != "Linear":
         return False
-    return kind(graph, source(graph, name)) in ("TimeMean", "TokenMean")
+    if name in graph.outputs:
+        return kind(graph, source(graph, name)) in ("TimeMean", "TokenMean")
+    after = single_consumer(graph, name)
+    return after is not None and kind(graph, after) == "TimeMean" and after in graph.outputs
 
 
 @rule("Conv2d", "Linear")
 def synapse_lif(q: Quantize, graph: Graph, name: str) -> bool:
     if is_readout_head(graph, name):
         return False
-    k = kind(graph, name)
+    if name in graph.outputs and q.T == 1 and q.bound.get(source(graph, name), 0) >= 1:
+        readout.spike_head(q, graph, name)  # a head on spikes, one step: its v is S x logits
+        return True
     lif_name = single_consumer(graph, name)
     if lif_name is None or kind(graph, lif_name) != "LIF":
-        raise UnsupportedError(
-            f"{name}: {k} not followed by a LIF neuron (only synapse -> LIF pairs "
-            "and the readout head can be quantised)"
-        )
+        from spikeport.converters.passes.quantize import current
+
+        current.claim(q, graph, name)  # a current reaching its neurons through carriers
+        return False  # quantised (and counted) with its group after the walk
+    if counts.is_count_synapse(q, graph, name):
+        counts.count_synapse(q, graph, name, lif_name)
+        return True
+    k = kind(graph, name)
     syn, lif = graph.node(name), graph.node(lif_name)
     dv, dv_err = q.lif_params(lif_name, lif)
     src = source(graph, name)

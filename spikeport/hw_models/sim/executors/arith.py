@@ -1,8 +1,9 @@
 """Executors of the weightless, stateless integer nodes: ``Add``, ``MaxPool2d`` and
 ``TokenMean``. Each computes its output from the same step's inputs (no latency).
 
-Counts per step: MaxPool2d ``bitwise_words`` = outputs x words(kH kW) (an OR over the
-window's spikes); Add, TokenMean ``dense_macs`` = one add per input element.
+Counts per step: MaxPool2d of spikes ``bitwise_words`` = outputs x words(kH kW) (an OR over
+the window's spikes), of currents (``kind="current"``) ``dense_macs`` = outputs x (kH kW - 1)
+integer compares; Add, TokenMean ``dense_macs`` = one add per input element.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class AddExecutor(StepwiseExecutor):
 class MaxPoolExecutor(StepwiseExecutor):
     """Max over each (kH, kW) window of (C, H, W); padding never wins (PyTorch's -inf).
 
-    On binary spikes this is the OR of the window."""
+    On binary spikes this is the OR of the window; on signed currents the window's max."""
 
     def compute(self, inputs: Inputs) -> np.ndarray:
         x = only(inputs)
@@ -70,6 +71,8 @@ class MaxPoolExecutor(StepwiseExecutor):
 
     def step_counts(self, inputs: Inputs, out: np.ndarray) -> dict[str, np.ndarray]:
         kh, kw = self.node.kernel_size
+        if self.node.kind == "current":
+            return {"dense_macs": per_step(math.prod(out.shape[1:]) * (kh * kw - 1), len(out))}
         words = math.prod(out.shape[1:]) * popcount.words(kh * kw)
         return {"bitwise_words": per_step(words, len(out))}
 

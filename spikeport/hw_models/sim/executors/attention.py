@@ -310,12 +310,14 @@ class LocalTermExecutor(StepwiseExecutor):
 
 @register_executor("SpikeAnd")
 class SpikeAndExecutor(StepwiseExecutor):
-    """a AND b on 0/1 spikes; b [..., D] is broadcast over a's token axis [..., N, D]."""
+    """a AND b on 0/1 spikes, b broadcast to a's per-sample shape (numpy rules: b (D,) over
+    a's tokens (N, D), b (h, 1, N) over a's channels (h, d, N))."""
 
     def compute(self, inputs: Inputs) -> np.ndarray:
         a, b = inputs["a"], inputs["b"]
-        if b.ndim == a.ndim - 1:
-            b = b[..., None, :]
+        lead, b_shape = b.shape[:2], self.in_shapes["b"]
+        pad = len(self.in_shapes["a"]) - len(b_shape)
+        b = b.reshape(*lead, *(1,) * pad, *b_shape)
         return (a != 0).astype(np.int64) * (b != 0)
 
 
