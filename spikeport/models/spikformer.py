@@ -38,8 +38,13 @@ def _bn_tokens(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     return bn(x.transpose(-1, -2)).transpose(-1, -2)
 
 
-class SSA(AttentionBranch):
-    """Spiking self-attention, CIFAR layout ``[T, B, N, C]`` -> ``[T, B, N, C]`` spikes."""
+class _SSALayers(AttentionBranch):
+    """Spikformer's attention layers in either layout: ``{q,k,v}_<layer>`` + BatchNorm1d + LIF,
+    the core, then ``proj_<layer>`` (with bias) + ``proj_bn`` + ``proj_lif``."""
+
+    layer = "linear"
+    """The projections' attribute suffix and kind: ``linear`` or ``conv`` (1x1 Conv1d)."""
+    qkv_bias = True
 
     def __init__(
         self,
@@ -50,12 +55,22 @@ class SSA(AttentionBranch):
         attention_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        linear, bn = (lambda: nn.Linear(dim, dim)), (lambda: nn.BatchNorm1d(dim))
-        head_dim = self._qkv_layers(dim, num_heads, "linear", linear, bn)
+        qkv, bn = (lambda: self._projection(dim, self.qkv_bias)), (lambda: nn.BatchNorm1d(dim))
+        head_dim = self._qkv_layers(dim, num_heads, self.layer, qkv, bn)
         self._core_layers(attention, head_dim, grid, attention_options)
-        self.proj_linear = nn.Linear(dim, dim)
+        setattr(self, f"proj_{self.layer}", self._projection(dim, True))
         self.proj_bn = nn.BatchNorm1d(dim)
         self.proj_lif = MultiStepLIF(tau=2.0)
+
+    def _projection(self, dim: int, bias: bool) -> nn.Module:
+        if self.layer == "linear":
+            return nn.Linear(dim, dim, bias=bias)
+        return nn.Conv1d(dim, dim, 1, bias=bias)
+
+
+class SSA(_SSALayers):
+    """Spiking self-attention, CIFAR layout ``[T, B, N, C]`` -> ``[T, B, N, C]`` spikes
+    (``nn.Linear`` projections, all with bias)."""
 
     def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
         n, c = x.shape[-2:]
@@ -91,27 +106,15 @@ class MLP(nn.Module):
         return self.fc2_lif(y.reshape(t, b, n, c))
 
 
-class SSAConv(AttentionBranch):
-    """Spiking self-attention, ImageNet layout ``[T, B, C, H, W]`` -> same, spikes."""
+class SSAConv(_SSALayers):
+    """Spiking self-attention, ImageNet layout ``[T, B, C, H, W]`` -> same, spikes (1x1
+    ``nn.Conv1d`` projections: q/k/v without bias, proj with)."""
 
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        grid: tuple[int, int],
-        attention: str = "ssa",
-        attention_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        conv, bn = (lambda: nn.Conv1d(dim, dim, 1, bias=False)), (lambda: nn.BatchNorm1d(dim))
-        head_dim = self._qkv_layers(dim, num_heads, "conv", conv, bn)
-        self._core_layers(attention, head_dim, grid, attention_options)
-        self.proj_conv = nn.Conv1d(dim, dim, 1)
-        self.proj_bn = nn.BatchNorm1d(dim)
-        self.proj_lif = MultiStepLIF(tau=2.0)
-        # True: run proj_lif over [T*B, C, N] with T*B as its time axis, as the official
-        # QKFormer Spiking_Self_Attention does (its issue #14; outputs depend on the batch)
-        self.batch_coupled_proj_lif = False
+    layer = "conv"
+    qkv_bias = False
+    batch_coupled_proj_lif = False
+    """True: run proj_lif over [T*B, C, N] with T*B as its time axis, as the official QKFormer
+    Spiking_Self_Attention does (its issue #14; outputs depend on the batch)."""
 
     def _qkv(self, name: str, x: torch.Tensor, t: int, b: int) -> torch.Tensor:
         c, n = x.shape[-2:]
