@@ -14,19 +14,20 @@ from typing import Any
 import numpy as np
 
 from spikeport.hw_models.sim.base import Counts, Executor, Inputs, only, register_executor
-from spikeport.hw_models.sim.kernels import ConvSynapse, DenseSynapse
+from spikeport.hw_models.sim.kernels import ConvSynapse, DenseSynapse, events
 
 
 def synaptic_events(x: np.ndarray, fanout: np.ndarray) -> np.ndarray:
     """Per step of `x` [T, B, ..., *in]: non-zero messages times the non-zero fan-out of
-    their input position, `fanout` [*in] (int64 [T]); step by step, so no [T, B, ...] int64
-    temporary is made."""
-    flat_fanout = fanout.ravel()
-    events = np.zeros(len(x), dtype=np.int64)
-    for t in range(len(x)):
-        active = (x[t] != 0).reshape(-1, flat_fanout.size).sum(axis=0)
-        events[t] = int(np.dot(active, flat_fanout))
-    return events
+    their input position, `fanout` [*in] (int64 [T]), counted by a compiled pass over `x`
+    (no temporary of its size)."""
+    rows = np.ascontiguousarray(x).reshape(-1, fanout.size)
+    return per_step(events.count_into(rows, fanout.ravel(), np.empty(len(rows), np.int64)), x)
+
+
+def per_step(row_events: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-row counts of the rows of `x` [T, ...] summed per step (int64 [T])."""
+    return row_events.reshape(len(x), -1).sum(axis=1)
 
 
 class SynapseExecutor(Executor):
@@ -38,9 +39,12 @@ class SynapseExecutor(Executor):
 
     def count(self, x: np.ndarray, counts: Counts) -> None:
         """Fill `counts` for the input sequence `x` [T, B, ...]."""
-        events = synaptic_events(x, self.fanout)
-        counts["synaptic_events"][:] = events
-        counts["weight_reads"][:] = events
+        self.record(synaptic_events(x, self.fanout), x, counts)
+
+    def record(self, per_step_events: np.ndarray, x: np.ndarray, counts: Counts) -> None:
+        """Fill `counts` from the synaptic events of each step of input `x` [T, B, ...]."""
+        counts["synaptic_events"][:] = per_step_events
+        counts["weight_reads"][:] = per_step_events
         counts["dense_macs"][:] = self.macs * x.shape[1]
 
     def count_step(self, x: np.ndarray, counts: dict[str, int]) -> None:
@@ -92,11 +96,13 @@ class DenseExecutor(SynapseExecutor):
             for key in counts:
                 counts[key][:] = tmp[key][:-1]
             return out[1:], {v: a[1:] for v, a in states.items()}
-        self.count(x, counts)
         x_max = 1 if not k.graded else max(int(x.max()), -int(x.min())) if x.size else 0
         bound = (x_max * self.row_bound) << max(k.weight_exp, 0)  # a floor shift only shrinks
         dtype = np.int32 if bound < 1 << 31 else np.int64
-        return k.compute_into(x, np.zeros((*x.shape[:-1], k.n_out), dtype=dtype)), {}
+        row_events = np.empty(x.size // k.n_in, dtype=np.int64)
+        out = k.compute_into(x, np.zeros((*x.shape[:-1], k.n_out), dtype=dtype), row_events)
+        self.record(per_step(row_events, x), x, counts)
+        return out, {}
 
 
 @register_executor("Conv")
@@ -105,9 +111,7 @@ class ConvExecutor(SynapseExecutor):
         super().__init__(node, in_shapes, out_shape)
         self.kernel = ConvSynapse.from_node(node)
         in_shape = next(iter(self.in_shapes.values()))
-        self.fanout = conv_fanout(
-            in_shape, node.weight, node.stride, node.padding, node.dilation, node.groups
-        )
+        self.fanout = self.kernel.fanout(in_shape)
         c_out, c_in_g, kh, kw = node.weight.shape
         self.macs = math.prod(self.out_shape) * c_in_g * kh * kw
 
@@ -134,35 +138,8 @@ class ConvExecutor(SynapseExecutor):
     def run_synchronous(self, inputs, counts, probe_vars=(), reset=None, start=0):  # type: ignore[no-untyped-def]
         """Output step t = a_out of input step t, [T, B, ...]."""
         x = only(inputs)
-        self.count(x, counts)
         out = np.empty((*x.shape[:2], *self.out_shape), dtype=np.int32)
-        return self.kernel.compute_into(x, out), {}
-
-
-def conv_fanout(
-    in_shape: tuple[int, ...],
-    weight: np.ndarray,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    groups: int,
-) -> np.ndarray:
-    """Non-zero synapses leaving each input position, [C_in, H, W] (padding excluded)."""
-    c_in, h, w = in_shape
-    c_out, c_in_g, kh, kw = weight.shape
-    co_g = c_out // groups
-    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    nz = (np.asarray(weight) != 0).reshape(groups, co_g, c_in_g, kh, kw).sum(axis=1)
-    fan = np.zeros((c_in, h, w), dtype=np.int64)
-    rows = np.arange(ho) * stride[0] - padding[0]
-    cols = np.arange(wo) * stride[1] - padding[1]
-    for i in range(kh):
-        r = rows + i * dilation[0]
-        r = r[(r >= 0) & (r < h)]
-        for j in range(kw):
-            c = cols + j * dilation[1]
-            c = c[(c >= 0) & (c < w)]
-            hits = nz[:, :, i, j].reshape(c_in)  # [groups * c_in_g] = [C_in]
-            fan[:, r[:, None], c[None, :]] += hits[:, None, None]
-    return fan
+        row_events = np.empty(math.prod(x.shape[:2]), dtype=np.int64)
+        self.kernel.compute_into(x, out, row_events)
+        self.record(per_step(row_events, x), x, counts)
+        return out, {}

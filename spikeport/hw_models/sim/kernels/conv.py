@@ -18,6 +18,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from spikeport.hw_models.sim.kernels import events
 from spikeport.hw_models.sim.kernels.arith import (
     FLOAT32_EXACT,
     FLOAT_EXACT,
@@ -113,6 +114,7 @@ class ConvSynapse(NodeKernel):
         self.groups = int(groups)
         self.graded = int(num_message_bits) > 0
         self.buffer: np.ndarray | None = None
+        self._events: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
         w = np.abs(self.weight).reshape(len(self.weight), -1)
         self._colsum = int(w.sum(axis=1).max()) if w.size else 0
         """max over outputs of sum |w|: |a_out| <= max|input| * this before the wrap."""
@@ -131,19 +133,68 @@ class ConvSynapse(NodeKernel):
             return y
         return wrap_signed(y, STATE.bits)
 
-    def compute_into(self, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def compute_into(
+        self, s: np.ndarray, out: np.ndarray, synaptic: np.ndarray | None = None
+    ) -> np.ndarray:
         """The wrapped 24-bit a_out of every frame of `s` [..., C, H, W], no latency, written
         into `out` [..., C_out, H_out, W_out] (int32 holds it exactly at half int64's
-        memory), evaluated in chunks of about :data:`CHUNK_ELEMENTS` outputs. Returns `out`."""
+        memory). Returns `out`.
+
+        Sparse frames (at most :data:`events.CONV_EVENT_RATE` of the inputs non-zero) take
+        the event-driven scatter-add (:func:`events.conv_events`, int16 weights); denser ones
+        im2col and the float BLAS product in chunks of about :data:`CHUNK_ELEMENTS` outputs.
+        `synaptic`, when given (int64, one per frame), receives each frame's synaptic events
+        (non-zero inputs x their non-zero fan-out)."""
         if not out.flags.c_contiguous:
             raise ValueError("compute_into: `out` must be C-contiguous (written through a view)")
-        frame_out = out.shape[-3:]
-        frames = s.reshape(-1, *s.shape[-3:])
+        frame_in, frame_out = s.shape[-3:], out.shape[-3:]
+        frames = np.ascontiguousarray(s).reshape(-1, *frame_in)
         flat_out = out.reshape(-1, *frame_out)
+        if events.use_events(np.count_nonzero(frames), frames.size, events.CONV_EVENT_RATE):
+            self._scatter(frames, flat_out.reshape(len(frames), -1), synaptic)
+            return out
+        if synaptic is not None:
+            fanout = self.fanout(frame_in).ravel()
+            events.count_into(frames.reshape(len(frames), -1), fanout, synaptic)
         chunk = max(1, CHUNK_ELEMENTS // max(1, math.prod(frame_out)))
         for i in range(0, len(frames), chunk):
             flat_out[i : i + chunk] = self.compute(frames[i : i + chunk])
         return out
+
+    def fanout(self, in_shape: tuple[int, ...]) -> np.ndarray:
+        """Non-zero synapses leaving each input position of a [C_in, H, W] frame."""
+        return conv_fanout(
+            in_shape, self.weight, self.stride, self.padding, self.dilation, self.groups
+        )
+
+    def _scatter(self, frames: np.ndarray, out: np.ndarray, synaptic: np.ndarray | None) -> None:
+        """:func:`events.conv_events` over `frames` [F, C, H, W] into `out` [F, C_out * H_out *
+        W_out] (int32 or int64), wrapped to 24 bits when the sums can leave that range."""
+        c_in, h, w = frames.shape[1:]
+        key = (c_in, h, w, out.shape[1])
+        if key not in self._events:
+            c_out, c_in_g, kh, kw = self.weight.shape
+            co_g = c_out // self.groups
+            wk = self.weight.reshape(self.groups, co_g, c_in_g, kh, kw).transpose(0, 2, 3, 4, 1)
+            wk = np.ascontiguousarray(wk.reshape(c_in, kh, kw, co_g), dtype=np.int16)
+            fan = np.ascontiguousarray(self.fanout((c_in, h, w)).transpose(1, 2, 0)).ravel()
+            (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+            ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+            wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+            geometry = [h, w, c_in, c_out, ho, wo, sh, sw, ph, pw, dh, dw, c_in_g]
+            self._events[key] = (wk, fan, np.array(geometry, dtype=np.int64))
+        wk, fan, geometry = self._events[key]
+        x = np.ascontiguousarray(frames.transpose(0, 2, 3, 1)).reshape(len(frames), -1)
+        x_max = max(int(x.max()), -int(x.min())) if x.size and self.graded else 1
+        nonzero, ev = events.row_counts(len(frames), synaptic)
+        if x_max * self._colsum < 1 << (STATE.bits - 1):  # in range: the wrap is the identity
+            acc = out
+        else:
+            acc = np.empty(out.shape, dtype=np.int64)
+        args = (x, events.words(x), wk, fan, geometry, not self.graded)
+        events.conv_events(*args, acc, nonzero, ev)
+        if acc is not out:
+            out[...] = wrap_signed(acc, STATE.bits)
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send last step's activation (zeros at the first step), then convolve `s`."""
@@ -151,3 +202,32 @@ class ConvSynapse(NodeKernel):
         out = np.zeros_like(a) if self.buffer is None else self.buffer
         self.buffer = a
         return out
+
+
+def conv_fanout(
+    in_shape: tuple[int, ...],
+    weight: np.ndarray,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
+    """Non-zero synapses leaving each input position, [C_in, H, W] (padding excluded)."""
+    c_in, h, w = in_shape
+    c_out, c_in_g, kh, kw = weight.shape
+    co_g = c_out // groups
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    nz = (np.asarray(weight) != 0).reshape(groups, co_g, c_in_g, kh, kw).sum(axis=1)
+    fan = np.zeros((c_in, h, w), dtype=np.int64)
+    rows = np.arange(ho) * stride[0] - padding[0]
+    cols = np.arange(wo) * stride[1] - padding[1]
+    for i in range(kh):
+        r = rows + i * dilation[0]
+        r = r[(r >= 0) & (r < h)]
+        for j in range(kw):
+            c = cols + j * dilation[1]
+            c = c[(c >= 0) & (c < w)]
+            hits = nz[:, :, i, j].reshape(c_in)  # [groups * c_in_g] = [C_in]
+            fan[:, r[:, None], c[None, :]] += hits[:, None, None]
+    return fan

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikeport.hw_models.sim.kernels import events
 from spikeport.hw_models.sim.kernels.arith import exact_matmul, shift_floor
 from spikeport.hw_models.sim.kernels.loops import delayed_scatter
 from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
@@ -92,6 +93,7 @@ class DenseSynapse(NodeKernel):
         self._syn_start = np.searchsorted(self._syn_in, np.arange(self.n_in + 1))
         self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
         """Non-zero outgoing synapses of each input, [n_in] (for synaptic-event counts)."""
+        self._rows16: np.ndarray | None = None
         self.buffer = np.zeros((0, self.max_delay + 1, self.n_out), dtype=np.int64)
 
     def reset(self, batch_shape: tuple[int, ...]) -> None:
@@ -147,16 +149,36 @@ class DenseSynapse(NodeKernel):
         delayed_scatter(flat, self._syn_start, self._syn_out, self._syn_w, self._syn_d, acc)
         return shift_floor(acc[:steps], self.weight_exp).reshape(*x.shape[:-1], self.n_out)
 
-    def compute_into(self, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def compute_into(
+        self, s: np.ndarray, out: np.ndarray, synaptic: np.ndarray | None = None
+    ) -> np.ndarray:
         """Delay-free synapses: a_out of every input row of `s` [..., n_in], no latency,
-        written into `out` [..., n_out] (zero-filled: all-zero rows, whose a_out is zero, are
-        skipped), evaluated in chunks of about :data:`CHUNK_ELEMENTS` outputs so that no
-        [..., n_out] int64 temporary is made. Returns `out`."""
+        written into `out` [..., n_out] (zero-filled, int32 or int64: the caller checks that
+        its type holds every sum). Returns `out`.
+
+        Sparse inputs (at most :data:`events.DENSE_EVENT_RATE` non-zero) take the
+        event-driven gather-add (:func:`events.dense_events`, int16 weight rows); denser
+        ones the float BLAS product in chunks of about :data:`CHUNK_ELEMENTS` outputs, all-zero
+        rows skipped. `synaptic`, when given (int64, one per input row), receives each row's
+        synaptic events (non-zero inputs x their non-zero fan-out)."""
         if self.max_delay:
             raise ValueError("compute_into: this Dense has synaptic delays")
         if not out.flags.c_contiguous:
             raise ValueError("compute_into: `out` must be C-contiguous (written through a view)")
-        rows, flat = s.reshape(-1, self.n_in), out.reshape(-1, self.n_out)
+        rows = np.ascontiguousarray(s).reshape(-1, self.n_in)
+        flat = out.reshape(-1, self.n_out)
+        if events.use_events(np.count_nonzero(rows), rows.size, events.DENSE_EVENT_RATE):
+            if self._rows16 is None:  # effective weights are 9-bit: int16 holds them
+                self._rows16 = np.ascontiguousarray(self.weight.T, dtype=np.int16)
+            nonzero, ev = events.row_counts(len(rows), synaptic)
+            events.dense_events(
+                rows, events.words(rows), self._rows16, self.nonzero_fanout, not self.graded,
+                flat, nonzero, ev,
+            )
+            events.shift_in_place(flat, self.weight_exp)
+            return out
+        if synaptic is not None:
+            events.count_into(rows, self.nonzero_fanout, synaptic)
         chunk = max(1, CHUNK_ELEMENTS // max(1, self.n_out))
         for i in range(0, len(rows), chunk):
             part = rows[i : i + chunk]

@@ -3,8 +3,9 @@
 A neuron's update depends on its previous state, so its time loop cannot be one numpy call;
 stepping it from Python costs several numpy calls per step, which dominates on long runs of
 small layers (lava-dl's ntidigits: 3,000 steps of 256 neurons). These loops do the same
-integer arithmetic per element, in int64, with Lava's int32 wraps written out; they are
-single-threaded, so their results do not depend on the thread count. The numpy ``step``
+integer arithmetic per element, in int64, with Lava's int32 wraps written out; each element
+is computed by one thread in a fixed order, so their results do not depend on the thread
+count. The numpy ``step``
 methods of the kernels are the readable reference they are tested against (and both against
 Lava itself: tests/test_sim_kernels_vs_lava.py).
 
@@ -14,8 +15,9 @@ Compiled code is cached on disk beside this file (numba ``cache=True``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
+from spikeport.hw_models.sim.kernels.events import parallel
 from spikeport.ir.int_nodes import ACT_SHIFT, DECAY_BITS, STATE_LIMIT
 
 
@@ -26,13 +28,16 @@ def _wrap32(x: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _decay(x: int, k: int) -> int:
-    """``trunc(x * k / 4096)`` toward zero (Lava's 12-bit decay with k = 4096 - decay)."""
-    p = x * k
-    return -((-p) >> DECAY_BITS) if p < 0 else p >> DECAY_BITS
+def _trunc12(p: int) -> int:
+    """``trunc(p / 4096)`` toward zero (Lava's 12-bit decay of ``p = x * (4096 - decay)``),
+    branch-free: negative p is offset by 4095 before the floor shift."""
+    return (p + ((p >> 63) & ((1 << DECAY_BITS) - 1))) >> DECAY_BITS
 
 
-@njit(cache=True)
+LIF_BLOCK = 4096
+"""lif_loop steps blocks of this many neurons of one sample through all steps at a time."""
+
+
 def lif_loop(
     a: np.ndarray,
     u: np.ndarray,
@@ -50,48 +55,64 @@ def lif_loop(
     int8 out; rec_u, rec_v: [T, B, N] int64 or [0, 0, 0] when not recorded. params (int64):
     ku = 4096 - du - 1, kv = 4096 - dv, vth << 6, t0 (steps already run), reset interval
     (0 = none), reset phase, state-reset interval (0 = none), state-reset phase.
+
+    Neurons are independent: blocks of :data:`LIF_BLOCK` neurons of one sample step through
+    time with their state in cache, in parallel (numba ``prange``) when the run is large
+    (:func:`events.parallel`); every element is computed by one thread in the same order, so
+    the result does not depend on the thread count.
     """
+    blocks = (a.shape[2] + LIF_BLOCK - 1) // LIF_BLOCK
+    run = _lif_parallel if parallel(a.size) else _lif_serial
+    run(a, u, v, bias, params, spikes, rec_u, rec_v, blocks)
+
+
+@njit(cache=True, parallel=True)
+def _lif_parallel(a, u, v, bias, params, spikes, rec_u, rec_v, blocks):  # type: ignore[no-untyped-def]
+    for job in prange(a.shape[1] * blocks):
+        _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job)
+
+
+@njit(cache=True)
+def _lif_serial(a, u, v, bias, params, spikes, rec_u, rec_v, blocks):  # type: ignore[no-untyped-def]
+    for job in range(a.shape[1] * blocks):
+        _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job)
+
+
+@njit(cache=True, inline="always")
+def _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job):  # type: ignore[no-untyped-def]
+    """Block `job` (sample job // blocks, neurons LIF_BLOCK * (job % blocks) onwards) of
+    :func:`lif_loop` over every step."""
     ku, kv, vth, t0 = params[0], params[1], params[2], params[3]
     r_int, r_phase, s_int, s_phase = params[4], params[5], params[6], params[7]
-    steps, batch, n = a.shape
+    steps, n = a.shape[0], a.shape[2]
     lim, two = STATE_LIMIT, 2 * STATE_LIMIT
-    keep_u, keep_v = rec_u.shape[0] > 0, rec_v.shape[0] > 0
-    shared = bias.shape[0] == 1
+    b = job // blocks
+    lo = (job - b * blocks) * LIF_BLOCK
+    hi = min(n, lo + LIF_BLOCK)
+    bb = 0 if bias.shape[0] == 1 else b
     for t in range(steps):
-        lif_reset = r_int > 0 and (t0 + t + 1) % r_int == r_phase
-        state_reset = s_int > 0 and t % s_int == s_phase
-        for b in range(batch):
-            bb = 0 if shared else b
-            for i in range(n):
-                if lif_reset:
-                    u[b, i] = 0
-                    v[b, i] = 0
-                uu = _wrap32(_decay(u[b, i], ku) + (np.int64(a[t, b, i]) << ACT_SHIFT))
-                if uu > lim:  # Lava's one fold of 2**24 (np.where twice)
-                    w = uu - two
-                else:
-                    w = uu
-                if w <= -lim:
-                    uu = uu + two
-                else:
-                    uu = w
-                vv = _wrap32(_decay(v[b, i], kv) + uu + bias[bb, i])
-                if vv > lim - 1:
-                    vv = lim - 1
-                elif vv < -(lim - 1):
-                    vv = -(lim - 1)
-                if vv > vth:
-                    spikes[t, b, i] = 1
-                    vv = 0
-                if state_reset:
-                    uu = 0
-                    vv = 0
-                u[b, i] = uu
-                v[b, i] = vv
-                if keep_u:
-                    rec_u[t, b, i] = uu
-                if keep_v:
-                    rec_v[t, b, i] = vv
+        if r_int > 0 and (t0 + t + 1) % r_int == r_phase:  # LIFReset
+            u[b, lo:hi] = 0
+            v[b, lo:hi] = 0
+        ur, vr, ar, sr = u[b], v[b], a[t, b], spikes[t, b]
+        br = bias[bb]
+        for i in range(lo, hi):  # branch-free, so that it vectorises
+            uu = _wrap32(_trunc12(ur[i] * ku) + (np.int64(ar[i]) << ACT_SHIFT))
+            w = uu - two if uu > lim else uu  # Lava's one fold of 2**24 (np.where twice)
+            uu = uu + two if w <= -lim else w
+            vv = _wrap32(_trunc12(vr[i] * kv) + uu + br[i])
+            vv = min(max(vv, 1 - lim), lim - 1)
+            fired = vv > vth
+            sr[i] = fired
+            ur[i] = uu
+            vr[i] = 0 if fired else vv
+        if s_int > 0 and t % s_int == s_phase:  # lava.proc.io.reset.Reset
+            u[b, lo:hi] = 0
+            v[b, lo:hi] = 0
+        if rec_u.shape[0] > 0:
+            rec_u[t, b, lo:hi] = u[b, lo:hi]
+        if rec_v.shape[0] > 0:
+            rec_v[t, b, lo:hi] = v[b, lo:hi]
 
 
 @njit(cache=True)
