@@ -34,10 +34,12 @@ def run_int(
     """Evaluate a quantised graph layer-synchronously on float input `x` (numpy or torch):
     images [B, *shape] held for T steps (default ``meta['T']``), or for a time-major graph
     frames [T, B, *shape], fed as ``rint(x * meta['input_scale'])``
-    (``classification.direct_input``). Returns the readout: the final-step v of the node
-    named in ``meta['readout']`` (int64 [B, classes]), else the output node's value (int64
-    [T, B, ...]). `observe(name, value)` sees every node's value (int64 [T, B, ...]);
-    `stats[name]` collects max |u|, max |v| (24-bit registers) and max |a| per neuron node.
+    (``classification.direct_input``); a graph with ``meta['virtual_steps']`` V > 1
+    (``passes.virtual_steps``) runs V steps per step, the data on the first of each.
+    Returns the readout: the final-step v of the node named in ``meta['readout']`` (int64
+    [B, classes]), else the output node's value (int64 [T, B, ...]). `observe(name, value)`
+    sees every node's value (int64 [T, B, ...]); `stats[name]` collects max |u|, max |v|
+    (24-bit registers) and max |a| per neuron node.
     """
     readout = graph.meta.get("readout")
     probes = [(readout, "v")] if readout is not None else [graph.outputs[0]]
@@ -48,6 +50,11 @@ def run_int(
         feed = direct_input(graph, np.moveaxis(x, 0, 1))  # [B, T, ...]: frame t at step t
     else:
         feed = direct_input(graph, x, T)
+    steps = int(graph.meta.get("virtual_steps", 1))
+    if steps > 1:  # integer spikes over virtual steps: data on the first step of each window
+        spread = np.zeros((feed.shape[0], feed.shape[1] * steps, *feed.shape[2:]), feed.dtype)
+        spread[:, ::steps] = feed
+        feed = spread
     res = sim.run(feed, observe=seen, peaks=stats)
     if readout is not None:
         return res.probes[(readout, "v")][-1]

@@ -9,6 +9,8 @@ integers Lava's process constructors take. One rule per node type (``quantizer.R
   ``spikeport.ir.attention``);
 * :mod:`.readout`: TokenMean -> TimeMean -> Linear head -> token-sum Dense + head Dense +
   a readout CubaLIF that never spikes;
+* :mod:`.integer`: IntegerSpike (a current reader) -> GradedSpike, LinearAttention (+ its
+  IntegerSpike) -> IntLinearAttention (+ GradedSpike);
 * :mod:`.passthrough`: Input (float -> graded integers), Add, MaxPool2d, layout nodes; a LIF
   or BatchNorm left without a synapse is refused.
 
@@ -16,10 +18,10 @@ Lava's number formats are in :mod:`.fixed_point`. Every decision is recorded in
 ``graph.meta['quantization']`` (the per-layer report).
 """
 
-from spikeport.converters.passes.quantize import attention, passthrough, readout, synapse
+from spikeport.converters.passes.quantize import attention, integer, passthrough, readout, synapse
 from spikeport.converters.passes.quantize.quantizer import RULES, QuantConfig, Quantize, rule
 
-RULE_MODULES = (passthrough, synapse, attention, readout)
+RULE_MODULES = (passthrough, synapse, attention, readout, integer)
 """The modules whose rules ``RULES`` holds (importing them registers them)."""
 
 __all__ = ["RULES", "RULE_MODULES", "QuantConfig", "Quantize", "rule"]

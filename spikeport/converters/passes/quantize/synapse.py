@@ -28,13 +28,18 @@ from spikeport.ir.int_nodes import DU_FULL
 def rounding_shift(
     q: Quantize, name: str, w: np.ndarray, w_back: np.ndarray, unit: float
 ) -> np.ndarray:
-    """Mean pre-activation shift (float units, per output) caused by weight rounding."""
+    """Mean pre-activation shift (float units, per output) caused by weight rounding; a
+    grouped conv's output channel sees only its group's input means."""
     mean = q.input_means.get(name)
     if mean is None:
         return np.zeros(w.shape[0])
     mu = np.asarray(mean, dtype=np.float64) / unit  # mean integer message
     dw = (w_back - w).reshape(w.shape[0], w.shape[1], -1).sum(-1)
-    return dw @ mu
+    groups = mu.size // w.shape[1]
+    if groups == 1:
+        return dw @ mu
+    per_group = dw.reshape(groups, w.shape[0] // groups, w.shape[1])
+    return np.einsum("goi,gi->go", per_group, mu.reshape(groups, -1)).ravel()
 
 
 def weights(
