@@ -70,12 +70,10 @@ def _float_spikes(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Te
         for name, mod in model.named_modules()
         if isinstance(mod, IntegerLIF)
     ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
     return seen
 
 
