@@ -104,6 +104,61 @@ def test_paper_total_equals_hand_computation():
     assert r.energy_per_inference_j == pytest.approx(energy_pj * 1e-12)
 
 
+def test_bias_adds_add_one_op_per_output_element_of_each_layer_with_a_bias():
+    # syops (the Spikingformer energy script) counts one add per output element of a layer
+    # with a bias, priced like the layer's other ops; the papers' FLOPs do not (default off).
+    img = torch.rand(Tiny.B, 2, 4, 4)
+    plain = Tiny()
+    off = count_model(plain, img, Convention(timesteps=2))
+    on = count_model(plain, img, Convention(timesteps=2, bias_adds=True))
+    T = 2
+    out = {"conv1": 4 * 4 * 4, "conv2": 8 * 4 * 4, "fc": 10, "head": 5}  # per sample and step
+    want = {
+        "conv1": {"macs": out["conv1"] * T},  # encoding layer: MAC x T
+        "conv2": {"acs": 0.25 * T * out["conv2"]},  # fr x T x adds
+        "fc": {"acs": 0.5 * T * out["fc"]},
+        "head": {"macs": out["head"]},  # dense, once on the time mean
+    }
+    before = {lo.name: lo.counts() for lo in off.layers}
+    after = {lo.name: lo.counts() for lo in on.layers}
+    assert set(before) == set(after)
+    for name in before:
+        kinds = set(before[name]) | set(after[name])
+        delta = {k: after[name].get(k, 0.0) - before[name].get(k, 0.0) for k in kinds}
+        expected = want.get(name, {})
+        assert {k: v for k, v in delta.items() if v} == pytest.approx(expected), name
+    assert sum(sum(d.values()) for d in want.values()) == 128 + 64 + 10 + 5
+    assert on.basis == off.basis[:-1] + "; bias adds counted)"
+    assert "bias_adds" not in off.convention.as_report() and on.convention.as_report()["bias_adds"]
+
+    no_bias = Tiny()
+    no_bias.conv2.register_parameter("bias", None)
+    gone = count_model(no_bias, img, Convention(timesteps=2, bias_adds=True))
+    conv2 = next(lo for lo in gone.layers if lo.name == "conv2")
+    assert conv2.acs == pytest.approx(0.25 * T * 4608)  # no bias: no adds
+
+
+def test_bias_adds_give_the_spikingformer_logs_mac_total():
+    # Spikingformer-8-512 log: 0.347329512 G MACs = the stem conv (3 -> 64, 3x3, no bias,
+    # 224^2, x T = 4) + the head 512 -> 1000 with its 1,000 bias adds.
+    class StemAndHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 64, 3, padding=1, bias=False)
+            self.head = nn.Linear(512, 1000)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.stem(x)
+            return self.head(torch.rand(1, 512))
+
+    x = torch.rand(1, 3, 224, 224).repeat(4, 1, 1, 1)  # [T*B, C, H, W], B = 1
+    model = StemAndHead()
+    on = count_model(model, x, Convention(timesteps=4, bias_adds=True), samples=1)
+    off = count_model(model, x, PAPER_T4, samples=1)
+    assert on.totals()["macs"] == 347_329_512 == 64 * 224 * 224 * 27 * 4 + 512 * 1000 + 1000
+    assert off.totals()["macs"] == 347_329_512 - 1000
+
+
 def test_rate_overrides_replace_measured_rates():
     c = count_model(
         Tiny(), torch.rand(3, 2, 4, 4), Convention(timesteps=2), rate_overrides={"conv2": 0.1766}

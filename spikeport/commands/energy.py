@@ -105,6 +105,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for flag, choices, text in ANALYTICAL_CHOICES:
         g.add_argument(flag, choices=choices, default=choices[0], help=text)
     g.add_argument("--head-as-ac", action="store_true", help="classifier head as fr x T x FLOPs")
+    g.add_argument(
+        "--bias-adds",
+        action="store_true",
+        help="one add per output element of layers with a bias, as syops counts (papers: none)",
+    )
     add_threads(p)
     add_distributed_arguments(p)
 
@@ -153,6 +158,7 @@ def _analytical(args: argparse.Namespace, data, hardware: list):
         attention_order=args.attention_order,
         attention_pair_rate=args.pair_rate,
         head_as_mac=not args.head_as_ac,
+        bias_adds=args.bias_adds,
     )
     from spikeport.data import model_layout
 

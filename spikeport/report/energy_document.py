@@ -89,7 +89,7 @@ def build_document(
         modes["analytical"].update(
             basis=analytical.basis,
             samples=analytical.samples,
-            convention=asdict(analytical.convention),
+            convention=analytical.convention.as_report(),
             input_rates=dict(analytical.rates),
             effective_synops=analytical.effective_synops(),
         )

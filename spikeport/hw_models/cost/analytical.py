@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -62,6 +62,10 @@ class Convention:
       dense MAC once (script) or as ``fr x T x FLOPs`` ACs.
     * ``word_bits``: width of the words XNOR/AND/popcount operate on (a-XNOR, masks).
     * ``lrf_dyn_compartments``: dendrites k when the core does not say (paper: 8).
+    * ``bias_adds``: one more add per output element of a connection layer with a bias,
+      counted like the layer's other ops (syops / ptflops and so the Spikingformer energy
+      script count it; the papers' FLOPs formulas do not: off). For :func:`count_model`;
+      ``structure.model_structure`` takes its own ``bias_adds``.
     """
 
     timesteps: int
@@ -75,6 +79,7 @@ class Convention:
     head_as_mac: bool = True
     word_bits: int = 32
     lrf_dyn_compartments: int = 8
+    bias_adds: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -98,8 +103,17 @@ class Convention:
             f"{'x T' if self.first_layer_times_t else 'once'}; graded spikes as "
             f"{self.graded_spikes.upper()}; rate={self.rate}; BN {self.batchnorm}; attention "
             f"{self.attention_order}, pair rate {self.attention_pair_rate}; head "
-            f"{'MAC' if self.head_as_mac else 'AC'})"
+            f"{'MAC' if self.head_as_mac else 'AC'}"
+            f"{'; bias adds counted' if self.bias_adds else ''})"
         )
+
+    def as_report(self) -> dict:
+        """The options as a dict for reports; ``bias_adds`` only when on (documents written
+        before it existed, and those with it off, stay byte-identical)."""
+        out = asdict(self)
+        if not self.bias_adds:
+            del out["bias_adds"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -329,7 +343,7 @@ def count_model(
             a.calls += 1
             a.leading.append(tuple(x.shape[:2]))
             _classify(a, x, convention.max_graded_value)
-            a.dense += per_call_macs(mod, out)
+            a.dense += per_call_macs(mod, out, convention.bias_adds)
             a.effective += _effective_pairs(mod, x, out)
 
         return hook
