@@ -1,8 +1,9 @@
 """lower-axnor: ssa / lrf_ssa / axnor IntAttention -> bit-packed AND/XNOR popcount primitives.
 
-References: the float a-XNOR similarity sum_i [q_i k_i + a (1 - q_i)(1 - k_i)] (papers.md
-§1.3) evaluated elementwise in float64 (exact here: dyadic a, small sums), and the
-converter's integer formulas in ``hw_models.sim.int_attention``.
+References: the float a-XNOR similarity sum_i [q_i k_i + a (1 - q_i)(1 - k_i)] (co-spike 1,
+co-silence a, mismatch 0: the a-XNOR paper, CVPR 2025) evaluated elementwise in float64
+(exact here: dyadic a, small sums), and the converter's integer formulas in
+``hw_models.sim.int_attention``.
 """
 
 from __future__ import annotations

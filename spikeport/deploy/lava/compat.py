@@ -1,8 +1,8 @@
 """Run lava-nc 0.10.0 / lava-dl 0.6.0 on Python 3.11 + numpy 2, without editing installed files.
 
 Lava is archived upstream; its last releases declare Python < 3.11 and numpy < 2. Several things
-break on this project's interpreter (details: ``docs/semantics.md`` and the shared Lava notes
-§4.2), and :func:`ensure_lava` repairs each one at run time, in memory only:
+break on this project's interpreter (details: ``docs/semantics.md``, "Lava on Python 3.11 /
+numpy 2"), and :func:`ensure_lava` repairs each one at run time, in memory only:
 
 (a) ``lava/magma/compiler/var_model.py`` declares dataclass fields whose default is a
     (mutable, unhashable) ``ByteEncoder()`` instance; Python 3.11 refuses those. We import that

@@ -44,7 +44,8 @@ HookFactory = Callable[[str], Callable]
 
 @dataclass(frozen=True)
 class Convention:
-    """Counting options; the defaults are the papers' (anchors §1.5).
+    """Counting options; the defaults are the papers' (the Spikingformer energy script's
+    choices; docs/hardware_models.md lists each option with its source).
 
     * ``first_layer_times_t``: encoding layer MACs x T (official script) or once.
     * ``graded_spikes``: integer-valued inputs counted as AC with their rate (Spikformer's
