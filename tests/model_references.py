@@ -14,6 +14,12 @@ TINY_SHAPE = dict(embed_dim=32, depth=1, num_heads=2, num_classes=10, img_size=3
 """A model small enough to build, run and convert in a test in well under a second."""
 
 
+def spikes(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
+    """Seeded Bernoulli(p) spikes (float 0/1) of ``shape``."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(shape, generator=gen) < p).float()
+
+
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

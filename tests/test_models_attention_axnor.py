@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_references import spikes
 
 from spikeport.models.attention import build_attention_core
-
-
-def spikes(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=gen) < p).float()
 
 
 def pair_score(qi: float, ki: float, a: float) -> float:

@@ -6,15 +6,11 @@ import math
 
 import pytest
 import torch
+from model_references import spikes
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from spikeport.errors import UnsupportedError
 from spikeport.models.attention import build_attention_core
-
-
-def spikes(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=gen) < p).float()
 
 
 def randomise(core, seed: int = 0) -> None:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import torch
+from model_references import spikes
 
 from spikeport.models.attention import build_attention_core
-
-
-def spikes(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=gen) < p).float()
 
 
 def sdsa_loop(q, k, v):

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_references import spikes
 
 from spikeport.errors import UnsupportedError
 from spikeport.models.attention import ATTENTION_TYPES, build_attention_core
-
-
-def spikes(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=gen) < p).float()
 
 
 def ssa_loop(q, k, v, scale):
