@@ -144,6 +144,24 @@ def test_quantised_spikes_and_logits_follow_the_float_model(converted):
     assert np.corrcoef(v.ravel(), logits.ravel())[0, 1] > 0.99
 
 
+def test_fidelity_report_compares_integer_spikes_as_integers(converted):
+    """``measure_fidelity`` (what ``convert --data`` reports) counts, per I-LIF, the same
+    equal integer spikes as the float model's own outputs do here, and the float graph
+    exact against the model."""
+    from spikeport.converters.pipeline import measure_fidelity
+
+    model, conv, x, ref, _ = converted
+    report = measure_fidelity(conv, model, x, torch.zeros(len(x), dtype=torch.long))
+    assert report["float_graph_exact"] and report["lifs_checked_against_model"] == 55
+    want = _float_spikes(model, x)
+    assert set(report["layers"]) == set(want)
+    for name, s in want.items():
+        got = torch.from_numpy(ref[name][0]).to(s.dtype)
+        layer = report["layers"][name]
+        assert layer["spike_agreement"] == float((got == s).double().mean()), name
+        assert layer["float_rate"] == float(s.double().mean()), name
+
+
 def test_simulator_under_lava_timing_equals_the_integer_reference(converted):
     _, conv, x, ref, v = converted
     rg = retimed(conv.quantized)

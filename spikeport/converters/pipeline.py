@@ -29,6 +29,8 @@ from spikeport.converters.passes.lower_attention import lowering_passes
 from spikeport.converters.torch_fx import to_ir
 from spikeport.ir import Graph
 
+NEURONS = ("LIF", "IntegerSpike"), ("CubaLIF", "GradedSpike")
+"""Float neuron node types and their quantised counterparts (compared by the fidelity check)."""
 EXAMPLE_BATCH = 7
 """Batch size of the tracing example: differs from T and from feature sizes, so the
 [T, B, ...] axes can be told from sample axes. Only its shape matters: the trace propagates
@@ -219,8 +221,10 @@ def fidelity_tally(
 
     model.eval()
     fg, qg = conv.float_graph, conv.quantized
-    lif_names = [n for n in fg.topological_order() if type(fg.node(n)).__name__ == "LIF"]
-    int_names = {n for n in qg.topological_order() if type(qg.node(n)).__name__ == "CubaLIF"}
+    lif_names = [n for n in fg.topological_order() if type(fg.node(n)).__name__ in NEURONS[0]]
+    int_names = {n for n in qg.topological_order() if type(qg.node(n)).__name__ in NEURONS[1]}
+    # integer spikes (I-LIF) are compared as integers: the float graph's s / norm times norm
+    norms = {n: getattr(fg.node(n), "norm", 1.0) for n in lif_names}
     mods = _lif_modules(model, set(lif_names))
     correct = {"model": 0, "float_graph": 0, "quantized": 0}
     logit_mismatch = 0
@@ -251,7 +255,7 @@ def fidelity_tally(
         correct["float_graph"] += int((zf.argmax(-1) == y).sum())
         correct["quantized"] += int((torch.from_numpy(np.asarray(zq)).argmax(-1) == y).sum())
         for n, acc in agree.items():
-            f = got_f[n].numpy().astype(np.int64)
+            f = np.rint(got_f[n].numpy() * norms[n]).astype(np.int64)
             # a LIF that layout nodes were sunk below: its spikes in the float graph's layout;
             # a LIF whose layout conversion changed otherwise is compared by rates only
             q = next((got_q[m] for m in below[n] if got_q[m].shape == f.shape), got_q[n])
