@@ -65,7 +65,9 @@ CONV_CASES = [
     (6, 11, 10, 6, 3, (2, 2), (1, 1), (1, 1), 2, False, 0.2),
     (4, 12, 9, 5, 3, (2, 1), (2, 0), (2, 1), 1, True, 0.15),
     (8, 7, 7, 8, 1, (1, 1), (0, 0), (1, 1), 8, False, 0.3),
-    (3, 8, 8, 4, 3, (1, 1), (1, 1), (1, 1), 1, True, 0.9),  # dense: im2col + BLAS
+    (3, 8, 8, 4, 3, (1, 1), (1, 1), (1, 1), 1, True, 0.9),  # shallow (27 taps): scatter
+    (16, 6, 6, 8, 3, (1, 1), (1, 1), (1, 1), 1, False, 0.1),  # deep (144 taps), sparse
+    (8, 8, 8, 4, 3, (1, 1), (1, 1), (1, 1), 1, True, 0.9),  # deep, dense: im2col + BLAS
 ]
 
 
@@ -120,6 +122,7 @@ def test_event_results_do_not_depend_on_thread_count():
 
 def test_event_rate_rule():
     assert events.use_events(35, 100, 0.35) and not events.use_events(36, 100, 0.35)
+    assert events.parallel(events.PARALLEL_ELEMENTS) and not events.parallel(1000)
 
 
 def test_lif_blocks_equal_numpy_steps():

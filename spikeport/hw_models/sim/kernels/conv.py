@@ -140,9 +140,11 @@ class ConvSynapse(NodeKernel):
         into `out` [..., C_out, H_out, W_out] (int32 holds it exactly at half int64's
         memory). Returns `out`.
 
-        Sparse frames (at most :data:`events.CONV_EVENT_RATE` of the inputs non-zero) take
-        the event-driven scatter-add (:func:`events.conv_events`, int16 weights); denser ones
+        Sparse frames (at most :data:`events.CONV_EVENT_RATE` of the inputs non-zero), and
+        every frame of a shallow convolution (:data:`events.CONV_SHALLOW`), take the
+        event-driven scatter-add (:func:`events.conv_events`, int16 weights); the others
         im2col and the float BLAS product in chunks of about :data:`CHUNK_ELEMENTS` outputs.
+        (A negative CONV_EVENT_RATE switches the scatter-add off: the reference runs.)
         `synaptic`, when given (int64, one per frame), receives each frame's synaptic events
         (non-zero inputs x their non-zero fan-out)."""
         if not out.flags.c_contiguous:
@@ -150,7 +152,9 @@ class ConvSynapse(NodeKernel):
         frame_in, frame_out = s.shape[-3:], out.shape[-3:]
         frames = np.ascontiguousarray(s).reshape(-1, *frame_in)
         flat_out = out.reshape(-1, *frame_out)
-        if events.use_events(np.count_nonzero(frames), frames.size, events.CONV_EVENT_RATE):
+        shallow = self.weight[0].size < events.CONV_SHALLOW  # C_in/groups x kH x kW
+        rate = 1.0 if shallow and events.CONV_EVENT_RATE >= 0 else events.CONV_EVENT_RATE
+        if events.use_events(np.count_nonzero(frames), frames.size, rate):
             self._scatter(frames, flat_out.reshape(len(frames), -1), synaptic)
             return out
         if synaptic is not None:

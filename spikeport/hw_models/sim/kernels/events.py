@@ -36,6 +36,10 @@ crossover with the float32 BLAS product, ``benchmarks/event_threshold.py``: 30 %
 CONV_EVENT_RATE = 0.5
 """Conv: scatter-add when at most this fraction of the input is non-zero (measured
 crossover with the im2col + float32 BLAS product: 40-60 % for Spikformer's 3 x 3 convs)."""
+CONV_SHALLOW = 64
+"""Conv: scatter-add at any rate when a product's inner dimension (C_in/groups x kH x kW)
+is below this: im2col then costs more than the products (measured on Spikformer's image
+conv, 3 x 3 x 3 = 27 over 224 x 224 graded pixels: 0.5 s scatter-add, 1.5 s im2col + BLAS)."""
 PARALLEL_ELEMENTS = 1 << 18
 """Inputs of at least this many elements are processed by numba's threads; smaller ones in
 one thread (a parallel region costs more than it saves there, most on a busy machine)."""
