@@ -89,30 +89,30 @@ def _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job):  # typ
     b = job // blocks
     lo = (job - b * blocks) * LIF_BLOCK
     hi = min(n, lo + LIF_BLOCK)
-    bb = 0 if bias.shape[0] == 1 else b
+    ur, vr, br = u[b, lo:hi], v[b, lo:hi], bias[0 if bias.shape[0] == 1 else b, lo:hi]
     for t in range(steps):
         if r_int > 0 and (t0 + t + 1) % r_int == r_phase:  # LIFReset
-            u[b, lo:hi] = 0
-            v[b, lo:hi] = 0
-        ur, vr, ar, sr = u[b], v[b], a[t, b], spikes[t, b]
-        br = bias[bb]
-        for i in range(lo, hi):  # branch-free, so that it vectorises
+            ur[:] = 0
+            vr[:] = 0
+        ar, sr = a[t, b, lo:hi], spikes[t, b, lo:hi]
+        for i in range(hi - lo):  # branch-free, so that it vectorises
             uu = _wrap32(_trunc12(ur[i] * ku) + (np.int64(ar[i]) << ACT_SHIFT))
             w = uu - two if uu > lim else uu  # Lava's one fold of 2**24 (np.where twice)
             uu = uu + two if w <= -lim else w
             vv = _wrap32(_trunc12(vr[i] * kv) + uu + br[i])
-            vv = min(max(vv, 1 - lim), lim - 1)
+            vv = lim - 1 if vv > lim - 1 else vv  # ternaries, not min/max: they vectorise
+            vv = 1 - lim if vv < 1 - lim else vv
             fired = vv > vth
-            sr[i] = fired
+            sr[i] = np.int8(1) if fired else np.int8(0)
             ur[i] = uu
             vr[i] = 0 if fired else vv
         if s_int > 0 and t % s_int == s_phase:  # lava.proc.io.reset.Reset
-            u[b, lo:hi] = 0
-            v[b, lo:hi] = 0
+            ur[:] = 0
+            vr[:] = 0
         if rec_u.shape[0] > 0:
-            rec_u[t, b, lo:hi] = u[b, lo:hi]
+            rec_u[t, b, lo:hi] = ur
         if rec_v.shape[0] > 0:
-            rec_v[t, b, lo:hi] = v[b, lo:hi]
+            rec_v[t, b, lo:hi] = vr
 
 
 @njit(cache=True)
