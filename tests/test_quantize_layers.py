@@ -1,5 +1,6 @@
 """Quantisation to Loihi fixed point: a Linear+LIF layer against a hand computation with
-Lava's conventions (lava.md §1, §1.5), the readout neuron, and save/load of a quantised graph."""
+Lava's conventions (lava/proc/lif/models.py, lava/proc/dense/models.py; docs/semantics.md), the
+readout neuron, and save/load of a quantised graph."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``quantize``: float graph -> Loihi fixed point, following Lava's conventions (lava.md §1, §1.5).
+"""``quantize``: float graph -> Loihi fixed point, following Lava's conventions (its bit-accurate
+LIF / Dense / Conv models and lava-dl's 2^6 weight and 2^12 state scales: docs/semantics.md).
 
 Runs after fold-batchnorm, fold-input-scale and merge-attention-scale. Per layer it picks a
 state scale S (integers of u/v per float unit of membrane potential) and emits exactly the
