@@ -173,9 +173,12 @@ def _tap(y: int, pad: int, i: int, dil: int, stride: int, size: int) -> int:
     t = y + pad - i * dil
     if t < 0:
         return -2
-    if t % stride:
+    if stride == 1:  # no integer division (the common case; it is slow)
+        p = t
+    elif t % stride:
         return -1
-    p = t // stride
+    else:
+        p = t // stride
     return p if p < size else -1
 
 
