@@ -267,3 +267,29 @@ def test_convert_simulate_and_energy_commands_on_sdt_v3_with_its_data(tmp_path, 
         rows = {row["name"] for row in doc["hardware"][hw]["analytical"]["layers"]}
         attention = {p.rsplit(".", 1)[0] for p in _of_kind(graph, "IntLinearAttention")}
         assert rows == set(_of_kind(graph, "Conv", "Dense")) | attention, hw
+
+
+def test_i_lif_biases_beyond_the_register_clip_without_changing_a_spike():
+    """Tiny weights make the group's scale large; biases of +-12 float units then
+    exceed 24 bits unclipped. The integer I-LIF still equals round(clamp(x W^T + b, 0, 4))
+    computed in float64 here, on every channel."""
+    from spikeport import ir
+    from spikeport.converters.passes import Quantize
+
+    w = np.array([[1e-3, 2e-3, -1e-3], [1e-3, 0, 1e-3], [3e-3, 1e-3, 0], [-1e-3, 1e-3, 2e-3]])
+    b = np.array([12.0, -12.0, 2.2, 0.3])
+    g = ir.Graph("bias")
+    g.meta["T"] = 1
+    g.add(ir.Input("x", shape=(3,), kind="graded"))
+    g.add(ir.Linear("fc", weight=w, bias=b), "x")
+    g.add(ir.IntegerSpike("s", max_value=D, norm=D), "fc")
+    g.add(ir.Linear("head", weight=np.eye(4)), "s")
+    q = PassManager([Quantize(QuantConfig(input_scale=PIXEL))]).run(g)
+    node = q.node("s")
+    assert node.vth * np.abs(b).max() > 2**23  # the unclipped bias would not fit
+    x = np.random.default_rng(0).integers(0, PIXEL + 1, (50, 3)) / PIXEL
+    seen: dict[str, np.ndarray] = {}
+    run_int(q, x, observe=seen.__setitem__)
+    want = torch.round(torch.clamp(torch.from_numpy(x @ w.T + b), 0, D)).numpy()
+    assert np.array_equal(seen["s"][0], want)
+    assert set(np.unique(want).tolist()) == {0, 2, 4}

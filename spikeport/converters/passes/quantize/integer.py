@@ -55,24 +55,32 @@ class IntegerSpikeReader(CurrentReader):
     """I-LIF reading a current: one spike count per float unit (threshold 1)."""
 
     def spec(self, q: Quantize, graph: Graph, name: str) -> ReaderSpec:
-        return ReaderSpec(1.0, VTH_MAX, VTH_MAX)
+        """vth <= 2^23 / (2 (D + 1)) and |a| <= 2^23 - (D + 1) vth_max: every bias that
+        matters, up to |a| + (D + 1) vth, fits the 24-bit register (see :meth:`build`)."""
+        span = graph.node(name).max_value + 1
+        vth_max = VTH_MAX // (2 * span)
+        return ReaderSpec(1.0, vth_max, VTH_MAX - span * vth_max)
 
     def output(self, q: Quantize, graph: Graph, name: str) -> tuple[int, float]:
         rec = graph.node(name)
         return rec.max_value, 1.0 / rec.norm
 
     def build(self, q: Quantize, graph: Graph, name: str, drive: Drive) -> dict[str, Any]:
+        """vth = rint(scale), bias = rint(beta scale) clipped to +-(bound + (D + 1) vth):
+        beyond that s is D (or 0) for every input |a| <= bound, so the clip is exact (and
+        fits 24 bits by :meth:`spec`)."""
         vth = int(round(drive.scale))
         bias_f = np.asarray(drive.bias, dtype=np.float64) * drive.scale
-        bias = np.rint(bias_f).astype(np.int64)
-        bias = None if not bias.any() else bias
-        _integer_spike(q, graph, name, vth, bias)
-        back = 0.0 if bias is None else bias
+        rounded = np.rint(bias_f)
+        lim = drive.bound + (graph.node(name).max_value + 1) * vth
+        bias = np.clip(rounded, -lim, lim).astype(np.int64)
+        _integer_spike(q, graph, name, vth, bias if bias.any() else None)
         return {
             "vth": vth,
             "vth_rounding": abs(vth - drive.scale) / drive.scale,
             "state_scale": drive.scale,
-            "bias_rel_error": fp.relative_error(np.asarray(back, np.float64), bias_f),
+            "bias_rel_error": fp.relative_error(rounded, bias_f),
+            "bias_clipped": int(np.count_nonzero(bias != rounded)),
             "input_bound": drive.bound,
             "num_message_bits": spike_bits(graph.node(name).max_value),
             "wrap_risk": drive.bound > VTH_MAX,
