@@ -211,42 +211,27 @@ def from_checkpoint(
     path: str | Path,
     arch: str | None = None,
     *,
-    embed_dim: int | None = None,
-    depth: int | None = None,
-    num_heads: int | None = None,
-    num_classes: int | None = None,
-    T: int | None = None,
-    attention: str | None = None,
     trust: bool = False,
     use_ema: bool = False,
     fresh_attention: bool = False,
-    **kw: Any,
+    **config: Any,
 ) -> nn.Module:
     """Rebuild a model from ``path`` and return it in eval mode.
 
-    spikeport ``model.pt`` files carry their config; any argument given must agree with it.
-    Other checkpoints are built as ``arch`` (default ``spikformer-cifar``) with the official
-    dimensions of that arch (``registry.ARCH_DEFAULTS``: Spikformer CIFAR 4-384/12 heads/10
-    classes; Spikformer ImageNet and SDT 8-512/8 heads/1000 classes; QKFormer CIFAR
-    HST-4-384/8 heads/10 classes, ImageNet HST-10-384/1000 classes with embed_dim / 64
-    heads; SDT-V3 S at T 1; T 4 otherwise; attention ssa, sdsa for SDT) overridden by the
-    arguments given; extra keyword arguments (``img_size``, ``in_channels``, ``mlp_ratio``,
-    ``attention_options``, ``pool_stages``, ``arch_options``) go to the builder. ``use_ema``
-    loads ``state_dict_ema`` instead.
+    ``config``: :class:`~spikeport.models.registry.ModelConfig` fields (``embed_dim``,
+    ``depth``, ``num_heads``, ``num_classes``, ``T``, ``attention``, ``img_size``,
+    ``in_channels``, ``mlp_ratio``, ``attention_options``, ``pool_stages``, ``arch_options``);
+    None means not given. spikeport ``model.pt`` files carry their config; any field given
+    must agree with it. Other checkpoints are built as ``arch`` (default ``spikformer-cifar``)
+    with the official dimensions of that arch (``registry.ARCH_DEFAULTS``: Spikformer CIFAR
+    4-384/12 heads/10 classes; Spikformer ImageNet and SDT 8-512/8 heads/1000 classes;
+    QKFormer CIFAR HST-4-384/8 heads/10 classes, ImageNet HST-10-384/1000 classes with
+    embed_dim / 64 heads; SDT-V3 S at T 1; T 4 otherwise; attention ssa, sdsa for SDT)
+    overridden by the fields given. ``use_ema`` loads ``state_dict_ema`` instead.
     ``fresh_attention=True`` lets attention-core parameters that the file lacks keep their
     initial values, e.g. ``attention='axnor'`` on an SSA checkpoint (a starts at a_init).
     """
-    given = dict(
-        arch=arch,
-        embed_dim=embed_dim,
-        depth=depth,
-        num_heads=num_heads,
-        num_classes=num_classes,
-        T=T,
-        attention=attention,
-        **kw,
-    )
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in {"arch": arch, **config}.items() if v is not None}
     obj = read_checkpoint(path, trust=trust)
     source = str(path)
     if is_spikeport_checkpoint(obj):
