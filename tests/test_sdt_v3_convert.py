@@ -51,6 +51,8 @@ def converted():
     integer reference's values of every node."""
     torch.manual_seed(0)
     model = randomise(build_model(default_config("sdt-v3", **TINY)), seed=3).float()
+    with torch.no_grad():  # a classifier bias (zero at init): the readout neuron carries it
+        model.head.bias.copy_(torch.randn(TINY["num_classes"]) * 0.1)
     conv = convert_model(model, (3, 32, 32), config=QuantConfig(input_scale=PIXEL))
     # images on the input grid (k / 64): the input itself is exact in integers
     gen = torch.Generator().manual_seed(1)
@@ -185,6 +187,8 @@ def test_virtual_steps_give_binary_spikes_summing_to_the_graded_ones_and_the_sam
     seen: dict[str, np.ndarray] = {}
     got = run_int(vg, x.numpy(), observe=seen.__setitem__)
     assert np.array_equal(got, v)  # readout v: the same integers
+    readout = conv.quantized.node(conv.quantized.meta["readout"])
+    assert readout.bias_mant.any()  # its bias, now added over D steps, is not vacuous
     for name in _of_kind(vg, "GradedSpike"):
         binary = seen[name]
         assert set(np.unique(binary).tolist()) <= {0, 1}, name
@@ -293,3 +297,26 @@ def test_i_lif_biases_beyond_the_register_clip_without_changing_a_spike():
     want = torch.round(torch.clamp(torch.from_numpy(x @ w.T + b), 0, D)).numpy()
     assert np.array_equal(seen["s"][0], want)
     assert set(np.unique(want).tolist()) == {0, 2, 4}
+
+
+def test_virtual_steps_spread_a_full_range_readout_bias_exactly():
+    """A readout bias at the ends of its 13-bit mantissa (<< 7) becomes D per-step shares
+    with another exponent; the final v equals the graded graph's."""
+    from spikeport import ir
+
+    g = ir.Graph("readout")
+    g.meta["T"] = 1
+    g.add(ir.Input("x", shape=(3,), kind="graded"))
+    g.add(ir.GradedSpike("s", shape=(3,), vth=5, max_value=D), "x")
+    g.add(
+        ir.Dense("fc", weight=np.array([[3, -2, 1], [1, 1, 1], [-7, 0, 2]]), num_message_bits=4),
+        "s",
+    )
+    bias = np.array([-4096, 4095, 3])
+    g.add(ir.CubaLIF("v", shape=(3,), du=4095, dv=0, vth=2**17, bias_mant=bias, bias_exp=7), "fc")
+    g.meta["readout"] = "v"
+    vg = PassManager([ExpandVirtualSteps()]).run(g)
+    per_step = vg.node("v").bias_mant.astype(np.int64) << vg.node("v").bias_exp
+    assert np.array_equal(per_step * D, bias << 7)
+    x = np.random.default_rng(2).integers(-5, 30, (20, 3))
+    assert np.array_equal(run_int(vg, x), run_int(g, x))

@@ -23,12 +23,14 @@ layer-synchronously (each layer's D steps complete before the next layer's, the
 
 from __future__ import annotations
 
+import numpy as np
+
 from spikeport.converters.passes.graph_edit import kind
 from spikeport.converters.passes.layout import LAYOUT
 from spikeport.converters.passes.manager import Pass
-from spikeport.converters.passes.quantize import fixed_point as fp
 from spikeport.errors import UnsupportedError
 from spikeport.ir import Graph
+from spikeport.ir.int_nodes import BIAS_MANT
 
 META_KEY = "virtual_steps"
 LINEAR = ("Input", "Dense", "Conv", "Add", "TokenMean", *LAYOUT)
@@ -88,10 +90,13 @@ def _per_step_bias(rec, steps: int) -> dict:  # type: ignore[no-untyped-def]
         raise UnsupportedError(
             f"{rec.name} (CubaLIF): readout bias is not a multiple of {steps} virtual steps"
         )
-    per = (total // steps).astype(float)
-    mant, exp, saturated = fp.bias(per)
-    if saturated or ((mant.astype(object) << exp) != total // steps).any():
-        raise UnsupportedError(
-            f"{rec.name} (CubaLIF): readout bias / {steps} has no exact mantissa"
-        )
-    return {"bias_mant": mant, "bias_exp": exp}
+    per = total // steps
+    for exp in range(8):  # the smallest exact bias_exp whose mantissas fit 13 bits
+        mant = per // (1 << exp)
+        if (
+            (mant * (1 << exp) == per).all()
+            and BIAS_MANT.min <= mant.min()
+            and mant.max() <= BIAS_MANT.max
+        ):
+            return {"bias_mant": mant.astype(np.int64), "bias_exp": exp}
+    raise UnsupportedError(f"{rec.name} (CubaLIF): readout bias / {steps} has no exact mantissa")
