@@ -26,33 +26,30 @@ from spikeport.models.registry import ModelConfig, build_model
 DIGITS_POOLING = (False, False, False, True)
 
 
+SMALL_SHAPE: dict[str, Any] = dict(embed_dim=64, depth=2, num_heads=4, T=4)
+"""The small Spikformer's default shape: width 64, 2 blocks, 4 heads, T = 4."""
+
+
 def spikformer_config(
     attention: str = "ssa",
     *,
-    embed_dim: int = 64,
-    depth: int = 2,
-    num_heads: int = 4,
-    T: int = 4,
     attention_options: Mapping[str, Any] | None = None,
-    **data_fields: Any,
+    **fields: Any,
 ) -> ModelConfig:
-    """A small Spikformer, CIFAR layout; ``data_fields``: the ModelConfig fields the data
-    decides (num_classes, in_channels, img_size, pool_stages, dataset)."""
+    """A small Spikformer, CIFAR layout: :data:`SMALL_SHAPE` overridden by ``fields``
+    (ModelConfig fields: the shape, and those the data decides: num_classes, in_channels,
+    img_size, pool_stages, dataset)."""
     return ModelConfig(
         arch="spikformer-cifar",
-        embed_dim=embed_dim,
-        depth=depth,
-        num_heads=num_heads,
-        T=T,
         attention=attention,
         attention_options=dict(attention_options or {}),
-        **data_fields,
+        **{**SMALL_SHAPE, **fields},
     )
 
 
 def digits_config(attention: str = "ssa", **shape: Any) -> ModelConfig:
     """The digits model: Spikformer CIFAR layout, 1 channel, 8x8 -> 4x4 tokens; ``shape``:
-    embed_dim (64), depth (2), num_heads (4), T (4), attention_options."""
+    overrides of :data:`SMALL_SHAPE` and attention_options."""
     return spikformer_config(
         attention,
         **shape,
