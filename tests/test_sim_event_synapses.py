@@ -51,7 +51,7 @@ def test_dense_events_equal_int64_product(graded, weight_exp, n_in, rate, out_dt
     s = x.astype(np.int64) if graded else (x != 0).astype(np.int64)
     acc = s.reshape(-1, n_in) @ eff.T
     want = acc << weight_exp if weight_exp >= 0 else acc >> -weight_exp
-    got = np.zeros((3, 5, 23), dtype=out_dtype)
+    got = np.full((3, 5, 23), 7, dtype=out_dtype)  # every element must be written
     row_events = np.empty(15, dtype=np.int64)
     syn.compute_into(x, got, row_events)
     assert np.array_equal(got.reshape(-1, 23), want) and want.any()
@@ -82,7 +82,7 @@ def test_conv_events_equal_torch_float64_conv(case):
     s = torch.from_numpy(x.reshape(6, c_in, h, w_).astype(np.float64))
     ref = F.conv2d(s, torch.from_numpy(w.astype(np.float64)), None, stride, pad, dil, groups)
     want = _wrap24(ref.numpy().astype(np.int64))  # |sums| < 2**53: float64 is exact
-    got = np.zeros((2, 3, *want.shape[1:]), dtype=np.int32)
+    got = np.full((2, 3, *want.shape[1:]), 7, dtype=np.int32)  # every element written
     frame_events = np.empty(6, dtype=np.int64)
     syn.compute_into(x, got, frame_events)
     assert np.array_equal(got.reshape(want.shape), want) and want.any()

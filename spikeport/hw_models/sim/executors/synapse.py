@@ -100,7 +100,7 @@ class DenseExecutor(SynapseExecutor):
         bound = (x_max * self.row_bound) << max(k.weight_exp, 0)  # a floor shift only shrinks
         dtype = np.int32 if bound < 1 << 31 else np.int64
         row_events = np.empty(x.size // k.n_in, dtype=np.int64)
-        out = k.compute_into(x, np.zeros((*x.shape[:-1], k.n_out), dtype=dtype), row_events)
+        out = k.compute_into(x, np.empty((*x.shape[:-1], k.n_out), dtype=dtype), row_events)
         self.record(per_step(row_events, x), x, counts)
         return out, {}
 

@@ -153,8 +153,8 @@ class DenseSynapse(NodeKernel):
         self, s: np.ndarray, out: np.ndarray, synaptic: np.ndarray | None = None
     ) -> np.ndarray:
         """Delay-free synapses: a_out of every input row of `s` [..., n_in], no latency,
-        written into `out` [..., n_out] (zero-filled, int32 or int64: the caller checks that
-        its type holds every sum). Returns `out`.
+        written into `out` [..., n_out] (int32 or int64: the caller checks that its type holds
+        every sum; every element is written). Returns `out`.
 
         Sparse inputs (at most :data:`events.DENSE_EVENT_RATE` non-zero) take the
         event-driven gather-add (:func:`events.dense_events`, int16 weight rows); denser
@@ -185,7 +185,9 @@ class DenseSynapse(NodeKernel):
             live = np.flatnonzero(part.any(axis=1))  # all-zero inputs give all-zero outputs
             if len(live) == len(part):
                 flat[i : i + chunk] = self.compute(part)[0][1]
-            elif len(live):
+                continue
+            flat[i : i + chunk] = 0
+            if len(live):
                 flat[i + live] = self.compute(part[live])[0][1]
         return out
 
