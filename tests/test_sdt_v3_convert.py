@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conversion_checks import PIXEL, images, kind, of_kind
 from model_references import randomise
 from test_models_sdt_v3 import TINY
 
@@ -33,30 +34,18 @@ from spikeport.models.registry import build_model, default_config
 
 D = 4
 """The official I-LIF's largest integer spike."""
-PIXEL = 64
-"""Input integers per float unit (``QuantConfig.input_scale``)."""
-
-
-def _kind(graph, name: str) -> str:  # noqa: ANN001
-    return type(graph.node(name)).__name__
-
-
-def _of_kind(graph, *kinds: str) -> list[str]:  # noqa: ANN001
-    return [n for n in graph.topological_order() if _kind(graph, n) in kinds]
 
 
 @pytest.fixture(scope="module")
 def converted():
-    """A tiny SDT-V3 (3 attention blocks, random BN), its conversion, 6 images and the
+    """A tiny SDT-V3 (3 attention blocks, random BN), its conversion, 16 images and the
     integer reference's values of every node."""
     torch.manual_seed(0)
     model = randomise(build_model(default_config("sdt-v3", **TINY)), seed=3).float()
     with torch.no_grad():  # a classifier bias (zero at init): the readout neuron carries it
         model.head.bias.copy_(torch.randn(TINY["num_classes"]) * 0.1)
     conv = convert_model(model, (3, 32, 32), config=QuantConfig(input_scale=PIXEL))
-    # images on the input grid (k / 64): the input itself is exact in integers
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randint(0, PIXEL + 1, (16, 3, 32, 32), generator=gen).float() / PIXEL
+    x = images(16, (3, 32, 32))  # on the input grid: the input itself is exact in integers
     ref: dict[str, np.ndarray] = {}
     v = run_int(conv.quantized, x.numpy(), observe=ref.__setitem__)
     return model, conv, x, ref, v
@@ -90,9 +79,9 @@ def test_every_i_lif_becomes_a_graded_spike_and_the_attention_exact_integers(con
     model, conv, _, ref, _ = converted
     q = conv.quantized
     i_lifs = {n for n, m in model.named_modules() if isinstance(m, IntegerLIF)}
-    assert set(_of_kind(q, "GradedSpike")) == i_lifs and len(i_lifs) == 55
+    assert set(of_kind(q, "GradedSpike")) == i_lifs and len(i_lifs) == 55
     assert {q.node(n).max_value for n in i_lifs} == {D}
-    products = _of_kind(q, "IntLinearAttention")
+    products = of_kind(q, "IntLinearAttention")
     assert len(products) == 3  # block3.0, block4.0, block4.1
     # float attention = scale (q/4)(k/4)^T(v/4), the model's scale 2 / sqrt(d): 1/128 per
     # integer of (Q K^T) V at d = 16 (block4: exact, no shift); at d = 8 (block3) 2^shift /
@@ -101,7 +90,7 @@ def test_every_i_lif_becomes_a_graded_spike_and_the_attention_exact_integers(con
     exact = []
     for p in products:
         reader = q.consumers(p)[0][0]
-        while _kind(q, reader) != "GradedSpike":
+        while kind(q, reader) != "GradedSpike":
             reader = q.consumers(reader)[0][0]
         per_integer = modules[p.rsplit(".", 1)[0]].scale / D**3
         node, vth = q.node(p), q.node(reader).vth
@@ -112,13 +101,13 @@ def test_every_i_lif_becomes_a_graded_spike_and_the_attention_exact_integers(con
             assert node.shift > 0 and abs(vth / 2**node.shift * per_integer - 1) < 1 / vth, p
     assert exact == [False, True, True]
     # no float node and no binary LIF left inside the network: only the readout neuron
-    assert _of_kind(q, "CubaLIF") == [q.meta["readout"]]
+    assert of_kind(q, "CubaLIF") == [q.meta["readout"]]
     # graded messages (signed, 4 bits for 0..4) into every synapse fed by integer spikes
-    for syn in _of_kind(q, "Conv", "Dense"):
+    for syn in of_kind(q, "Conv", "Dense"):
         src = q.inputs_of(syn)["in"]
-        while _kind(q, src) in ("Reshape", "Transpose", "Flatten"):
+        while kind(q, src) in ("Reshape", "Transpose", "Flatten"):
             src = q.inputs_of(src)["in"]
-        if _kind(q, src) == "GradedSpike":
+        if kind(q, src) == "GradedSpike":
             assert q.node(syn).num_message_bits == 4, syn
     # the spikes use the whole range 0..D (the test is not vacuous)
     for n in i_lifs - {"spike"}:
@@ -169,8 +158,8 @@ def test_simulator_under_lava_timing_equals_the_integer_reference(converted):
     _, conv, x, ref, v = converted
     rg = retimed(conv.quantized)
     timing = Timing.from_meta(rg.meta)
-    assert timing.latency > 0 and _of_kind(rg, "Delay")  # residual joins were delayed
-    watched = _of_kind(rg, "GradedSpike", "IntLinearAttention")
+    assert timing.latency > 0 and of_kind(rg, "Delay")  # residual joins were delayed
+    watched = of_kind(rg, "GradedSpike", "IntLinearAttention")
     res = Simulator(rg, probes=[*watched, (timing.readout, "v")]).run(direct_input(rg, x.numpy()))
     for name in watched:
         lo, hi = timing.window(name)
@@ -189,14 +178,14 @@ def test_virtual_steps_give_binary_spikes_summing_to_the_graded_ones_and_the_sam
     assert np.array_equal(got, v)  # readout v: the same integers
     readout = conv.quantized.node(conv.quantized.meta["readout"])
     assert readout.bias_mant.any()  # its bias, now added over D steps, is not vacuous
-    for name in _of_kind(vg, "GradedSpike"):
+    for name in of_kind(vg, "GradedSpike"):
         binary = seen[name]
         assert set(np.unique(binary).tolist()) <= {0, 1}, name
         windows = binary.reshape(-1, D, *binary.shape[1:])
         assert np.array_equal(windows.sum(axis=1), ref[name]), name
         # b_j = [j < s]: a spike train that starts at the window's first step
         assert np.all(np.diff(windows, axis=1) <= 0), name
-    for syn in _of_kind(vg, "Conv", "Dense"):
+    for syn in of_kind(vg, "Conv", "Dense"):
         if vg.node(syn).num_message_bits == 0:
             assert conv.quantized.node(syn).num_message_bits == 4, syn
 
@@ -269,8 +258,8 @@ def test_convert_simulate_and_energy_commands_on_sdt_v3_with_its_data(tmp_path, 
         # analytical: one row per conv / linear layer of the model (= the graph's synapses)
         # and one per attention block
         rows = {row["name"] for row in doc["hardware"][hw]["analytical"]["layers"]}
-        attention = {p.rsplit(".", 1)[0] for p in _of_kind(graph, "IntLinearAttention")}
-        assert rows == set(_of_kind(graph, "Conv", "Dense")) | attention, hw
+        attention = {p.rsplit(".", 1)[0] for p in of_kind(graph, "IntLinearAttention")}
+        assert rows == set(of_kind(graph, "Conv", "Dense")) | attention, hw
 
 
 def test_i_lif_biases_beyond_the_register_clip_without_changing_a_spike():
