@@ -14,9 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from spikeport.converters.float_eval import run_float
+from spikeport.converters.passes import QuantConfig
 from spikeport.converters.passes.retime import retimed
+from spikeport.converters.pipeline import Conversion, convert_model
 from spikeport.hw_models.sim.classification import direct_input
 from spikeport.hw_models.sim.engine import Simulator
+from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.ir.timing import Timing
 from spikeport.models.neuron import MultiStepLIF
 
@@ -38,6 +42,27 @@ def images(n: int, shape: tuple[int, ...], seed: int = 1) -> torch.Tensor:
     return torch.randint(0, PIXEL + 1, (n, *shape), generator=gen).float() / PIXEL
 
 
+def quantised(model: torch.nn.Module, shape: tuple[int, ...]) -> Conversion:
+    """`model` converted for images of `shape` on the 1/64 input grid."""
+    return convert_model(model, shape, config=QuantConfig(input_scale=PIXEL))
+
+
+def converted(model: torch.nn.Module, shape: tuple[int, ...]):  # noqa: ANN201
+    """(model, conversion, 6 images, the integer reference's value of every node, its
+    readout v)."""
+    conv = quantised(model, shape)
+    x = images(6, shape)
+    ref: dict[str, np.ndarray] = {}
+    v = run_int(conv.quantized, x.numpy(), observe=ref.__setitem__)
+    return model, conv, x, ref, v
+
+
+def float_graph_is_model(conv: Conversion, model: torch.nn.Module, x: torch.Tensor) -> bool:
+    """The traced float graph's logits equal the model's forward bit for bit."""
+    with torch.no_grad():
+        return torch.equal(run_float(conv.float_graph, x), model(x))
+
+
 def float_spikes(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every MultiStepLIF's spikes [T, B, ...] in the float model's forward."""
     seen: dict[str, torch.Tensor] = {}
@@ -55,11 +80,20 @@ def float_spikes(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Ten
     return seen
 
 
-def simulator_matches_reference(graph, x: torch.Tensor, ref: dict, v: np.ndarray) -> list[str]:  # noqa: ANN001
-    """Run the retimed `graph` in the simulator (Lava's pipelined timing) and check every
+def logits_correlation(model: torch.nn.Module, x: torch.Tensor, v: np.ndarray) -> float:
+    """Pearson correlation of the readout v (integers) with the float model's logits."""
+    with torch.no_grad():
+        logits = model(x).numpy()
+    return float(np.corrcoef(v.ravel(), logits.ravel())[0, 1])
+
+
+def simulator_matches_reference(
+    conv: Conversion, x: torch.Tensor, ref: dict, v: np.ndarray
+) -> list[str]:
+    """Run the retimed quantised graph in the simulator (Lava's pipelined timing) and check every
     neuron's and Add's output inside its data window, and the readout v, against the
     layer-synchronous values `ref` / `v`; returns the nodes checked."""
-    rg = retimed(graph)
+    rg = retimed(conv.quantized)
     timing = Timing.from_meta(rg.meta)
     assert timing.latency > 0 and of_kind(rg, "Delay")  # residual joins were delayed
     watched = [n for n in of_kind(rg, "CubaLIF", "Add", "SpikeAnd") if n != timing.readout]

@@ -13,25 +13,12 @@ Lava's own process models (``deploy.lava.runner.compare``) for the simulator.
 
 from __future__ import annotations
 
+import conversion_checks as cc
 import numpy as np
 import pytest
 import torch
-from conversion_checks import (
-    PIXEL,
-    energy_report,
-    float_spikes,
-    images,
-    kind,
-    lava_matches_simulator,
-    of_kind,
-    simulator_matches_reference,
-)
 from model_references import randomise, tiny_config
 
-from spikeport.converters.float_eval import run_float
-from spikeport.converters.passes import QuantConfig
-from spikeport.converters.pipeline import convert_model
-from spikeport.hw_models.sim.int_eval import run_int
 from spikeport.models.registry import build_model
 
 SHAPE = (3, 16, 16)
@@ -58,26 +45,18 @@ def _tiny_sdt() -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def converted():
-    """A tiny SDT-V1 (1 block, random BN), its conversion, 6 images, the integer reference's
-    values of every node and its readout v."""
-    model = _tiny_sdt()
-    conv = convert_model(model, SHAPE, config=QuantConfig(input_scale=PIXEL))
-    x = images(6, SHAPE)
-    ref: dict[str, np.ndarray] = {}
-    v = run_int(conv.quantized, x.numpy(), observe=ref.__setitem__)
-    return model, conv, x, ref, v
+    """A tiny model (random BN), its conversion, 6 images, the integer reference's values of
+    every node and its readout v."""
+    return cc.converted(_tiny_sdt(), SHAPE)
 
 
 def test_traced_float_graph_reproduces_sdt_bit_for_bit(converted):
     model, conv, x, _, _ = converted
-    with torch.no_grad():
-        want = model(x)
-    assert torch.equal(run_float(conv.float_graph, x), want)
+    assert cc.float_graph_is_model(conv, model, x)
 
 
 def test_membrane_shortcut_becomes_one_current_group_read_by_cubalifs(converted):
-    _, conv, _, _, _ = converted
-    q = conv.quantized
+    q = converted[1].quantized
     rows = q.meta["quantization"]["layers"]
     synapses = {r["layer"] for r in rows if r["kind"] == "Conv (current)"}
     readers = {r["layer"] for r in rows if r["kind"] == "CubaLIF (current reader)"}
@@ -87,11 +66,11 @@ def test_membrane_shortcut_becomes_one_current_group_read_by_cubalifs(converted)
     # every reader's threshold (2 after folding 1/tau) is an exact integer at that scale
     assert all(r["vth_rounding"] == 0.0 for r in rows if r["layer"] in readers)
     # integers only: no float node is left, the stream's Adds and its max-pool are integer
-    assert {kind(q, n) for n in q.topological_order()} <= {
+    assert {cc.kind(q, n) for n in q.topological_order()} <= {
         "Input", "Conv", "Dense", "CubaLIF", "Add", "MaxPool2d", "Reshape", "Transpose",
         "TokenMean", "IntAttention",
     }  # fmt: skip
-    pools = {n: q.node(n).kind for n in of_kind(q, "MaxPool2d")}
+    pools = {n: q.node(n).kind for n in cc.of_kind(q, "MaxPool2d")}
     assert pools.pop("patch_embed.maxpool3") == "current"  # conv3 -> bn3 -> pool, then LIF
     assert set(pools.values()) == {"spikes"}
 
@@ -102,7 +81,7 @@ def test_quantised_spikes_and_logits_follow_the_float_model(converted):
     bias (report: bias_saturated), and the error travels down. The stream's readers fire at
     the float LIFs' rates and the logits follow the float model's."""
     model, _, x, ref, v = converted
-    want = float_spikes(model, x)
+    want = cc.float_spikes(model, x)
     compared = set()
     for name, s in want.items():
         if name not in ref or ref[name].size != s.numel():
@@ -113,22 +92,20 @@ def test_quantised_spikes_and_logits_follow_the_float_model(converted):
         if name in STREAM_READERS:
             assert abs(float(got.mean()) - float(s.mean())) < 0.03, name
     assert compared >= STREAM_READERS and len(compared) == 11
-    with torch.no_grad():
-        logits = model(x).numpy()
-    assert np.corrcoef(v.ravel(), logits.ravel())[0, 1] > 0.95
+    assert cc.logits_correlation(model, x, v) > 0.95
 
 
 def test_simulator_under_lava_timing_equals_the_integer_reference(converted):
-    _, conv, x, ref, v = converted
-    watched = simulator_matches_reference(conv.quantized, x, ref, v)
+    watched = cc.simulator_matches_reference(*converted[1:])
     assert set(watched) >= STREAM_READERS
-    assert any(np.any(ref[n] < 0) for n in of_kind(conv.quantized, "Add"))  # signed currents
+    ref = converted[3]  # the stream's Adds sum signed currents, not spikes
+    assert any(np.any(ref[n] < 0) for n in cc.of_kind(converted[1].quantized, "Add"))
 
 
 def test_energy_per_layer_of_the_converted_sdt(tmp_path):
     """`spikeport energy` on the artifact: both modes price every layer of the stream."""
     config = tiny_config("sdt", img_size=SHAPE[-1])
-    report = energy_report(_tiny_sdt(), config, SHAPE, tmp_path)
+    report = cc.energy_report(_tiny_sdt(), config, SHAPE, tmp_path)
     measured, analytical = report["measured"], report["analytical"]
     for name in STREAM_CONVS:
         assert measured[name]["ops"]["acs"] > 0, name
@@ -144,7 +121,7 @@ def test_energy_per_layer_of_the_converted_sdt(tmp_path):
 def test_sdt_in_lava_equals_the_simulator():
     """Quantised + retimed SDT, 1 image: every node's output at every step, the stream
     readers' u and v and the readout v, in Lava's process models and in the simulator."""
-    conv = convert_model(_tiny_sdt(), SHAPE, config=QuantConfig(input_scale=PIXEL))
+    conv = cc.quantised(_tiny_sdt(), SHAPE)
     states = [(n, var) for n in sorted(STREAM_READERS) for var in ("u", "v")]
-    result = lava_matches_simulator(conv.quantized, images(1, SHAPE, seed=2), states)
+    result = cc.lava_matches_simulator(conv.quantized, cc.images(1, SHAPE, seed=2), states)
     assert np.any(result.lava_probes[("block.0.attn.shortcut_lif", "out")] != 0)

@@ -160,7 +160,7 @@ class Add(Node):
 
 POOLED = ("spikes", "current")
 """What a MaxPool2d pools: binary spikes (a logical OR) or signed synaptic currents (a max of
-integers, the current domain of docs/lowering.md)."""
+integers, a current group, docs/semantics.md)."""
 
 
 @node

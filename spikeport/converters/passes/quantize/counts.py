@@ -20,9 +20,9 @@ import numpy as np
 from spikeport.converters.passes.graph_edit import kind, source
 from spikeport.converters.passes.quantize import fixed_point as fp
 from spikeport.converters.passes.quantize.attention import count_shift
-from spikeport.converters.passes.quantize.quantizer import Quantize
-from spikeport.ir import Conv, CubaLIF, Dense, Graph
-from spikeport.ir.int_nodes import ACT_SHIFT, DU_FULL
+from spikeport.converters.passes.quantize.quantizer import Quantize, spiking_neuron
+from spikeport.ir import Conv, Dense, Graph
+from spikeport.ir.int_nodes import ACT_SHIFT
 
 MAX_EXP = 7
 """Largest Dense weight_exp (a larger shift goes into the mantissa) and largest Conv shift
@@ -60,9 +60,8 @@ def count_synapse(q: Quantize, graph: Graph, name: str, lif_name: str) -> None:
         graph.replace(Conv(name, weight=ones << m, num_message_bits=bits, **geometry))
     else:
         graph.replace(Dense(name, weight=ones << (m - e), weight_exp=e, num_message_bits=bits))
-    graph.replace(CubaLIF(lif_name, shape=q.shapes[lif_name], du=DU_FULL, dv=dv, vth=vth))
+    spiking_neuron(q, graph, lif_name, dv, vth)
     q.currents(name)
-    q.spikes(lif_name)
     u_worst = float(2**m * bound * (1 << ACT_SHIFT))
     q.rows.append(
         {

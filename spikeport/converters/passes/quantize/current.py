@@ -1,6 +1,6 @@
 """The current domain: synapse outputs that reach their neurons through ``Add``,
 ``MaxPool2d``, ``TokenMean`` and layout nodes (SDT's membrane shortcut, its stage-3 stem and
-readout; QKFormer's pool-before-LIF embeddings). docs/lowering.md, "The current domain".
+readout; QKFormer's pool-before-LIF embeddings). docs/semantics.md, "Current groups".
 
 A *current group* is a connected set of synapses (Conv2d / Linear), the carriers between them
 and their neurons (the *readers*). Everything in a group shares one state scale ``S`` (u/v
@@ -36,11 +36,11 @@ import numpy as np
 from spikeport.converters.passes.graph_edit import kind, source
 from spikeport.converters.passes.layout import LAYOUT, apply_layout
 from spikeport.converters.passes.quantize import fixed_point as fp
-from spikeport.converters.passes.quantize.quantizer import Quantize
+from spikeport.converters.passes.quantize.quantizer import Quantize, spiking_neuron
 from spikeport.converters.passes.quantize.synapse import rounding_shift
 from spikeport.errors import UnsupportedError
-from spikeport.ir import Conv, CubaLIF, Dense, Graph
-from spikeport.ir.int_nodes import ACT_SHIFT, DU_FULL
+from spikeport.ir import Conv, Dense, Graph
+from spikeport.ir.int_nodes import ACT_SHIFT
 from spikeport.registry import registrar
 
 SYNAPSES = ("Conv2d", "Linear")
@@ -123,18 +123,7 @@ class LIFReader(CurrentReader):
         bias_v = np.rint(ACT * drive.scale * drive.bias)
         bias_mant, bias_exp, bias_sat = fp.bias(bias_v)
         bias_mant = bias_mant.reshape(drive.bias.shape)
-        graph.replace(
-            CubaLIF(
-                name,
-                shape=q.shapes[name],
-                du=DU_FULL,
-                dv=dv,
-                vth=vth,
-                bias_mant=bias_mant,
-                bias_exp=bias_exp,
-            )
-        )
-        q.spikes(name)
+        spiking_neuron(q, graph, name, dv, vth, bias_mant, bias_exp)
         u_worst = float(ACT * drive.bound)
         return {
             "vth": vth,

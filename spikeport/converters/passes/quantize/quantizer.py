@@ -19,7 +19,8 @@ from spikeport.converters.passes.graph_edit import kind
 from spikeport.converters.passes.manager import Pass
 from spikeport.converters.passes.quantize.fixed_point import tau_decay
 from spikeport.errors import UnsupportedError
-from spikeport.ir import Graph, infer_shapes
+from spikeport.ir import CubaLIF, Graph, infer_shapes
+from spikeport.ir.int_nodes import DU_FULL
 from spikeport.registry import registrar
 
 Rule = Callable[["Quantize", Graph, str], bool | None]
@@ -120,3 +121,28 @@ class Quantize(Pass):
                 f"{lif_name}: v_reset={lif.v_reset} (Loihi resets v to 0; soft reset unsupported)"
             )
         return tau_decay(lif)
+
+
+def spiking_neuron(
+    q: Quantize,
+    graph: Graph,
+    name: str,
+    dv: int,
+    vth: int,
+    bias_mant: np.ndarray | int = 0,
+    bias_exp: int = 0,
+) -> None:
+    """Replace the float LIF `name` by its CubaLIF (u = the step's input, ``du`` 4095) and
+    mark its output as spikes."""
+    graph.replace(
+        CubaLIF(
+            name,
+            shape=q.shapes[name],
+            du=DU_FULL,
+            dv=dv,
+            vth=vth,
+            bias_mant=bias_mant,
+            bias_exp=bias_exp,
+        )
+    )
+    q.spikes(name)

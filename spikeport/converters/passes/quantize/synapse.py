@@ -19,10 +19,9 @@ import numpy as np
 from spikeport.converters.passes.graph_edit import kind, single_consumer, source
 from spikeport.converters.passes.quantize import counts, readout
 from spikeport.converters.passes.quantize import fixed_point as fp
-from spikeport.converters.passes.quantize.quantizer import Quantize, rule
+from spikeport.converters.passes.quantize.quantizer import Quantize, rule, spiking_neuron
 from spikeport.errors import UnsupportedError
-from spikeport.ir import Conv, CubaLIF, Dense, Graph
-from spikeport.ir.int_nodes import DU_FULL
+from spikeport.ir import Conv, Dense, Graph
 
 
 def rounding_shift(
@@ -141,19 +140,8 @@ def synapse_lif(q: Quantize, graph: Graph, name: str) -> bool:
     else:
         new = Dense(name, weight=w_int, weight_exp=e, num_message_bits=bits)
     graph.replace(new)
-    graph.replace(
-        CubaLIF(
-            lif_name,
-            shape=q.shapes[lif_name],
-            du=DU_FULL,
-            dv=dv,
-            vth=vth,
-            bias_mant=bias_mant,
-            bias_exp=bias_exp,
-        )
-    )
+    spiking_neuron(q, graph, lif_name, dv, vth, bias_mant, bias_exp)
     q.currents(name)
-    q.spikes(lif_name)
     b_back = (bias_mant.reshape(-1) * 2.0**bias_exp) / s
     q.rows.append(
         {
