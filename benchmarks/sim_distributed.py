@@ -165,6 +165,94 @@ def part_digits(tmp: Path) -> dict:
     }
 
 
+CIFAR_IMAGES = 128
+CIFAR_BATCH = 16
+
+
+def random_bn_model(arch: str, shape: tuple[int, ...], **overrides):
+    """``arch`` with seeded random weights and BatchNorm statistics of one random batch
+    (ordinary firing rates rather than a silent or saturated network), in eval mode."""
+    import torch
+
+    from spikeport.models.registry import build_model, default_config
+
+    torch.manual_seed(0)
+    model = build_model(default_config(arch, **overrides))
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = 1.0
+    with torch.no_grad():
+        model.train()(torch.randn(2, *shape).clamp(-4, 4))
+    return model.eval()
+
+
+def part_cifar(tmp: Path) -> dict:
+    """The workload the issue names: Spikformer-4-384 (CIFAR layout, T = 4, 32 x 32) on
+    CIFAR_IMAGES synthetic images (an ``npz:`` file), single process vs WORKERS workers,
+    both warm, timed alternately; results identical (asserted by the caller)."""
+    import numpy as np
+
+    from spikeport.converters.passes import PassManager, QuantConfig
+    from spikeport.converters.passes.retime import Retime
+    from spikeport.converters.pipeline import convert_model
+    from spikeport.distributed import evaluation
+    from spikeport.distributed.cluster import connect
+    from spikeport.distributed.data import DataRef
+    from spikeport.hw_models.sim.classification import classify
+    from spikeport.ir import load, save
+
+    model = random_bn_model("spikformer-cifar", (3, 32, 32), T=4)
+    conv = convert_model(model, (3, 32, 32), config=QuantConfig(input_scale=64.0, input_max=4.0))
+    art = tmp / "cifar_4_384"
+    save(PassManager([Retime()]).run(conv.quantized), art)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((CIFAR_IMAGES, 3, 32, 32)).clip(-4, 4).astype(np.float32)
+    y = rng.integers(0, 10, CIFAR_IMAGES)
+    np.savez(tmp / "cifar.npz", x=x, y=y)
+    data = DataRef(f"npz:{tmp / 'cifar.npz'}", "test")
+    graph = load(art)
+    xs, ys = data.read(0, len(data))
+    with connect(workers=WORKERS) as client:
+        cluster = evaluation.Cluster(client=client, progress=False)
+        one, two = _interleaved(
+            lambda: classify(graph, xs, ys, batch_size=CIFAR_BATCH),
+            lambda: evaluation.classify(cluster, str(art), data, batch_size=CIFAR_BATCH),
+            runs=3,
+        )
+    fields = ("accuracy", "samples", "ops", "ops_per_node", "firing_rates")
+    identical = all(getattr(one["result"], f) == getattr(two["result"], f) for f in fields)
+    return {"single": one, "distributed": two, "identical": identical}
+
+
+def report_cifar(tmp: Path) -> bool:
+    from results import record
+
+    load_before = os.getloadavg()[0]
+    c = part_cifar(tmp)
+    load_after = os.getloadavg()[0]
+    ratio = c["single"]["s"] / c["distributed"]["s"]
+    print(f"Spikformer-4-384 CIFAR layout, {CIFAR_IMAGES} images, batch {CIFAR_BATCH}, T 4")
+    print(f"single process   {c['single']['s']:.2f} s (median of 3, warm)")
+    print(f"{WORKERS} workers        {c['distributed']['s']:.2f} s  speed-up {ratio:.2f}x")
+    print(f"identical        {c['identical']}; load {load_before:.2f} -> {load_after:.2f}")
+    record(
+        "sim_distributed_cifar_4_384_2_workers",
+        ratio=ratio,
+        target=f">= {TARGET} (single-process seconds / {WORKERS}-worker seconds, warm)",
+        met=ratio >= TARGET,
+        identical_outputs=c["identical"],
+        single_seconds=round(c["single"]["s"], 3),
+        distributed_seconds=round(c["distributed"]["s"], 3),
+        single_times=[round(t, 3) for t in c["single"]["times"]],
+        distributed_times=[round(t, 3) for t in c["distributed"]["times"]],
+        samples=CIFAR_IMAGES,
+        batch=CIFAR_BATCH,
+        workers=WORKERS,
+        load_average=[round(load_before, 2), round(load_after, 2)],
+    )
+    return c["identical"]
+
+
 def _nothing(lo: int, hi: int) -> None:
     return None
 
@@ -191,18 +279,11 @@ def imagenet_model_artifact(path: Path) -> dict:
     from spikeport.converters.passes.retime import Retime
     from spikeport.converters.pipeline import convert_model
     from spikeport.ir import save
-    from spikeport.models.registry import build_model, default_config
 
-    torch.manual_seed(0)
     torch.set_num_threads(1)
-    cfg = default_config("spikformer-imagenet", embed_dim=512, num_heads=8, depth=8, T=4)
-    model = build_model(cfg)
-    for m in model.modules():  # BN statistics of one random batch: ordinary firing rates
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = 1.0
-    with torch.no_grad():
-        model.train()(torch.randn(2, 3, 224, 224).clamp(-4, 4))
-    model.eval()
+    model = random_bn_model(
+        "spikformer-imagenet", (3, 224, 224), embed_dim=512, num_heads=8, depth=8, T=4
+    )
     t0 = time.perf_counter()
     conv = convert_model(model, (3, 224, 224), config=QuantConfig(input_scale=64.0, input_max=4.0))
     save(PassManager([Retime()]).run(conv.quantized), path)
@@ -325,7 +406,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--imagenet-child", metavar="ARTIFACT")
     ap.add_argument("--skip-imagenet", action="store_true")
+    ap.add_argument(
+        "--cifar", action="store_true", help="only the Spikformer-4-384 CIFAR-layout speed-up"
+    )
     args = ap.parse_args()
+    if args.cifar:
+        with tempfile.TemporaryDirectory() as tmp:
+            return 0 if report_cifar(Path(tmp)) else 1
     if args.imagenet_child:
         print(json.dumps(part_imagenet_child(args.imagenet_child)))
         return 0
