@@ -95,7 +95,8 @@ def main() -> int:
                 ratios.append(secs[1] / secs[0])
             faster = [r for r, q in zip(RATES, ratios, strict=True) if q > 1]
             print(
-                f"{name:22s} " + " ".join(f"{q:6.2f}" for q in ratios)
+                f"{name:22s} "
+                + " ".join(f"{q:6.2f}" for q in ratios)
                 + f"   events faster up to {max(faster, default=0):.0%}"
             )
     finally:

@@ -77,8 +77,14 @@ def test_conv_events_equal_torch_float64_conv(case):
     rng = np.random.default_rng(c_in * h)
     w = rng.integers(-256, 256, (c_out, c_in // groups, k, k))
     x = _sparse(rng, (2, 3, c_in, h, w_), rate, 1 << 20 if graded else 2, np.int64)
-    syn = ConvSynapse(w, stride=stride, padding=pad, dilation=dil, groups=groups,
-                      num_message_bits=24 if graded else 0)
+    syn = ConvSynapse(
+        w,
+        stride=stride,
+        padding=pad,
+        dilation=dil,
+        groups=groups,
+        num_message_bits=24 if graded else 0,
+    )
     s = torch.from_numpy(x.reshape(6, c_in, h, w_).astype(np.float64))
     ref = F.conv2d(s, torch.from_numpy(w.astype(np.float64)), None, stride, pad, dil, groups)
     want = _wrap24(ref.numpy().astype(np.int64))  # |sums| < 2**53: float64 is exact
@@ -98,8 +104,9 @@ def test_conv_fanout_counts_each_synapse_once():
     rng = np.random.default_rng(3)
     w = rng.integers(-2, 3, (4, 3, 3, 3))
     x = np.ones((1, 3, 6, 5), dtype=np.float64)
-    ones = F.conv2d(torch.from_numpy(x), torch.from_numpy((w != 0).astype(np.float64)),
-                    None, (2, 1), (1, 1))
+    ones = F.conv2d(
+        torch.from_numpy(x), torch.from_numpy((w != 0).astype(np.float64)), None, (2, 1), (1, 1)
+    )
     fan = ConvSynapse(w, stride=(2, 1), padding=(1, 1)).fanout((3, 6, 5))
     assert fan.sum() == int(ones.sum())
 
@@ -130,8 +137,15 @@ def test_lif_blocks_equal_numpy_steps():
     the numpy step, spikes and final state."""
     rng = np.random.default_rng(5)
     shape, batch, steps = (LIF_BLOCK + 321,), 3, 6
-    kw = dict(du=900, dv=300, vth=90, bias_mant=rng.integers(-20, 80, shape), bias_exp=2,
-              reset_interval=3, reset_offset=1)
+    kw = dict(
+        du=900,
+        dv=300,
+        vth=90,
+        bias_mant=rng.integers(-20, 80, shape),
+        bias_exp=2,
+        reset_interval=3,
+        reset_offset=1,
+    )
     a = rng.integers(-500, 1200, (steps, batch, *shape)).astype(np.int32)
     ref = CubaLifNeuron(shape, **kw)
     ref.reset(batch)

@@ -131,9 +131,7 @@ class Node:
         """:meth:`params` as graph.json stores them: `added_fields` at their default left out."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         return {
-            k: v
-            for k, v in self.params().items()
-            if k not in self.added_fields or v != defaults[k]
+            k: v for k, v in self.params().items() if k not in self.added_fields or v != defaults[k]
         }
 
     def replace(self: N, **changes: Any) -> N:

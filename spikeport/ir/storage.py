@@ -225,9 +225,7 @@ def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
         raise ArtifactError(f"{jpath}: node {name} ({kind}): {first_line(exc)}") from None
 
 
-def _tensor(
-    h5: h5py.File, spec: Any, key: str, where: str, jpath: Path, hpath: Path
-) -> np.ndarray:
+def _tensor(h5: h5py.File, spec: Any, key: str, where: str, jpath: Path, hpath: Path) -> np.ndarray:
     if not isinstance(spec, dict) or not isinstance(spec.get("key"), str):
         raise ArtifactError(f"{jpath}: tensor {where}: entry must name its HDF5 key")
     if spec["key"] != key:

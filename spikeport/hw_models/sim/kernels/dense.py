@@ -172,8 +172,14 @@ class DenseSynapse(NodeKernel):
                 self._rows16 = np.ascontiguousarray(self.weight.T, dtype=np.int16)
             nonzero, ev = events.row_counts(len(rows), synaptic)
             events.dense_events(
-                rows, events.words(rows), self._rows16, self.nonzero_fanout, not self.graded,
-                flat, nonzero, ev,
+                rows,
+                events.words(rows),
+                self._rows16,
+                self.nonzero_fanout,
+                not self.graded,
+                flat,
+                nonzero,
+                ev,
             )
             events.shift_in_place(flat, self.weight_exp)
             return out
