@@ -99,6 +99,30 @@ def _interleaved(a, b, runs: int = RUNS) -> tuple[dict, dict]:
     )
 
 
+RESULT_FIELDS = ("accuracy", "samples", "ops", "ops_per_node", "firing_rates")
+
+
+def same_result(a, b) -> bool:
+    """Two classification results agree in every integer-derived field (timings aside)."""
+    return all(getattr(a, f) == getattr(b, f) for f in RESULT_FIELDS)
+
+
+def speedup_fields(one: dict, two: dict, identical: bool, ndigits: int) -> dict:
+    """``results.record`` fields of a single-process (``one``) vs WORKERS-worker (``two``)
+    timing from :func:`_interleaved`."""
+    ratio = one["s"] / two["s"]
+    return dict(
+        ratio=ratio,
+        target=f">= {TARGET} (single-process seconds / {WORKERS}-worker seconds, warm)",
+        met=ratio >= TARGET,
+        identical_outputs=identical,
+        single_seconds=round(one["s"], ndigits),
+        distributed_seconds=round(two["s"], ndigits),
+        single_times=[round(t, ndigits) for t in one["times"]],
+        distributed_times=[round(t, ndigits) for t in two["times"]],
+    )
+
+
 def _cli_seconds(art: Path, *extra: str) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "spikeport", "simulate", str(art), "--data", "digits", "--json"]
     t0 = time.perf_counter()
@@ -145,17 +169,14 @@ def part_digits(tmp: Path) -> dict:
         one, two = _interleaved(single_run, distributed_run)
         overhead = dask_overheads(client)
     single, dist = one["result"], two["result"]
-    fields = ("accuracy", "samples", "ops", "ops_per_node", "firing_rates")
-    identical = all(getattr(single, f) == getattr(dist, f) for f in fields)
+    identical = same_result(single, dist)
     cli_single_s, out_single = _cli_seconds(art)
     cli_dist_s, out_dist = _cli_seconds(art, "--workers", str(WORKERS))
     identical = identical and _strip_timings(out_single) == _strip_timings(out_dist)
     return {
         "samples": len(x),
-        "single_s": one["s"],
-        "single_times": one["times"],
-        "distributed_s": two["s"],
-        "distributed_times": two["times"],
+        "single": one,
+        "distributed": two,
         "cli_single_s": cli_single_s,
         "cli_distributed_s": cli_dist_s,
         "identical": identical,
@@ -219,8 +240,7 @@ def part_cifar(tmp: Path) -> dict:
             lambda: evaluation.classify(cluster, str(art), data, batch_size=CIFAR_BATCH),
             runs=3,
         )
-    fields = ("accuracy", "samples", "ops", "ops_per_node", "firing_rates")
-    identical = all(getattr(one["result"], f) == getattr(two["result"], f) for f in fields)
+    identical = same_result(one["result"], two["result"])
     return {"single": one, "distributed": two, "identical": identical}
 
 
@@ -237,14 +257,7 @@ def report_cifar(tmp: Path) -> bool:
     print(f"identical        {c['identical']}; load {load_before:.2f} -> {load_after:.2f}")
     record(
         "sim_distributed_cifar_4_384_2_workers",
-        ratio=ratio,
-        target=f">= {TARGET} (single-process seconds / {WORKERS}-worker seconds, warm)",
-        met=ratio >= TARGET,
-        identical_outputs=c["identical"],
-        single_seconds=round(c["single"]["s"], 3),
-        distributed_seconds=round(c["distributed"]["s"], 3),
-        single_times=[round(t, 3) for t in c["single"]["times"]],
-        distributed_times=[round(t, 3) for t in c["distributed"]["times"]],
+        **speedup_fields(c["single"], c["distributed"], c["identical"], 3),
         samples=CIFAR_IMAGES,
         batch=CIFAR_BATCH,
         workers=WORKERS,
@@ -422,12 +435,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         d = part_digits(Path(tmp))
         load_after = os.getloadavg()[0]
-        ratio = d["single_s"] / d["distributed_s"]
+        ratio = d["single"]["s"] / d["distributed"]["s"]
         cli_ratio = d["cli_single_s"] / d["cli_distributed_s"]
         print(f"digits test split, {d['samples']} images, batch {BATCH}")
-        print(f"single process   {d['single_s']:.3f} s (median of {RUNS}, warm)")
+        print(f"single process   {d['single']['s']:.3f} s (median of {RUNS}, warm)")
         print(
-            f"{WORKERS} workers        {d['distributed_s']:.3f} s  speed-up {ratio:.2f}x "
+            f"{WORKERS} workers        {d['distributed']['s']:.3f} s  speed-up {ratio:.2f}x "
             f"(target >= {TARGET}x)"
         )
         print(
@@ -448,14 +461,7 @@ def main() -> int:
         print(f"load average     {load_before:.2f} before, {load_after:.2f} after (1 min)")
         record(
             "sim_distributed_digits_2_workers",
-            ratio=ratio,
-            target=f">= {TARGET} (single-process seconds / {WORKERS}-worker seconds, warm)",
-            met=ratio >= TARGET,
-            identical_outputs=d["identical"],
-            single_seconds=round(d["single_s"], 4),
-            distributed_seconds=round(d["distributed_s"], 4),
-            single_times=[round(t, 4) for t in d["single_times"]],
-            distributed_times=[round(t, 4) for t in d["distributed_times"]],
+            **speedup_fields(d["single"], d["distributed"], d["identical"], 4),
             single_cpu_seconds=round(d["single_cpu_s"], 4),
             busiest_worker_cpu_seconds=round(d["busiest_worker_cpu_s"], 4),
             cpu_ratio=round(cpu_ratio, 3),
