@@ -2,13 +2,15 @@
 
 For Spikformer-4-384's synapse shapes (Dense 384 -> 384 and 384 -> 1536 over 64 tokens x 16
 samples x 4 steps; Conv 3x3 of the patch-embedding stages at batch 16 x 4 steps) and binary
-inputs at rates 2-60 %, times the two paths of the simulator's kernels side by side: the
-event-driven gather/scatter-add (``kernels/events.py``) and the float32 BLAS product
-(``exact_matmul``; im2col for Conv), forced through the module's rate thresholds. Both give
-the same integers (checked here on every case). Prints the ratio dense / events per rate and
-the largest rate at which the events path is still faster; ``events.DENSE_EVENT_RATE`` /
-``CONV_EVENT_RATE`` are set from these runs (docs/benchmarks.md). Median of 3 warm runs,
-2 threads; the machine is shared, so the load average is printed beside the table.
+inputs at rates 2-60 % (Dense also with graded inputs: a residual stream's spike counts
+1..4, as Spikformer's q/k/v and fc1 receive), times the two paths of the simulator's
+kernels side by side: the event-driven gather/scatter-add (``kernels/events.py``) and the
+float32 BLAS product (``DenseSynapse._float32_product``; im2col for Conv), forced through
+the module's rate thresholds. Both give the same integers (checked here on every case).
+Prints the ratio dense / events per rate and the largest rate at which the events path is
+still faster; ``events.DENSE_EVENT_RATE``, ``DENSE_GRADED_EVENT_RATE`` and
+``CONV_EVENT_RATE`` are set from these runs (docs/benchmarks.md). Median of 3 warm runs, 2
+threads; the machine is shared, so the load average is printed beside the table.
 
 Run: .venv/bin/python benchmarks/event_threshold.py
 """
@@ -20,6 +22,9 @@ import statistics
 import sys
 import time
 
+import spikeport  # noqa: F401  first, as the CLI does: OpenBLAS's settings precede numpy
+
+# isort: split
 import numpy as np
 
 RATES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6)
@@ -54,6 +59,16 @@ def main() -> int:
     numba.set_num_threads(2)
     rng = np.random.default_rng(0)
     cases = {
+        "Dense 384->384 graded": (
+            DenseSynapse(rng.integers(-255, 256, (384, 384)), num_message_bits=8),
+            (4 * 16 * 64, 384),
+            (4 * 16 * 64, 384),
+        ),
+        "Dense 384->1536 graded": (
+            DenseSynapse(rng.integers(-255, 256, (1536, 384)), num_message_bits=8),
+            (4 * 16 * 64, 384),
+            (4 * 16 * 64, 1536),
+        ),
         "Dense 384->384": (
             DenseSynapse(rng.integers(-255, 256, (384, 384))),
             (4 * 16 * 64, 384),
@@ -77,15 +92,19 @@ def main() -> int:
     }
     print(f"load average {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     print(f"{'case':22s} " + " ".join(f"{r:>6.0%}" for r in RATES) + "   (dense s / events s)")
-    saved = events.DENSE_EVENT_RATE, events.CONV_EVENT_RATE
+    names = ("DENSE_EVENT_RATE", "DENSE_GRADED_EVENT_RATE", "CONV_EVENT_RATE")
+    saved = {n: getattr(events, n) for n in names}
     try:
         for name, (kernel, in_shape, out_shape) in cases.items():
             ratios = []
             for rate in RATES:
                 x = (rng.random(in_shape) < rate).astype(np.int8)
+                if kernel.graded:  # a residual stream's spike counts: 1..4 where non-zero
+                    x *= rng.integers(1, 5, in_shape, dtype=np.int8)
                 outs, secs = [], []
                 for threshold in (1.0, -1.0):  # events always, then never
-                    events.DENSE_EVENT_RATE = events.CONV_EVENT_RATE = threshold
+                    for n in names:
+                        setattr(events, n, threshold)
                     out = np.zeros(out_shape, dtype=np.int32)
                     run = _run(kernel, x, out)
                     with threadpool_limits(limits=2):
@@ -100,7 +119,8 @@ def main() -> int:
                 + f"   events faster up to {max(faster, default=0):.0%}"
             )
     finally:
-        events.DENSE_EVENT_RATE, events.CONV_EVENT_RATE = saved
+        for n, v in saved.items():
+            setattr(events, n, v)
     return 0
 
 

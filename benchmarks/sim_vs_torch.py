@@ -50,6 +50,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import spikeport  # noqa: E402, F401  first, as the CLI does: OpenBLAS's settings precede numpy
+
 T = 4
 TIME_TARGET, MEM_TARGET = 1.0, 1.0
 

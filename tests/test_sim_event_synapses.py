@@ -31,21 +31,23 @@ def _wrap24(y: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("graded", "weight_exp", "n_in", "rate", "out_dtype"),
+    ("graded", "weight_exp", "n_in", "rate", "out_dtype", "high"),
     [
-        (False, 0, 64, 0.1, np.int32),  # word skipping (64 int8 = 8 words)
-        (False, 3, 37, 0.05, np.int64),  # rows not a whole number of words
-        (False, -2, 96, 0.9, np.int32),  # dense input: the BLAS path
-        (True, -3, 40, 0.2, np.int64),
-        (True, 2, 48, 0.6, np.int64),
+        (False, 0, 64, 0.08, np.int32, 2),  # word skipping (64 int8 = 8 words)
+        (False, 3, 37, 0.05, np.int64, 2),  # rows not a whole number of words
+        (False, -2, 96, 0.9, np.int32, 2),  # dense input: the float32 BLAS path
+        (True, -3, 96, 0.06, np.int64, 200),  # graded gather-add, four rows per pass
+        (True, -3, 40, 0.2, np.int64, 200),  # graded, float32 BLAS
+        (True, 2, 48, 0.6, np.int64, 200),
+        (True, 1, 64, 0.5, np.int64, 1 << 20),  # sums beyond float32's exact range
     ],
 )
-def test_dense_events_equal_int64_product(graded, weight_exp, n_in, rate, out_dtype):
+def test_dense_events_equal_int64_product(graded, weight_exp, n_in, rate, out_dtype, high):
     rng = np.random.default_rng(n_in)
     w = rng.integers(-300, 300, (23, n_in))
     w[:, 3] = 0  # an input without synapses
     syn = DenseSynapse(w, weight_exp=weight_exp, num_message_bits=8 if graded else 0)
-    x = _sparse(rng, (3, 5, n_in), rate, 200 if graded else 2, np.int64 if graded else np.int8)
+    x = _sparse(rng, (3, 5, n_in), rate, high, np.int64 if graded else np.int8)
     x[1, 2] = 0  # an all-zero row
     eff = effective_weights(w).astype(np.int64)
     s = x.astype(np.int64) if graded else (x != 0).astype(np.int64)
@@ -67,6 +69,7 @@ CONV_CASES = [
     (8, 7, 7, 8, 1, (1, 1), (0, 0), (1, 1), 8, False, 0.3),
     (3, 8, 8, 4, 3, (1, 1), (1, 1), (1, 1), 1, True, 0.9),  # shallow (27 taps): scatter
     (16, 6, 6, 8, 3, (1, 1), (1, 1), (1, 1), 1, False, 0.1),  # deep (144 taps), sparse
+    (48, 7, 6, 8, 3, (2, 1), (1, 1), (1, 1), 1, False, 0.4),  # many channels per position
     (8, 8, 8, 4, 3, (1, 1), (1, 1), (1, 1), 1, True, 0.9),  # deep, dense: im2col + BLAS
 ]
 

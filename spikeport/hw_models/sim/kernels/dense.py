@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikeport.hw_models.sim.kernels import events
-from spikeport.hw_models.sim.kernels.arith import exact_matmul, shift_floor
+from spikeport.hw_models.sim.kernels.arith import FLOAT32_EXACT, exact_matmul, shift_floor
 from spikeport.hw_models.sim.kernels.loops import delayed_scatter
 from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
 
@@ -94,6 +94,8 @@ class DenseSynapse(NodeKernel):
         self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
         """Non-zero outgoing synapses of each input, [n_in] (for synaptic-event counts)."""
         self._rows16: np.ndarray | None = None
+        self._rows32: np.ndarray | None = None
+        self._fanout32: np.ndarray | None = None
         self.buffer = np.zeros((0, self.max_delay + 1, self.n_out), dtype=np.int64)
 
     def reset(self, batch_shape: tuple[int, ...]) -> None:
@@ -167,7 +169,7 @@ class DenseSynapse(NodeKernel):
             raise ValueError("compute_into: `out` must be C-contiguous (written through a view)")
         rows = np.ascontiguousarray(s).reshape(-1, self.n_in)
         flat = out.reshape(-1, self.n_out)
-        if events.use_events(np.count_nonzero(rows), rows.size, events.DENSE_EVENT_RATE):
+        if events.use_events(np.count_nonzero(rows), rows.size, events.dense_rate(self.graded)):
             if self._rows16 is None:  # effective weights are 9-bit: int16 holds them
                 self._rows16 = np.ascontiguousarray(self.weight.T, dtype=np.int16)
             nonzero, ev = events.row_counts(len(rows), synaptic)
@@ -183,6 +185,10 @@ class DenseSynapse(NodeKernel):
             )
             events.shift_in_place(flat, self.weight_exp)
             return out
+        x_max = 1 if not self.graded else max(int(rows.max()), -int(rows.min()), 0)
+        if x_max * self._colsum() < FLOAT32_EXACT:
+            self._float32_product(rows, flat, synaptic)
+            return out
         if synaptic is not None:
             events.count_into(rows, self.nonzero_fanout, synaptic)
         chunk = max(1, CHUNK_ELEMENTS // max(1, self.n_out))
@@ -196,6 +202,36 @@ class DenseSynapse(NodeKernel):
             if len(live):
                 flat[i + live] = self.compute(part[live])[0][1]
         return out
+
+    def _colsum(self) -> int:
+        """max over outputs of sum |w| (delay-free weights): |W @ s| <= max|s| * this."""
+        return self._stacked_weights()[2]
+
+    def _float32_product(
+        self, rows: np.ndarray, flat: np.ndarray, synaptic: np.ndarray | None
+    ) -> None:
+        """``flat = (W @ rows) << weight_exp`` by float32 BLAS, in chunks of about
+        :data:`CHUNK_ELEMENTS` outputs; the caller checked that every partial sum is below
+        2**24 (exact in float32, in any order), so each float result is an exact integer and
+        its cast into `flat` (int32 or int64) does not round. `synaptic` (int64 per row),
+        when given, receives ``(rows != 0) @ nonzero_fanout``, by the same float32 product
+        while the fan-outs sum below 2**24 (else by :func:`events.count_into`)."""
+        if self._rows32 is None:
+            self._rows32 = np.ascontiguousarray(self.weight.T, dtype=np.float32)
+            self._fanout32 = self.nonzero_fanout.astype(np.float32)
+        count = synaptic is not None and int(self.nonzero_fanout.sum()) < FLOAT32_EXACT
+        if synaptic is not None and not count:
+            events.count_into(rows, self.nonzero_fanout, synaptic)
+        chunk = max(1, CHUNK_ELEMENTS // max(1, self.n_out))
+        buf = np.empty((min(chunk, len(rows)), self.n_out), dtype=np.float32)
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            active = (part != 0).astype(np.float32)
+            x = part.astype(np.float32) if self.graded else active
+            flat[i : i + chunk] = np.matmul(x, self._rows32, out=buf[: len(part)])
+            if count:
+                synaptic[i : i + chunk] = active @ self._fanout32  # type: ignore[index]
+        events.shift_in_place(flat, self.weight_exp)
 
     def step(self, s: np.ndarray) -> np.ndarray:
         """Send what was computed last step (plus due delayed parts), then accumulate `s`."""

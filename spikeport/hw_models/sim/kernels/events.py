@@ -29,10 +29,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-DENSE_EVENT_RATE = 0.3
+DENSE_EVENT_RATE = 0.1
 """Dense: gather-add when at most this fraction of the input is non-zero (measured
 crossover with the float32 BLAS product, ``benchmarks/event_threshold.py``: 30 % for
 384 -> 384, about 60 % for 384 -> 1536)."""
+DENSE_GRADED_EVENT_RATE = 0.1
+"""Dense with graded messages (a residual stream's spike counts): gather-add when at most
+this fraction is non-zero and :data:`DENSE_EVENT_RATE` allows it too (each row is also
+multiplied by its message, and the float32 BLAS product is exact for these small
+integers; measured crossover ``benchmarks/event_threshold.py``)."""
 CONV_EVENT_RATE = 0.5
 """Conv: scatter-add when at most this fraction of the input is non-zero (measured
 crossover with the im2col + float32 BLAS product: 40-60 % for Spikformer's 3 x 3 convs)."""
@@ -48,6 +53,12 @@ one thread (a parallel region costs more than it saves there, most on a busy mac
 def parallel(elements: int) -> bool:
     """Whether work over `elements` input elements runs on numba's threads."""
     return elements >= PARALLEL_ELEMENTS
+
+
+def dense_rate(graded: bool) -> float:
+    """The Dense input rate up to which the event path is taken (graded: the lower of the two
+    thresholds, so that a negative DENSE_EVENT_RATE switches every event path off)."""
+    return min(DENSE_EVENT_RATE, DENSE_GRADED_EVENT_RATE) if graded else DENSE_EVENT_RATE
 
 
 def use_events(nonzero: int, size: int, threshold: float) -> bool:
@@ -124,6 +135,14 @@ def _dense_row(x, xw, wt, fanout, binary, out, nonzero, events, m):  # type: ign
         for k in range(row.size):
             row[k] += (np.int32(w0[k]) + np.int32(w1[k])) + (np.int32(w2[k]) + np.int32(w3[k]))
         a += 4
+    while not binary and a + 4 <= n:  # graded messages: the same, each row times its message
+        j0, j1, j2, j3 = idx[a], idx[a + 1], idx[a + 2], idx[a + 3]
+        s0, s1 = np.int64(x[m, j0]), np.int64(x[m, j1])
+        s2, s3 = np.int64(x[m, j2]), np.int64(x[m, j3])
+        w0, w1, w2, w3 = wt[j0], wt[j1], wt[j2], wt[j3]
+        for k in range(row.size):
+            row[k] += (s0 * w0[k] + s1 * w1[k]) + (s2 * w2[k] + s3 * w3[k])
+        a += 4
     for rest in range(a, n):
         j = idx[rest]
         s = np.int64(x[m, j]) if not binary else 1
@@ -195,16 +214,18 @@ def _conv_frame(x, xw, wk, fanout, geometry, binary, out, nonzero, events, f):  
     acc = np.zeros((ho, wo, c_out), dtype=out.dtype)
     idx = np.empty(x.shape[1], dtype=np.int64)
     n = _active(x[f], xw[f], idx)
+    blocked = binary and c_in_g == c_in  # one group: every channel adds to the same outputs
     ev = 0
-    for a in range(n):
-        e = idx[a]
-        ev += fanout[e]
-        pos = e // c_in
-        c = e - pos * c_in
+    a = 0
+    while a < n:  # the active inputs of one position (channel-last: consecutive) at a time
+        pos = idx[a] // c_in
+        end = a + 1
+        while end < n and idx[end] // c_in == pos:
+            end += 1
+        for r in range(a, end):
+            ev += fanout[idx[r]]
         y = pos // w
         xx = pos - y * w
-        base = (c // c_in_g) * co_g
-        s = np.int64(x[f, e])
         for i in range(kh):
             p = _tap(y, ph, i, dh, sh, ho)
             if p == -2:
@@ -217,14 +238,32 @@ def _conv_frame(x, xw, wk, fanout, geometry, binary, out, nonzero, events, f):  
                     break
                 if q < 0:
                     continue
-                wv = wk[c, i, j]
-                dst = acc[p, q, base : base + co_g]  # sliced: an offset index blocks SIMD
-                if binary:
-                    for k in range(co_g):
-                        dst[k] += wv[k]
-                else:
-                    for k in range(co_g):
-                        dst[k] += s * wv[k]
+                r = a
+                if blocked:  # four channels per pass: a quarter of the accumulator traffic
+                    dst = acc[p, q]
+                    base = pos * c_in
+                    while r + 4 <= end:
+                        w0, w1 = wk[idx[r] - base, i, j], wk[idx[r + 1] - base, i, j]
+                        w2, w3 = wk[idx[r + 2] - base, i, j], wk[idx[r + 3] - base, i, j]
+                        for k in range(co_g):
+                            dst[k] += (np.int32(w0[k]) + np.int32(w1[k])) + (
+                                np.int32(w2[k]) + np.int32(w3[k])
+                            )
+                        r += 4
+                for rest in range(r, end):
+                    e = idx[rest]
+                    c = e - pos * c_in
+                    base = (c // c_in_g) * co_g
+                    wv = wk[c, i, j]
+                    dst = acc[p, q, base : base + co_g]  # sliced: an offset index blocks SIMD
+                    if binary:
+                        for k in range(co_g):
+                            dst[k] += wv[k]
+                    else:
+                        s = np.int64(x[f, e])
+                        for k in range(co_g):
+                            dst[k] += s * wv[k]
+        a = end
     nonzero[f] = n
     events[f] = ev
     of = out[f]
