@@ -47,7 +47,7 @@ def test_nodes_are_immutable_and_arrays_read_only() -> None:
         d.weight_exp = 3  # type: ignore[misc]
     with pytest.raises(ValueError):
         d.weight[0, 0] = 7
-    assert d.weight.dtype == np.int64
+    assert d.weight.dtype == np.int16  # Dense.int_dtypes
 
 
 def test_source_array_is_copied() -> None:
@@ -63,6 +63,65 @@ def test_equality_compares_tensors_by_value() -> None:
     assert a != ir.Dense("d", weight=[[1, 3]], weight_exp=1)
     assert a != ir.Dense("d", weight=[[1, 2]], weight_exp=2)
     assert a.replace(weight_exp=2) == ir.Dense("d", weight=[[1, 2]], weight_exp=2)
+
+
+def test_synapse_tensors_are_held_in_their_storage_types() -> None:
+    # weight mantissas (8 bits + sign, -256..255) in int16, delays (0..62) in int8; the
+    # per-neuron tensors (shifted by their exponents downstream) stay int64
+    w = np.array([[-256, 255, 0]])
+    d = ir.Dense("d", weight=w, delay=[[0, 62, 1]])
+    assert (d.weight.dtype, d.delay.dtype) == (np.int16, np.int8)
+    assert d.weight.tolist() == w.tolist() and d.delay.tolist() == [[0, 62, 1]]
+    assert ir.Conv("c", weight=np.full((1, 1, 3, 3), -256.0)).weight.dtype == np.int16
+    local = ir.NODE_TYPES["LocalTerm"](
+        "t", grid=(2, 2), dilation=(1,), weight=np.ones((1, 4, 1, 3, 3))
+    )
+    assert local.weight.dtype == np.int16
+    assert lif("n", (2,), bias_mant=[4095, -4096]).bias_mant.dtype == np.int64
+    assert (
+        ir.Dense.int_dtype("weight") == np.int16 and ir.CubaLIF.int_dtype("bias_mant") == np.int64
+    )
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (
+            lambda: ir.Dense("block.0.fc1", weight=[[40000, 0]]),
+            r"^block\.0\.fc1 \(Dense\): weight value 40000 outside int16$",
+        ),
+        # 65541 would wrap to 5 in int16: refused, not wrapped
+        (lambda: ir.Dense("d", weight=np.array([[65541]])), r"^d \(Dense\): weight value 65541 "),
+        (lambda: ir.Dense("d", weight=[[-40000.0]]), "weight value -40000 outside int16"),
+        (
+            lambda: ir.Dense("d", weight=[[1]], delay=[[300]]),
+            "d \\(Dense\\): delay value 300 outside int8",
+        ),
+        (
+            lambda: ir.Conv("c", weight=np.full((1, 1, 1, 1), -32769)),
+            "c \\(Conv\\): weight value -32769",
+        ),
+        # an int64 field refuses what int64 cannot hold (a uint64 used to wrap to negative)
+        (
+            lambda: lif("n", (1,), bias_mant=np.array([1 << 63], dtype=np.uint64)),
+            f"bias_mant value {1 << 63} outside int64",
+        ),
+    ],
+)
+def test_a_tensor_outside_its_storage_type_is_refused_at_construction(build, message) -> None:
+    with pytest.raises(ir.GraphError, match=message):
+        build()
+
+
+def test_a_storage_type_for_a_non_integer_field_is_a_definition_error() -> None:
+    with pytest.raises(TypeError, match=r"Bad\.int_dtypes\['shape'\]: not an integer tensor"):
+
+        @ir.node
+        class Bad(ir.Node):  # never registered: the check runs first
+            shape: tuple[int, ...] = ()
+            int_dtypes = {"shape": "int16"}
+
+    assert "Bad" not in ir.NODE_TYPES
 
 
 def test_float_weights_must_be_integral() -> None:

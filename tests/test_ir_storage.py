@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from cli_errors import one_line_error
 from ir_examples import float_graph, int_graph
 
 from spikeport import ir
@@ -162,6 +164,74 @@ def test_equality_detects_a_changed_tensor_value(tmp_path: Path) -> None:
     assert not g2.same_as(g)
 
 
+# -- storage types; artifacts written with int64 tensors -----------------------------------
+def test_integer_tensors_are_saved_in_their_storage_types(tmp_path: Path) -> None:
+    g = int_graph()
+    ir.save(g, tmp_path)
+    doc = json.loads((tmp_path / GRAPH_FILE).read_text())
+    recorded = {
+        f"{n['name']}/{f}": spec["dtype"] for n in doc["nodes"] for f, spec in n["tensors"].items()
+    }
+    with h5py.File(tmp_path / TENSOR_FILE) as h5:
+        stored = {k: h5[f"nodes/{k}"].dtype for k in recorded}
+    # weight mantissas int16, delays int8 (numpy's type strings), other integer tensors int64
+    assert recorded["fc/weight"] == "<i2" and recorded["fc/delay"] == "|i1"
+    assert stored["fc/weight"] == np.int16 and stored["fc/delay"] == np.int8
+    assert stored["conv/weight"] == stored["fc2/weight"] == np.int16
+    for key, dtype in stored.items():
+        name, field = key.split("/")
+        rec = g.node(name)
+        if field in rec.int_tensors:
+            assert dtype == rec.int_dtype(field) and np.dtype(recorded[key]) == dtype, key
+    assert any(dtype == np.int64 for dtype in stored.values())  # e.g. CubaLIF bias_mant
+
+
+def _as_int64_artifact(path: Path) -> None:
+    """Rewrite an artifact as spikeport wrote it before integer storage types (commit
+    adf61e2): every integer tensor an int64 dataset, graph.json recording "<i8" (written as
+    save writes it), the manifest recorded again. (Checked once against adf61e2's own output
+    for int_graph(): graph.json byte-identical, every dataset equal in dtype and values.)"""
+    doc = json.loads((path / GRAPH_FILE).read_text())
+    with h5py.File(path / TENSOR_FILE, "a") as h5:
+        for entry in doc["nodes"]:
+            for spec in entry["tensors"].values():
+                data = h5[spec["key"]][()]
+                if data.dtype.kind in "iu":
+                    del h5[spec["key"]]
+                    h5[spec["key"]] = data.astype(np.int64)
+                    spec["dtype"] = np.dtype(np.int64).str
+    (path / GRAPH_FILE).write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    _reseal(path)
+
+
+def test_an_artifact_with_int64_tensors_still_loads(tmp_path: Path) -> None:
+    g = int_graph()
+    art = ir.save(g, tmp_path / "old")
+    _as_int64_artifact(art)
+    with h5py.File(art / TENSOR_FILE) as h5:
+        assert h5["nodes/fc/weight"].dtype == h5["nodes/fc/delay"].dtype == np.int64
+    back = ir.load(art)
+    assert back.same_as(g)  # values equal, and held in the storage types again
+    assert back.node("fc").weight.dtype == np.int16 and back.node("fc").delay.dtype == np.int8
+    ir.save(back, tmp_path / "new")
+    with h5py.File(tmp_path / "new" / TENSOR_FILE) as h5:
+        assert h5["nodes/fc/weight"].dtype == np.int16
+
+
+def test_an_int64_tensor_outside_its_storage_type_is_refused_at_load(saved: Path, capsys) -> None:
+    _as_int64_artifact(saved)
+    with _edit_h5(saved) as h5:
+        h5["nodes/fc/weight"][0, 3] = 40000  # int64 dataset: stored as is
+    with pytest.raises(ir.ArtifactError) as err:
+        ir.load(saved)
+    assert re.fullmatch(
+        r".*tensors\.h5: tensor fc/weight: value 40000 outside int16 "
+        r"\(the storage type of Dense\.weight\)",
+        str(err.value),
+    )
+    one_line_error(capsys, ["simulate", str(saved)], "tensors.h5: tensor fc/weight: value 40000")
+
+
 # -- refusals ----------------------------------------------------------------------------
 @pytest.fixture()
 def saved(tmp_path: Path) -> Path:
@@ -228,6 +298,15 @@ def test_refuses_tensor_shape_mismatch(saved: Path) -> None:
         ir.load(saved)
 
 
+def test_refuses_tensor_dtype_mismatch(saved: Path) -> None:
+    with _edit_h5(saved) as h5:  # the same values, but not in the dtype graph.json records
+        w = h5["nodes/fc/weight"][()]
+        del h5["nodes/fc/weight"]
+        h5["nodes/fc/weight"] = w.astype(np.int64)
+    with pytest.raises(ir.ArtifactError, match=r"tensor fc/weight: dtype int64 differs from <i2"):
+        ir.load(saved)
+
+
 def test_refuses_non_numeric_tensor(saved: Path) -> None:
     with _edit_h5(saved) as h5:
         del h5["nodes/fc2/weight"]
@@ -240,8 +319,9 @@ def test_refuses_graph_shape_mismatch(saved: Path) -> None:
     # consistent tensors, but the Dense no longer fits the flatten output (72 features)
     with _edit_h5(saved) as h5:
         for f in ("weight", "delay"):
+            dtype = h5[f"nodes/fc/{f}"].dtype
             del h5[f"nodes/fc/{f}"]
-            h5[f"nodes/fc/{f}"] = np.zeros((10, 70), np.int64)
+            h5[f"nodes/fc/{f}"] = np.zeros((10, 70), dtype)
     _edit_json(
         saved,
         lambda d: [

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from spikeport.ir.float_nodes import broadcast_to
+from spikeport.ir.int_nodes import WEIGHT_STORAGE
 from spikeport.ir.intformat import IntFormat
 from spikeport.ir.node import Node, Shape, node
 
@@ -182,6 +183,7 @@ class LocalTerm(Node):
 
     level = "int"
     int_tensors = ("weight",)
+    int_dtypes = {"weight": WEIGHT_STORAGE}
 
     def _check_fields(self) -> None:
         if self.weight is None or self.weight.ndim != 5 or self.weight.shape[2:] != (1, 3, 3):

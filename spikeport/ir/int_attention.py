@@ -31,6 +31,7 @@ import numpy as np
 from spikeport.ir.checks import QKVCore, check_choice
 from spikeport.ir.dendritic_node import FRAC_BITS
 from spikeport.ir.float_attention import INPUT_MODES, check_local, check_variant
+from spikeport.ir.int_nodes import WEIGHT_STORAGE
 from spikeport.ir.node import Node, Shape, node
 
 DYN_FRAC_BITS = FRAC_BITS
@@ -67,6 +68,7 @@ class IntAttention(QKVCore, Node):
 
     level = "int"
     int_tensors = ("a_int", "local_weight", "dyn_a", "dyn_gamma", "dyn_c")
+    int_dtypes = {"local_weight": WEIGHT_STORAGE}
 
     def _check_fields(self) -> None:
         spec = check_variant(self)
@@ -77,7 +79,8 @@ class IntAttention(QKVCore, Node):
         spec.check_int(self)
 
     def check(self) -> None:
-        if self.local_weight is not None and np.abs(self.local_weight).max(initial=0) > 256:
+        lw = self.local_weight
+        if lw is not None and np.abs(lw.astype(np.int64)).max(initial=0) > 256:
             raise self.fail("local_weight outside 8 bits + sign")
         check_variant(self).check_int_values(self)
 

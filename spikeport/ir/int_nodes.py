@@ -46,6 +46,11 @@ BIAS_MANT = IntFormat(13, True)
 """LIF bias mantissa: 13-bit signed, -4096..4095."""
 MAX_DELAY = 62
 """Longest synaptic delay Lava's DelayDense / Loihi supports, in timesteps."""
+WEIGHT_STORAGE = "int16"
+"""Storage type of weight-mantissa tensors (``Node.int_dtypes``): the narrowest numpy
+integer holding WEIGHT (9 bits); a consumer casts before arithmetic (int16 sums wrap)."""
+DELAY_STORAGE = "int8"
+"""Storage type of synaptic-delay tensors: holds 0..MAX_DELAY."""
 
 
 def _check_message_bits(n: Node, bits: int) -> None:
@@ -96,6 +101,7 @@ class Dense(Node):
 
     level = "int"
     int_tensors = ("weight", "delay")
+    int_dtypes = {"weight": WEIGHT_STORAGE, "delay": DELAY_STORAGE}
 
     @property
     def sign_mode(self) -> str:
@@ -158,6 +164,7 @@ class Conv(Node):
 
     level = "int"
     int_tensors = ("weight",)
+    int_dtypes = {"weight": WEIGHT_STORAGE}
 
     def _check_fields(self) -> None:
         check_conv_fields(self, "a 4-D int array")

@@ -34,9 +34,9 @@ class Node:
     """Base record: every node has a unique `name` within its graph.
 
     Subclasses declare which fields hold integer or float tensors (`int_tensors`,
-    `float_tensors`); those are copied to read-only numpy arrays (int64 / float) on
-    construction, so a node cannot be changed after it is built. Equality compares
-    tensors by value and dtype.
+    `float_tensors`); those are copied to read-only numpy arrays on construction (integer
+    tensors in their storage type, `int_dtype`; float tensors in their float type), so a
+    node cannot be changed after it is built. Equality compares tensors by value and dtype.
     """
 
     name: str
@@ -47,6 +47,10 @@ class Node:
     """"float" (pre-lowering), "int" (lowered, Loihi fixed point) or "any"."""
     int_tensors: ClassVar[tuple[str, ...]] = ()
     float_tensors: ClassVar[tuple[str, ...]] = ()
+    int_dtypes: ClassVar[Mapping[str, str]] = {}
+    """Storage type of integer tensor fields narrower than int64 (e.g. ``{"weight": "int16"}``);
+    the others are int64. Construction refuses a value outside the type (never wraps), and
+    ``save`` writes the tensor in it. Backends cast to a wider type before arithmetic."""
     added_fields: ClassVar[tuple[str, ...]] = ()
     """Fields added after schema version 1: graph.json omits them at their default, and an
     artifact written before they existed loads with the default (same meaning)."""
@@ -83,7 +87,11 @@ class Node:
         if not np.issubdtype(arr.dtype, np.integer):
             if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
                 raise GraphError(f"{self.name}: field {field!r} must hold integers")
-        out = np.array(arr, dtype=np.int64, copy=True)
+        dtype = self.int_dtype(field)
+        bad = outside(arr, dtype)
+        if bad is not None:
+            raise self.fail(f"{field} value {bad} outside {dtype}")
+        out = np.array(arr, dtype=dtype, copy=True)
         out.flags.writeable = False
         return out
 
@@ -104,6 +112,11 @@ class Node:
         return GraphError(f"{self.name} ({type(self).__name__}): {message}")
 
     # -- what backends and validation read ----------------------------------------------
+    @classmethod
+    def int_dtype(cls, field: str) -> np.dtype:
+        """Storage type of integer tensor field `field`: its `int_dtypes` entry, else int64."""
+        return np.dtype(cls.int_dtypes.get(field, np.int64))
+
     def output_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         """Per-sample output shape given the shape on each input port."""
         raise NotImplementedError(type(self).__name__)
@@ -173,8 +186,30 @@ class Node:
 
 def node(cls: type[N]) -> type[N]:
     """Class decorator: make `cls` a frozen node dataclass and register it by class name."""
+    for field, dtype in cls.int_dtypes.items():
+        if field not in cls.int_tensors or np.dtype(dtype).kind not in "iu":
+            raise TypeError(f"{cls.__name__}.int_dtypes[{field!r}]: not an integer tensor field")
     out = dataclasses.dataclass(frozen=True, eq=False)(cls)
     return register(NODE_TYPES, cls.__name__, out, "IR node type")
+
+
+def outside(values: np.ndarray, dtype: np.dtype) -> int | float | None:
+    """The extreme value of `values` (integers or integral floats) outside the range of
+    integer type `dtype`, or None when all fit."""
+    if values.size == 0:
+        return None
+    info = np.iinfo(dtype)
+    lo, hi = values.min(), values.max()
+    if lo < info.min:
+        return _plain(lo)
+    if hi >= info.max + 1:  # not `> max`: float(2**63 - 1) rounds to 2**63
+        return _plain(hi)
+    return None
+
+
+def _plain(value: Any) -> int | float:
+    value = value.item()
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _to_tuple(value: Any) -> Any:

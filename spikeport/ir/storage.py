@@ -7,7 +7,9 @@ and the node/field: a missing manifest or a file whose SHA-256 differs from it, 
 link (soft or external) or a dataset stored outside tensors.h5, an unknown schema version,
 an unknown node type or field, a missing tensor or one stored under another node's key, a
 tensor whose shape or dtype differs from graph.json, a NaN, infinite or out-of-range value
-(:mod:`spikeport.value_range`), sizes over
+(:mod:`spikeport.value_range`), an integer tensor outside its field's storage type
+(``Node.int_dtypes``; tensors are written in that type, and an older artifact's int64 tensor
+that fits is converted), sizes over
 the memory budget (:mod:`spikeport.budget`) before they are read, a node parameter whose type
 differs from the node's annotation (:mod:`spikeport.ir.field_types`), a graph name that is
 not a plain name, out-of-range ``meta`` values (:mod:`spikeport.ir.metadata`), and a graph
@@ -32,7 +34,7 @@ from spikeport.ir.errors import ArtifactError, GraphError
 from spikeport.ir.field_types import check_params
 from spikeport.ir.graph import Graph
 from spikeport.ir.metadata import check_meta, check_name
-from spikeport.ir.node import NODE_TYPES, Node
+from spikeport.ir.node import NODE_TYPES, Node, outside
 from spikeport.ir.validate import validate
 from spikeport.value_range import ValueRangeError, check_values
 
@@ -216,6 +218,14 @@ def _node(entry: Any, h5: h5py.File, jpath: Path, hpath: Path) -> Node:
     for field, spec in tensors.items():
         where = f"{name}/{field}"
         values[field] = _tensor(h5, spec, _key(name, field), where, jpath, hpath)
+        if field in cls.int_tensors:  # an older artifact's int64 weights: converted if they fit
+            dtype = cls.int_dtype(field)
+            bad = outside(values[field], dtype)
+            if bad is not None:
+                raise ArtifactError(
+                    f"{hpath}: tensor {where}: value {bad} outside {dtype} "
+                    f"(the storage type of {kind}.{field})"
+                )
     try:
         check_params(cls, name, {k: values[k] for k in params})
         return cls(name=name, **values)
