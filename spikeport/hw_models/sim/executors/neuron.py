@@ -33,17 +33,25 @@ class LifExecutor(Executor):
         super().__init__(node, in_shapes, out_shape)
         self.kernel = CubaLifNeuron.from_node(node)
         self.n = math.prod(node.shape)
+        self.overridden = False  # whether set_bias replaced the node's bias
 
     def reset(self, batch: int) -> None:
         self.kernel.reset(batch)
-        self.kernel.set_bias(self.node.bias_mant)  # drop a previous run's bias override
+        self._node_bias()  # drop a previous run's bias override
 
     def release(self) -> None:
         self.kernel.reset(0)
-        self.kernel.set_bias(self.node.bias_mant)
+        self._node_bias()
 
     def set_bias(self, bias: np.ndarray) -> None:
         self.kernel.set_bias(bias)
+        self.overridden = True
+
+    def _node_bias(self) -> None:
+        """Back to the node's own bias (recomputed only after an override)."""
+        if self.overridden:
+            self.kernel.set_bias(self.node.bias_mant)
+            self.overridden = False
 
     def step(self, inputs: Inputs, counts: dict[str, int]) -> np.ndarray:
         a = only(inputs) if inputs else 0

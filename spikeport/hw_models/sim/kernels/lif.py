@@ -8,7 +8,9 @@ L110-122, L138-186, L194-216, L268-278, L430-449):
 * ``v = clip(int32(decay(v, dv) + u + (bias_mant << bias_exp)), -(2**23-1), 2**23-1)``.
 * spike where ``v > vth << 6`` (strict); there ``v = 0``; u is kept.
 
-State: u, v int64 holding 24-bit values. Input: integer activation a_in. Output: 0/1 spikes.
+State: u, v int32 (v is 24-bit; u is int32-wrapped, then folded toward zero once, so it stays
+in int32 and within 24 bits for in-range inputs: ``kernels.loops.lif_loop``). Arithmetic is int64
+(the decay products reach 2**43). Input: integer activation a_in. Output: 0/1 spikes.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ class CubaLifNeuron(NodeKernel):
         self.vth_scaled = self.vth << VTH_SHIFT
         self.reset_interval = reset_interval
         self.reset_phase = None if reset_interval is None else reset_offset % reset_interval
-        self.u = np.zeros((0, *self.shape), dtype=np.int64)
-        self.v = np.zeros((0, *self.shape), dtype=np.int64)
+        self.u = np.zeros((0, *self.shape), dtype=np.int32)
+        self.v = np.zeros((0, *self.shape), dtype=np.int32)
         self.t = 0
 
     def set_bias(self, bias_mant: int | np.ndarray) -> None:
@@ -76,15 +78,18 @@ class CubaLifNeuron(NodeKernel):
         mant = np.asarray(bias_mant, dtype=np.int64)
         exp = np.asarray(self.bias_exp, dtype=np.int64)
         bias = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
-        bias = wrap_signed(bias, 32)  # Lava computes it in int32
+        bias = wrap_signed(bias, 32).astype(np.int32)  # Lava computes it in int32
         if bias.ndim <= len(self.shape):
             bias = np.broadcast_to(bias, self.shape)
         self.bias = bias
+        rows = bias.shape[0] if bias.ndim > len(self.shape) else 1  # [batch, *shape] or shape
+        self.bias_rows = np.ascontiguousarray(bias).reshape(rows, math.prod(self.shape))
+        """The bias as lif_loop reads it: int32 [1 or batch, neurons], contiguous."""
 
     def reset(self, batch: int) -> None:
         """Zero the state for `batch` samples and restart time at 0 (first step is t = 1)."""
-        self.u = np.zeros((batch, *self.shape), dtype=np.int64)
-        self.v = np.zeros((batch, *self.shape), dtype=np.int64)
+        self.u = np.zeros((batch, *self.shape), dtype=np.int32)
+        self.v = np.zeros((batch, *self.shape), dtype=np.int32)
         self.t = 0
 
     def step(self, a_in: np.ndarray) -> np.ndarray:
@@ -94,15 +99,14 @@ class CubaLifNeuron(NodeKernel):
             self.u[...] = 0
             self.v[...] = 0
         a = np.asarray(a_in, dtype=np.int64)
-        u = wrap_signed(
-            decay_toward_zero(self.u, self.du + DS_OFFSET) + shift_floor(a, ACT_SHIFT), 32
-        )
-        self.u = wrap_current(u)
-        v = wrap_signed(decay_toward_zero(self.v, self.dv) + self.u + self.bias, 32)
+        u0, v0 = self.u.astype(np.int64), self.v.astype(np.int64)  # int64 arithmetic
+        u = wrap_signed(decay_toward_zero(u0, self.du + DS_OFFSET) + shift_floor(a, ACT_SHIFT), 32)
+        u = wrap_current(u)
+        v = wrap_signed(decay_toward_zero(v0, self.dv) + u + self.bias, 32)
         v = np.clip(v, -(STATE_LIMIT - 1), STATE_LIMIT - 1)
         spikes = v > self.vth_scaled
         v[spikes] = 0
-        self.v = v
+        self.u, self.v = u.astype(np.int32), v.astype(np.int32)
         return spikes.astype(np.int64)
 
     def run_sequence(
@@ -127,19 +131,21 @@ class CubaLifNeuron(NodeKernel):
         a = a_in.reshape(steps, batch, n)
         u = np.ascontiguousarray(self.u.reshape(batch, n))
         v = np.ascontiguousarray(self.v.reshape(batch, n))
-        per_sample = self.bias.ndim > len(self.shape)  # [batch, *shape] (set_bias) or shape
-        bias = np.ascontiguousarray(self.bias, dtype=np.int64).reshape(-1 if per_sample else 1, n)
         interval, phase = state_reset if state_reset is not None else (0, 0)
+        ku, kv = (1 << DECAY_BITS) - self.du - DS_OFFSET, (1 << DECAY_BITS) - self.dv
+        pow2 = 0 < kv <= 1 << DECAY_BITS and kv & (kv - 1) == 0
+        v_shift = DECAY_BITS + 1 - kv.bit_length() if ku == 0 and pow2 else -1  # kv = 2**(12-s)
         params = np.array(
             [
-                (1 << DECAY_BITS) - self.du - DS_OFFSET,
-                (1 << DECAY_BITS) - self.dv,
+                ku,
+                kv,
                 self.vth_scaled,
                 self.t,
                 self.reset_interval or 0,
                 self.reset_phase or 0,
                 interval,
                 phase,
+                v_shift,
             ],
             dtype=np.int64,
         )
@@ -150,7 +156,7 @@ class CubaLifNeuron(NodeKernel):
             a,
             u,
             v,
-            bias,
+            self.bias_rows,
             params,
             spikes,
             rec.get("u", none),

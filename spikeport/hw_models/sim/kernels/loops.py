@@ -34,8 +34,10 @@ def _trunc12(p: int) -> int:
     return (p + ((p >> 63) & ((1 << DECAY_BITS) - 1))) >> DECAY_BITS
 
 
-LIF_BLOCK = 4096
-"""lif_loop steps blocks of this many neurons of one sample through all steps at a time."""
+LIF_BLOCK = 512
+"""lif_loop steps blocks of this many neurons of one sample through all steps at a time
+(their int32 u and v stay in the L1 cache across the steps; measured on the Spikformer shapes,
+benchmarks/lif_kernel.py: 512 ran 2-3x faster than 4096 on the large layers)."""
 
 
 def lif_loop(
@@ -50,19 +52,29 @@ def lif_loop(
 ) -> None:
     """Loihi CUBA LIF over T steps, in place (docs/semantics.md, kernels/lif.py).
 
-    a: [T, B, N] integer activations; u, v: [B, N] int64 state (updated); bias: [B, N] or
-    [1, N] (shared) int64 (``bias_mant << bias_exp``, int32-wrapped); spikes: [T, B, N]
-    int8 out; rec_u, rec_v: [T, B, N] int64 or [0, 0, 0] when not recorded. params (int64):
+    a: [T, B, N] integer activations (int8/int32/int64; only their low 32 bits matter, as in
+    Lava's int32 ``a_in << 6``); u, v: [B, N] int32 state (updated); bias: [B, N] or [1, N]
+    (shared) int32 (``bias_mant << bias_exp``, int32-wrapped); spikes: [T, B, N] int8 out;
+    rec_u, rec_v: [T, B, N] int64 or [0, 0, 0] when not recorded. params (int64):
     ku = 4096 - du - 1, kv = 4096 - dv, vth << 6, t0 (steps already run), reset interval
-    (0 = none), reset phase, state-reset interval (0 = none), state-reset phase.
+    (0 = none), reset phase, state-reset interval (0 = none), state-reset phase, and
+    ``12 - log2(kv)`` when ku = 0 and kv is a power of two (the converted models' du = 4095,
+    dv = 2048 or 0), else -1.
+
+    Bit widths: u is int32-wrapped, then folded toward zero once (Lava's ``wrap_current``),
+    so it stays in int32 (-2**31 + 2**24 <= u <= 2**31 - 2**24; within +-2**23 whenever
+    |decay(u) + (a << 6)| <= 3 * 2**23); v saturates at +-(2**23 - 1). Both are stored as
+    int32 and widened to int64 in registers for the products ``u * ku`` (< 2**43) and
+    ``v * kv`` (< 2**35).
 
     Neurons are independent: blocks of :data:`LIF_BLOCK` neurons of one sample step through
     time with their state in cache, in parallel (numba ``prange``) when the run is large
-    (:func:`events.parallel`); every element is computed by one thread in the same order, so
-    the result does not depend on the thread count.
+    (:func:`events.parallel`) and has more than one block; every element is computed by one
+    thread in the same order, so the result does not depend on the thread count.
     """
     blocks = (a.shape[2] + LIF_BLOCK - 1) // LIF_BLOCK
-    run = _lif_parallel if parallel(a.size) else _lif_serial
+    jobs = a.shape[1] * blocks
+    run = _lif_parallel if parallel(a.size) and jobs > 1 else _lif_serial
     run(a, u, v, bias, params, spikes, rec_u, rec_v, blocks)
 
 
@@ -84,8 +96,10 @@ def _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job):  # typ
     :func:`lif_loop` over every step."""
     ku, kv, vth, t0 = params[0], params[1], params[2], params[3]
     r_int, r_phase, s_int, s_phase = params[4], params[5], params[6], params[7]
+    v_shift = params[8]
+    # v <= 2**23 - 1 always, so a threshold beyond +-2**23 decides as +-2**23 does (int32).
+    vth32 = np.int32(max(-STATE_LIMIT, min(STATE_LIMIT, vth)))
     steps, n = a.shape[0], a.shape[2]
-    lim, two = STATE_LIMIT, 2 * STATE_LIMIT
     b = job // blocks
     lo = (job - b * blocks) * LIF_BLOCK
     hi = min(n, lo + LIF_BLOCK)
@@ -95,17 +109,10 @@ def _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job):  # typ
             ur[:] = 0
             vr[:] = 0
         ar, sr = a[t, b, lo:hi], spikes[t, b, lo:hi]
-        for i in range(hi - lo):  # branch-free, so that it vectorises
-            uu = _wrap32(_trunc12(ur[i] * ku) + (np.int64(ar[i]) << ACT_SHIFT))
-            w = uu - two if uu > lim else uu  # Lava's one fold of 2**24 (np.where twice)
-            uu = uu + two if w <= -lim else w
-            vv = _wrap32(_trunc12(vr[i] * kv) + uu + br[i])
-            vv = lim - 1 if vv > lim - 1 else vv  # ternaries, not min/max: they vectorise
-            vv = 1 - lim if vv < 1 - lim else vv
-            fired = vv > vth
-            sr[i] = np.int8(1) if fired else np.int8(0)
-            ur[i] = uu
-            vr[i] = 0 if fired else vv
+        if v_shift >= 0:
+            _lif_row_shift(ar, ur, vr, br, sr, v_shift, vth32)
+        else:
+            _lif_row(ar, ur, vr, br, sr, ku, kv, vth32)
         if s_int > 0 and t % s_int == s_phase:  # lava.proc.io.reset.Reset
             ur[:] = 0
             vr[:] = 0
@@ -113,6 +120,50 @@ def _lif_block(a, u, v, bias, params, spikes, rec_u, rec_v, blocks, job):  # typ
             rec_u[t, b, lo:hi] = ur
         if rec_v.shape[0] > 0:
             rec_v[t, b, lo:hi] = vr
+
+
+@njit(cache=True, inline="always")
+def _fold24(x: int) -> int:
+    """Lava's 24-bit current wrap (``wrap_current``): one fold of 2**24 each way, +2**23 kept,
+    -2**23 -> +2**23 (Lava's second ``np.where`` adds 2**24 to the unfolded u; it fires only
+    where the first did not, so folding the folded value is the same)."""
+    w = x - 2 * STATE_LIMIT if x > STATE_LIMIT else x
+    return w + 2 * STATE_LIMIT if w <= -STATE_LIMIT else w
+
+
+@njit(cache=True, inline="always")
+def _settle(uu, vv, i, ur, vr, sr, vth):  # type: ignore[no-untyped-def]
+    """Saturate v at +-(2**23 - 1), spike where v > vth and zero v there; store neuron i's
+    u, v (int32) and spike (int8)."""
+    lim = STATE_LIMIT
+    vv = lim - 1 if vv > lim - 1 else vv  # ternaries, not min/max: they vectorise
+    vv = 1 - lim if vv < 1 - lim else vv
+    fired = vv > vth
+    sr[i] = np.int8(1) if fired else np.int8(0)
+    ur[i] = np.int32(uu)
+    vr[i] = np.int32(0) if fired else np.int32(vv)
+
+
+@njit(cache=True, inline="always")
+def _lif_row(ar, ur, vr, br, sr, ku, kv, vth):  # type: ignore[no-untyped-def]
+    """One step of one block, any du and dv: the decays as int64 products."""
+    for i in range(sr.size):  # branch-free, so that it vectorises
+        uu = _fold24(_wrap32(_trunc12(np.int64(ur[i]) * ku) + (np.int64(ar[i]) << ACT_SHIFT)))
+        vv = _wrap32(_trunc12(np.int64(vr[i]) * kv) + uu + br[i])
+        _settle(uu, vv, i, ur, vr, sr, vth)
+
+
+@njit(cache=True, inline="always")
+def _lif_row_shift(ar, ur, vr, br, sr, s, vth):  # type: ignore[no-untyped-def]
+    """One step of one block when ku = 0 and kv = 2**(12 - s): u is the step's input alone
+    (``trunc(u * 0 / 4096) = 0``) and ``trunc(v * kv / 4096) = trunc(v / 2**s)``, a shift of
+    v offset by 2**s - 1 when negative; the same integers as :func:`_lif_row`."""
+    m = (1 << s) - 1
+    for i in range(sr.size):
+        uu = _fold24(_wrap32(np.int64(ar[i]) << ACT_SHIFT))
+        v0 = np.int64(vr[i])
+        vv = _wrap32(((v0 + ((v0 >> 63) & m)) >> s) + uu + br[i])
+        _settle(uu, vv, i, ur, vr, sr, vth)
 
 
 @njit(cache=True)
