@@ -115,6 +115,10 @@ class ConvSynapse(NodeKernel):
         self.graded = int(num_message_bits) > 0
         self.buffer: np.ndarray | None = None
         self._events: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
+        self.pointwise = self.weight.shape[2:] == (1, 1) and self.groups == 1
+        self.pointwise &= self.stride == (1, 1) and self.padding == (0, 0)
+        """A 1 x 1 convolution: per position, a Dense product over the channels."""
+        self._pointwise32: np.ndarray | None = None
         w = np.abs(self.weight).reshape(len(self.weight), -1)
         self._colsum = int(w.sum(axis=1).max()) if w.size else 0
         """max over outputs of sum |w|: |a_out| <= max|input| * this before the wrap."""
@@ -142,8 +146,10 @@ class ConvSynapse(NodeKernel):
 
         Sparse frames (at most :data:`events.CONV_EVENT_RATE` of the inputs non-zero), and
         every frame of a shallow convolution (:data:`events.CONV_SHALLOW`), take the
-        event-driven scatter-add (:func:`events.conv_events`, int16 weights); the others
-        im2col and the float BLAS product in chunks of about :data:`CHUNK_ELEMENTS` outputs.
+        event-driven scatter-add (:func:`events.conv_events`, int16 weights); a 1 x 1
+        convolution, being a Dense over channels, uses Dense's rate threshold and a float32
+        product per frame (:meth:`_pointwise_product`); the others im2col and the float BLAS
+        product in chunks of about :data:`CHUNK_ELEMENTS` outputs.
         (A negative CONV_EVENT_RATE switches the scatter-add off: the reference runs.)
         `synaptic`, when given (int64, one per frame), receives each frame's synaptic events
         (non-zero inputs x their non-zero fan-out)."""
@@ -154,8 +160,14 @@ class ConvSynapse(NodeKernel):
         flat_out = out.reshape(-1, *frame_out)
         shallow = self.weight[0].size < events.CONV_SHALLOW  # C_in/groups x kH x kW
         rate = 1.0 if shallow and events.CONV_EVENT_RATE >= 0 else events.CONV_EVENT_RATE
+        if self.pointwise:  # a Dense over channels at every position: Dense's crossover
+            rate = events.dense_rate(self.graded)
         if events.use_events(np.count_nonzero(frames), frames.size, rate):
             self._scatter(frames, flat_out.reshape(len(frames), -1), synaptic)
+            return out
+        x_max = max(int(frames.max()), -int(frames.min()), 0) if self.graded else 1
+        if self.pointwise and x_max * self._colsum < 1 << (STATE.bits - 1):
+            self._pointwise_product(frames, flat_out, synaptic)
             return out
         if synaptic is not None:
             fanout = self.fanout(frame_in).ravel()
@@ -164,6 +176,27 @@ class ConvSynapse(NodeKernel):
         for i in range(0, len(frames), chunk):
             flat_out[i : i + chunk] = self.compute(frames[i : i + chunk])
         return out
+
+    def _pointwise_product(
+        self, frames: np.ndarray, out: np.ndarray, synaptic: np.ndarray | None
+    ) -> None:
+        """A 1 x 1 convolution (stride 1, no padding, one group) as the float32 BLAS product
+        ``W [C_out, C_in] @ frame [C_in, H * W]`` per frame, into `out` [F, C_out, H, W]; the
+        caller checked ``max|input| * max_o sum|W[o]| < 2**23``: exact in float32 and inside
+        the 24-bit range, so Lava's wrap is the identity. `synaptic` (int64 per frame), when
+        given, receives ``(frame != 0) @ fanout`` (a float64 product: exact below 2**53)."""
+        if self._pointwise32 is None:
+            self._pointwise32 = self.weight[:, :, 0, 0].astype(np.float32)
+        f, c_in, h, w = frames.shape
+        chunk = max(1, CHUNK_ELEMENTS // max(1, len(self.weight) * h * w))
+        flat = out.reshape(f, -1, h * w)
+        for i in range(0, f, chunk):
+            part = frames[i : i + chunk].reshape(-1, c_in, h * w)
+            x = part.astype(np.float32) if self.graded else (part != 0).astype(np.float32)
+            flat[i : i + chunk] = np.matmul(self._pointwise32, x)
+        if synaptic is not None:
+            fanout = self.fanout((c_in, h, w)).ravel().astype(np.float64)
+            synaptic[:] = (frames.reshape(f, -1) != 0) @ fanout
 
     def fanout(self, in_shape: tuple[int, ...]) -> np.ndarray:
         """Non-zero synapses leaving each input position of a [C_in, H, W] frame."""
