@@ -63,8 +63,8 @@ class LifExecutor(Executor):
         return s
 
     def probe(self, var: str) -> np.ndarray:
-        if var in ("u", "v"):
-            return getattr(self.kernel, var).copy()
+        if var in ("u", "v"):  # int32 state, probed as int64 like every probe
+            return getattr(self.kernel, var).astype(np.int64)
         return super().probe(var)
 
     def zero_state(self) -> None:
