@@ -240,8 +240,31 @@ def part_cifar(tmp: Path) -> dict:
             lambda: evaluation.classify(cluster, str(art), data, batch_size=CIFAR_BATCH),
             runs=3,
         )
+        lone = _one_thread(lambda: classify(graph, xs, ys, batch_size=CIFAR_BATCH), runs=3)
     identical = same_result(one["result"], two["result"])
-    return {"single": one, "distributed": two, "identical": identical}
+    identical &= same_result(one["result"], lone["result"])
+    return {"single": one, "distributed": two, "one_worker": lone, "identical": identical}
+
+
+def _one_thread(fn, runs: int) -> dict:  # type: ignore[no-untyped-def]
+    """Median seconds of ``fn()`` on one thread (numba's and BLAS's): one worker's
+    configuration, the base of the strong-scaling speed-up. Warm-up run first."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            fn()
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                result = fn()
+                times.append(time.perf_counter() - t0)
+    finally:
+        numba.set_num_threads(before)
+    return {"s": statistics.median(times), "times": times, "result": result}
 
 
 def report_cifar(tmp: Path) -> bool:
@@ -254,10 +277,27 @@ def report_cifar(tmp: Path) -> bool:
     print(f"Spikformer-4-384 CIFAR layout, {CIFAR_IMAGES} images, batch {CIFAR_BATCH}, T 4")
     print(f"single process   {c['single']['s']:.2f} s (median of 3, warm)")
     print(f"{WORKERS} workers        {c['distributed']['s']:.2f} s  speed-up {ratio:.2f}x")
+    strong = c["one_worker"]["s"] / c["distributed"]["s"]
+    print(f"1 thread         {c['one_worker']['s']:.2f} s  (one worker's configuration)")
+    print(f"strong scaling   {strong:.2f}x  (1 thread / {WORKERS} workers of 1 thread)")
     print(f"identical        {c['identical']}; load {load_before:.2f} -> {load_after:.2f}")
     record(
         "sim_distributed_cifar_4_384_2_workers",
         **speedup_fields(c["single"], c["distributed"], c["identical"], 3),
+        samples=CIFAR_IMAGES,
+        batch=CIFAR_BATCH,
+        workers=WORKERS,
+        load_average=[round(load_before, 2), round(load_after, 2)],
+    )
+    record(
+        "sim_distributed_cifar_4_384_strong_scaling",
+        ratio=strong,
+        target=f"report (1-thread single-process seconds / {WORKERS} 1-thread workers' seconds)",
+        met=True,
+        identical_outputs=c["identical"],
+        one_thread_seconds=round(c["one_worker"]["s"], 3),
+        distributed_seconds=round(c["distributed"]["s"], 3),
+        one_thread_times=[round(t, 3) for t in c["one_worker"]["times"]],
         samples=CIFAR_IMAGES,
         batch=CIFAR_BATCH,
         workers=WORKERS,
