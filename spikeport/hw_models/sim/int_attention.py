@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeport.hw_models.sim.kernels.arith import FLOAT32_EXACT, FLOAT_EXACT, shift_floor
+from spikeport.hw_models.sim.kernels.arith import FLOAT32_EXACT, FLOAT_EXACT, abs_max, shift_floor
 from spikeport.hw_models.sim.kernels.conv import conv2d_int
 from spikeport.hw_models.sim.kernels.dendritic import FRAC_BITS, trunc_shift
 from spikeport.hw_models.sim.kernels.lif import CubaLifNeuron
@@ -36,8 +36,7 @@ def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     float32, below 2**53 float64, else int64 give the same integers in any summation order.
     """
     b_colsum = int(np.abs(b, dtype=np.int64).sum(axis=-2).max()) if b.size else 0
-    a_max = max(int(a.max()), -int(a.min())) if a.size else 0
-    bound = a_max * b_colsum
+    bound = abs_max(a) * b_colsum
     if bound < FLOAT32_EXACT:
         out = np.matmul(a, b, dtype=np.float32)
     elif bound < FLOAT_EXACT:

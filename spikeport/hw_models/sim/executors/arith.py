@@ -14,11 +14,7 @@ import numpy as np
 
 from spikeport.hw_models.sim.base import Inputs, StepwiseExecutor, only, per_step, register_executor
 from spikeport.hw_models.sim.kernels import popcount
-
-
-def abs_max(x: np.ndarray) -> int:
-    """max |x| (0 for an empty array), without an |x| copy."""
-    return max(int(x.max()), -int(x.min())) if x.size else 0
+from spikeport.hw_models.sim.kernels.arith import abs_max
 
 
 def sum_dtype(bound: int) -> type[np.signedinteger]:

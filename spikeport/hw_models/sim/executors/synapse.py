@@ -15,6 +15,7 @@ import numpy as np
 
 from spikeport.hw_models.sim.base import Counts, Executor, Inputs, only, register_executor
 from spikeport.hw_models.sim.kernels import ConvSynapse, DenseSynapse, events
+from spikeport.hw_models.sim.kernels.arith import abs_max
 
 
 def synaptic_events(x: np.ndarray, fanout: np.ndarray) -> np.ndarray:
@@ -63,9 +64,6 @@ class DenseExecutor(SynapseExecutor):
         self.fanout = self.kernel.nonzero_fanout
         n_out, n_in = self.kernel.weight.shape
         self.macs = math.prod(next(iter(self.in_shapes.values()))[:-1]) * n_in * n_out
-        w = np.abs(self.kernel.weight)
-        self.row_bound = int(w.sum(axis=1).max()) if w.size else 0
-        """max over outputs of sum |w|: |W @ s| <= max|s| * this."""
 
     def reset(self, batch: int) -> None:
         self.kernel.reset((0,))  # step() sizes the pipeline on its first input; run_all needs none
@@ -96,8 +94,8 @@ class DenseExecutor(SynapseExecutor):
             for key in counts:
                 counts[key][:] = tmp[key][:-1]
             return out[1:], {v: a[1:] for v, a in states.items()}
-        x_max = 1 if not k.graded else max(int(x.max()), -int(x.min())) if x.size else 0
-        bound = (x_max * self.row_bound) << max(k.weight_exp, 0)  # a floor shift only shrinks
+        x_max = abs_max(x) if k.graded else 1
+        bound = (x_max * k.row_bound) << max(k.weight_exp, 0)  # a floor shift only shrinks
         dtype = np.int32 if bound < 1 << 31 else np.int64
         row_events = np.empty(x.size // k.n_in, dtype=np.int64)
         out = k.compute_into(x, np.empty((*x.shape[:-1], k.n_out), dtype=dtype), row_events)

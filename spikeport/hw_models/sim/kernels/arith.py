@@ -34,6 +34,11 @@ def decay_toward_zero(x: np.ndarray, decay: int | np.ndarray) -> np.ndarray:
     return np.sign(p) * (np.abs(p) >> np.int64(DECAY_BITS))
 
 
+def abs_max(x: np.ndarray) -> int:
+    """max |x| (0 for an empty array), without an |x| copy."""
+    return max(int(x.max()), -int(x.min())) if x.size else 0
+
+
 FLOAT32_EXACT = 1 << 24
 """float32 represents every integer of magnitude <= 2**24 exactly."""
 
@@ -56,8 +61,7 @@ def exact_matmul(
     """
     if b_abs_colsum_max is None:
         b_abs_colsum_max = int(np.abs(b).sum(axis=0).max()) if b.size else 0
-    a_max = max(int(a.max()), -int(a.min())) if a.size else 0  # no |a| copy
-    bound = a_max * b_abs_colsum_max
+    bound = abs_max(a) * b_abs_colsum_max
     if bound < FLOAT32_EXACT:
         bf = b_float if b_float is not None and b_float.dtype == np.float32 else None
         prod = a.astype(np.float32, copy=False) @ (b.astype(np.float32) if bf is None else bf)

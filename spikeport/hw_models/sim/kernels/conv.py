@@ -22,6 +22,7 @@ from spikeport.hw_models.sim.kernels import events
 from spikeport.hw_models.sim.kernels.arith import (
     FLOAT32_EXACT,
     FLOAT_EXACT,
+    abs_max,
     exact_matmul,
     wrap_signed,
 )
@@ -60,7 +61,7 @@ def conv2d_int(
     # the im2col copy is made in the float type exact_matmul will use (float32 when every
     # partial sum stays below 2**24), so the column matrix is copied once, at 4 bytes
     colsum = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
-    x_max = max(int(x.max()), -int(x.min())) if x.size else 0
+    x_max = abs_max(x)
     if x_max * colsum < FLOAT32_EXACT:
         x = x.astype(np.float32)
     elif x_max * colsum < FLOAT_EXACT:
@@ -115,8 +116,12 @@ class ConvSynapse(NodeKernel):
         self.graded = int(num_message_bits) > 0
         self.buffer: np.ndarray | None = None
         self._events: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
-        self.pointwise = self.weight.shape[2:] == (1, 1) and self.groups == 1
-        self.pointwise &= self.stride == (1, 1) and self.padding == (0, 0)
+        self.pointwise = (self.weight.shape[2:], self.stride, self.padding, self.groups) == (
+            (1, 1),
+            (1, 1),
+            (0, 0),
+            1,
+        )
         """A 1 x 1 convolution: per position, a Dense product over the channels."""
         self._pointwise32: np.ndarray | None = None
         w = np.abs(self.weight).reshape(len(self.weight), -1)
@@ -132,8 +137,7 @@ class ConvSynapse(NodeKernel):
         x = np.asarray(s)
         x = x.astype(np.int64) if self.graded else (x != 0).astype(np.int8)
         y = conv2d_int(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
-        x_max = max(int(x.max()), -int(x.min())) if x.size else 0
-        if x_max * self._colsum < 1 << (STATE.bits - 1):  # in range: the wrap is the identity
+        if self._in_state_range(x):  # the wrap is the identity
             return y
         return wrap_signed(y, STATE.bits)
 
@@ -165,8 +169,7 @@ class ConvSynapse(NodeKernel):
         if events.use_events(np.count_nonzero(frames), frames.size, rate):
             self._scatter(frames, flat_out.reshape(len(frames), -1), synaptic)
             return out
-        x_max = max(int(frames.max()), -int(frames.min()), 0) if self.graded else 1
-        if self.pointwise and x_max * self._colsum < 1 << (STATE.bits - 1):
+        if self.pointwise and self._in_state_range(frames):
             self._pointwise_product(frames, flat_out, synaptic)
             return out
         if synaptic is not None:
@@ -176,6 +179,10 @@ class ConvSynapse(NodeKernel):
         for i in range(0, len(frames), chunk):
             flat_out[i : i + chunk] = self.compute(frames[i : i + chunk])
         return out
+
+    def _in_state_range(self, x: np.ndarray) -> bool:
+        """Whether every a_out of input messages `x` lies inside 24 bits (binary: max 1)."""
+        return (abs_max(x) if self.graded else 1) * self._colsum < 1 << (STATE.bits - 1)
 
     def _pointwise_product(
         self, frames: np.ndarray, out: np.ndarray, synaptic: np.ndarray | None
@@ -222,9 +229,8 @@ class ConvSynapse(NodeKernel):
             self._events[key] = (wk, fan, np.array(geometry, dtype=np.int64))
         wk, fan, geometry = self._events[key]
         x = np.ascontiguousarray(frames.transpose(0, 2, 3, 1)).reshape(len(frames), -1)
-        x_max = max(int(x.max()), -int(x.min())) if x.size and self.graded else 1
         nonzero, ev = events.row_counts(len(frames), synaptic)
-        if x_max * self._colsum < 1 << (STATE.bits - 1):  # in range: the wrap is the identity
+        if self._in_state_range(x):  # the wrap is the identity
             acc = out
         else:
             acc = np.empty(out.shape, dtype=np.int64)

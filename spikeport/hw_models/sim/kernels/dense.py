@@ -18,7 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from spikeport.hw_models.sim.kernels import events
-from spikeport.hw_models.sim.kernels.arith import FLOAT32_EXACT, exact_matmul, shift_floor
+from spikeport.hw_models.sim.kernels.arith import (
+    FLOAT32_EXACT,
+    abs_max,
+    exact_matmul,
+    shift_floor,
+)
 from spikeport.hw_models.sim.kernels.loops import delayed_scatter
 from spikeport.hw_models.sim.kernels.node_kernel import NodeKernel
 
@@ -93,6 +98,9 @@ class DenseSynapse(NodeKernel):
         self._syn_start = np.searchsorted(self._syn_in, np.arange(self.n_in + 1))
         self.nonzero_fanout = np.count_nonzero(self.weight, axis=0)
         """Non-zero outgoing synapses of each input, [n_in] (for synaptic-event counts)."""
+        w = np.abs(self.weight)
+        self.row_bound = int(w.sum(axis=1).max()) if w.size else 0
+        """max over outputs of sum |w|: |W @ s| <= max|s| * this (delays aside)."""
         self._rows16: np.ndarray | None = None
         self._rows32: np.ndarray | None = None
         self._fanout32: np.ndarray | None = None
@@ -185,8 +193,8 @@ class DenseSynapse(NodeKernel):
             )
             events.shift_in_place(flat, self.weight_exp)
             return out
-        x_max = 1 if not self.graded else max(int(rows.max()), -int(rows.min()), 0)
-        if x_max * self._colsum() < FLOAT32_EXACT:
+        x_max = abs_max(rows) if self.graded else 1
+        if x_max * self.row_bound < FLOAT32_EXACT:
             self._float32_product(rows, flat, synaptic)
             return out
         if synaptic is not None:
@@ -202,10 +210,6 @@ class DenseSynapse(NodeKernel):
             if len(live):
                 flat[i + live] = self.compute(part[live])[0][1]
         return out
-
-    def _colsum(self) -> int:
-        """max over outputs of sum |w| (delay-free weights): |W @ s| <= max|s| * this."""
-        return self._stacked_weights()[2]
 
     def _float32_product(
         self, rows: np.ndarray, flat: np.ndarray, synaptic: np.ndarray | None
